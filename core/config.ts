@@ -1,0 +1,139 @@
+/**
+ * The one place that reads DALSTON_* environment variables. Every variable is declared once below with its
+ * default and a doc line (the README's table is checked against this list by a test); loadConfig validates
+ * them all at start-up and names the bad variable in its error.
+ */
+import { resolve } from 'node:path';
+import { ConfigError } from './errors.js';
+
+type Parser<T> = (raw: string, name: string) => T;
+
+interface VariableSpec<T> {
+  readonly name: `DALSTON_${string}`;
+  readonly doc: string;
+  /** The default as an operator would write it; undefined means "unset" is a legal value. */
+  readonly default: string | undefined;
+  readonly parse: Parser<T>;
+}
+
+const str: Parser<string> = (raw) => raw;
+
+const port: Parser<number> = (raw, name) => {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(`${name} must be a TCP port (0-65535), got "${raw}"`);
+  return n;
+};
+
+function intRange(min: number, max: number): Parser<number> {
+  return (raw, name) => {
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      throw new ConfigError(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
+    }
+    return n;
+  };
+}
+
+function numRange(min: number, max: number): Parser<number> {
+  return (raw, name) => {
+    const n = Number(raw);
+    if (raw.trim() === '' || !Number.isFinite(n) || n < min || n > max) {
+      throw new ConfigError(`${name} must be a number from ${min} to ${max}, got "${raw}"`);
+    }
+    return n;
+  };
+}
+
+function oneOf<const T extends string>(...values: T[]): Parser<T> {
+  return (raw, name) => {
+    if ((values as string[]).includes(raw)) return raw as T;
+    throw new ConfigError(`${name} must be one of ${values.join(', ')}, got "${raw}"`);
+  };
+}
+
+const bool: Parser<boolean> = (raw, name) => {
+  if (['1', 'true', 'yes', 'on'].includes(raw.toLowerCase())) return true;
+  if (['0', 'false', 'no', 'off'].includes(raw.toLowerCase())) return false;
+  throw new ConfigError(`${name} must be true or false, got "${raw}"`);
+};
+
+const brokerList: Parser<string[]> = (raw, name) => {
+  const brokers = raw.split(',').map((b) => b.trim()).filter((b) => b.length > 0);
+  if (brokers.length === 0 || brokers.some((b) => !/^[^:\s]+:\d{1,5}$/.test(b))) {
+    throw new ConfigError(`${name} must be a comma-separated list of host:port, got "${raw}"`);
+  }
+  return brokers;
+};
+
+const httpUrl: Parser<string> = (raw, name) => {
+  try {
+    const u = new URL(raw);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('not http');
+    return raw.replace(/\/+$/, '');
+  } catch {
+    throw new ConfigError(`${name} must be an http(s) URL, got "${raw}"`);
+  }
+};
+
+const identifier: Parser<string> = (raw, name) => {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(raw)) throw new ConfigError(`${name} must be an identifier ([A-Za-z_][A-Za-z0-9_]*), got "${raw}"`);
+  return raw;
+};
+
+const topicPrefix: Parser<string> = (raw, name) => {
+  if (!/^[A-Za-z0-9._-]*$/.test(raw)) throw new ConfigError(`${name} may only contain letters, digits, '.', '_' and '-', got "${raw}"`);
+  return raw;
+};
+
+function spec<T>(s: VariableSpec<T>): VariableSpec<T> {
+  return s;
+}
+
+/** Every variable Dalston reads. Order is the README's order. */
+export const VARIABLES = {
+  home: spec({ name: 'DALSTON_HOME', default: '.dalston', doc: 'Data directory (Kafka and ClickHouse data, artifacts, caches, models), relative to the repository root.', parse: str }),
+  kafkaBrokers: spec({ name: 'DALSTON_KAFKA_BROKERS', default: '127.0.0.1:9092', doc: 'Kafka bootstrap servers, comma-separated host:port.', parse: brokerList }),
+  kafkaPort: spec({ name: 'DALSTON_KAFKA_PORT', default: '9092', doc: 'Port of the Kafka broker that `./dalston up` starts (the KRaft controller uses the next port).', parse: port }),
+  topicPrefix: spec({ name: 'DALSTON_TOPIC_PREFIX', default: 'dalston.', doc: 'Prefix of every Kafka topic and consumer group, so several stacks can share a broker.', parse: topicPrefix }),
+  clickhouseUrl: spec({ name: 'DALSTON_CLICKHOUSE_URL', default: 'http://127.0.0.1:8123', doc: 'ClickHouse HTTP endpoint.', parse: httpUrl }),
+  clickhouseDatabase: spec({ name: 'DALSTON_CLICKHOUSE_DATABASE', default: 'dalston', doc: 'ClickHouse database holding all Dalston tables.', parse: identifier }),
+  clickhousePort: spec({ name: 'DALSTON_CLICKHOUSE_PORT', default: '8123', doc: 'HTTP port of the ClickHouse server that `./dalston up` starts (its native TCP port is the next one).', parse: port }),
+  apiKey: spec({ name: 'DALSTON_API_KEY', default: undefined, doc: 'API key clients send as `Authorization: Bearer <key>`. `./dalston up` generates one into `$DALSTON_HOME/api-key` when unset.', parse: str }),
+  gatewayPort: spec({ name: 'DALSTON_GATEWAY_PORT', default: '8000', doc: 'HTTP port of the gateway (API, /health, /ready, /metrics).', parse: port }),
+  actorsPort: spec({ name: 'DALSTON_ACTORS_PORT', default: '8001', doc: 'HTTP port of the actor host (/health, /ready, /metrics).', parse: port }),
+  enginePort: spec({ name: 'DALSTON_ENGINE_PORT', default: '8010', doc: 'HTTP port of an engine process (/health, /ready, /metrics); `./dalston up` gives each engine the next free port from here.', parse: port }),
+  logLevel: spec({ name: 'DALSTON_LOG_LEVEL', default: 'info', doc: 'pino log level: fatal, error, warn, info, debug, trace, silent.', parse: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent') }),
+  storageBackend: spec({ name: 'DALSTON_STORAGE_BACKEND', default: 'fs', doc: 'Artifact store: `fs` (under `$DALSTON_HOME/artifacts`) or `s3`.', parse: oneOf('fs', 's3') }),
+  s3Bucket: spec({ name: 'DALSTON_S3_BUCKET', default: 'dalston', doc: 'Bucket of the S3 artifact store.', parse: str }),
+  s3Endpoint: spec({ name: 'DALSTON_S3_ENDPOINT', default: undefined, doc: 'Endpoint URL of an S3-compatible store (unset: AWS).', parse: httpUrl }),
+  s3Region: spec({ name: 'DALSTON_S3_REGION', default: 'us-east-1', doc: 'Region of the S3 artifact store.', parse: str }),
+  engineConcurrency: spec({ name: 'DALSTON_ENGINE_CONCURRENCY', default: '1', doc: 'Tasks one engine process runs at once.', parse: intRange(1, 64) }),
+  taskMaxRetries: spec({ name: 'DALSTON_TASK_MAX_RETRIES', default: '2', doc: 'Retries of a retryable task failure before its stage fails for good.', parse: intRange(0, 10) }),
+  taskMinTimeoutSeconds: spec({ name: 'DALSTON_TASK_MIN_TIMEOUT_SECONDS', default: '60', doc: 'Floor of a task deadline; the deadline is max(this, audio duration x engine factor).', parse: numRange(1, 86400) }),
+  heartbeatSeconds: spec({ name: 'DALSTON_ENGINE_HEARTBEAT_SECONDS', default: '5', doc: 'How often a running task reports it is alive; the actor presumes a worker dead after three missed beats.', parse: numRange(0.1, 600) }),
+  uploadMaxBytes: spec({ name: 'DALSTON_UPLOAD_MAX_BYTES', default: '1073741824', doc: 'Largest accepted upload in bytes.', parse: intRange(1, 2 ** 40) }),
+  engines: spec({ name: 'DALSTON_ENGINES', default: 'audio-prepare,pocketsphinx,merge', doc: 'Engines `./dalston up` starts, comma-separated.', parse: str }),
+  otelEnabled: spec({ name: 'DALSTON_OTEL_ENABLED', default: 'false', doc: 'Export OpenTelemetry traces over OTLP http/protobuf to `OTEL_EXPORTER_OTLP_ENDPOINT` (default http://localhost:4318).', parse: bool }),
+  cloudMetadata: spec({ name: 'DALSTON_CLOUD_METADATA', default: 'none', doc: 'Read the cloud instance id for traces: `none` or `aws` (IMDSv2).', parse: oneOf('none', 'aws') }),
+  imdsEndpoint: spec({ name: 'DALSTON_IMDS_ENDPOINT', default: 'http://169.254.169.254', doc: 'Instance metadata endpoint used when DALSTON_CLOUD_METADATA=aws.', parse: httpUrl }),
+} as const;
+
+type Vars = typeof VARIABLES;
+type Parsed<S> = S extends VariableSpec<infer T> ? T : never;
+type Optionality<S> = S extends { default: string } ? Parsed<S> : Parsed<S> | undefined;
+
+export type DalstonConfig = { readonly [K in keyof Vars]: Optionality<Vars[K]> } & { readonly repoRoot: string; readonly homeDir: string };
+
+/** Repository root: two levels above this file's compiled location (dist/core/config.js). */
+export const REPO_ROOT = resolve(new URL('.', import.meta.url).pathname, '..', '..');
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): DalstonConfig {
+  const out: Record<string, unknown> = {};
+  for (const [key, s] of Object.entries(VARIABLES) as [string, VariableSpec<unknown>][]) {
+    const raw = env[s.name];
+    const value = raw !== undefined && raw !== '' ? raw : s.default;
+    out[key] = value === undefined ? undefined : s.parse(value, s.name);
+  }
+  const homeDir = resolve(REPO_ROOT, out['home'] as string);
+  return { ...(out as { [K in keyof Vars]: Optionality<Vars[K]> }), repoRoot: REPO_ROOT, homeDir };
+}

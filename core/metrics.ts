@@ -1,0 +1,58 @@
+/**
+ * The contract's Prometheus metrics, defined once. Each process creates one registry (default metrics on) and
+ * registers only the families it emits; `/metrics` serves that registry. Never label by job, task, session or
+ * request id: cardinality would grow without bound.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { METRIC } from './observability-names.js';
+
+/** Stage work spans 50 ms (merge of a short clip) to several minutes (long audio on CPU). */
+export const STAGE_SECONDS_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 60, 120, 240, 400, 800];
+/** Audio durations from a one-second clip to a three-hour recording. */
+export const AUDIO_SECONDS_BUCKETS = [1, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 10800];
+/** HTTP requests and real-time latencies. */
+export const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+export function createRegistry(): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  return registry;
+}
+
+export function engineMetrics(registry: Registry) {
+  return {
+    taskDuration: new Histogram({ name: METRIC.engineTaskDuration, help: 'Engine task processing time (download, process, upload).', labelNames: ['engine_id', 'stage', 'status'] as const, buckets: STAGE_SECONDS_BUCKETS, registers: [registry] }),
+    tasksProcessed: new Counter({ name: METRIC.engineTasksProcessed, help: 'Engine tasks finished, by outcome.', labelNames: ['engine_id', 'stage', 'status'] as const, registers: [registry] }),
+    queueWait: new Histogram({ name: METRIC.engineQueueWait, help: 'Time from enqueue to engine pick-up.', labelNames: ['engine_id', 'stage'] as const, buckets: STAGE_SECONDS_BUCKETS, registers: [registry] }),
+    audioDuration: new Histogram({ name: METRIC.engineAudioDuration, help: 'Input audio duration of engine tasks.', labelNames: ['engine_id', 'stage'] as const, buckets: AUDIO_SECONDS_BUCKETS, registers: [registry] }),
+    modelLoad: new Histogram({ name: METRIC.engineModelLoad, help: 'Model load time inside engine tasks.', labelNames: ['engine_id', 'model'] as const, buckets: STAGE_SECONDS_BUCKETS, registers: [registry] }),
+    audioProcessed: new Counter({ name: METRIC.audioProcessedSeconds, help: 'Seconds of audio processed.', labelNames: ['engine_id'] as const, registers: [registry] }),
+  };
+}
+export type EngineMetrics = ReturnType<typeof engineMetrics>;
+
+export function orchestratorMetrics(registry: Registry) {
+  return {
+    jobs: new Counter({ name: METRIC.orchestratorJobs, help: 'Jobs reaching a terminal state.', labelNames: ['status'] as const, registers: [registry] }),
+    jobDuration: new Histogram({ name: METRIC.orchestratorJobDuration, help: 'Job wall time from creation to terminal state.', labelNames: ['status'] as const, buckets: STAGE_SECONDS_BUCKETS, registers: [registry] }),
+    queueDepth: new Gauge({ name: METRIC.queueDepth, help: 'Consumer-group lag of each stage topic.', labelNames: ['engine_id', 'stage'] as const, registers: [registry] }),
+  };
+}
+export type OrchestratorMetrics = ReturnType<typeof orchestratorMetrics>;
+
+export function gatewayMetrics(registry: Registry) {
+  return {
+    requests: new Counter({ name: METRIC.gatewayRequests, help: 'HTTP requests by route template and status.', labelNames: ['method', 'route', 'status'] as const, registers: [registry] }),
+    requestDuration: new Histogram({ name: METRIC.gatewayRequestDuration, help: 'HTTP request duration by route template.', labelNames: ['method', 'route'] as const, buckets: LATENCY_BUCKETS, registers: [registry] }),
+  };
+}
+export type GatewayMetrics = ReturnType<typeof gatewayMetrics>;
+
+export function realtimeMetrics(registry: Registry) {
+  return {
+    sessionsActive: new Gauge({ name: METRIC.realtimeSessionsActive, help: 'Real-time sessions open now.', registers: [registry] }),
+    sessionsTotal: new Counter({ name: METRIC.realtimeSessionsTotal, help: 'Real-time sessions ended, by status.', labelNames: ['status'] as const, registers: [registry] }),
+    latency: new Histogram({ name: METRIC.realtimeLatency, help: 'Real-time first-partial and final latency.', labelNames: ['kind'] as const, buckets: LATENCY_BUCKETS, registers: [registry] }),
+  };
+}
+export type RealtimeMetrics = ReturnType<typeof realtimeMetrics>;
