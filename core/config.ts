@@ -85,7 +85,7 @@ const topicPrefix: Parser<string> = (raw, name) => {
   return raw;
 };
 
-function spec<T>(s: VariableSpec<T>): VariableSpec<T> {
+function spec<T, const D extends string | undefined>(s: VariableSpec<T> & { readonly default: D }): VariableSpec<T> & { readonly default: D } {
   return s;
 }
 

@@ -30,37 +30,37 @@ export abstract class DalstonError extends Error {
 
 /** Bad configuration: the process cannot start until an operator fixes it. */
 export class ConfigError extends DalstonError {
-  readonly code = 'DALSTON_ERR_CONFIG';
+  readonly code: string = 'DALSTON_ERR_CONFIG';
   readonly retryable = false;
 }
 
 /** The caller sent something we will never accept, however often it is retried. */
 export class InvalidInputError extends DalstonError {
-  readonly code = 'DALSTON_ERR_INVALID_INPUT';
+  readonly code: string = 'DALSTON_ERR_INVALID_INPUT';
   readonly retryable = false;
 }
 
 /** A dependency (Kafka, ClickHouse, object store, a child process) could not be reached in time. */
 export class DependencyUnavailableError extends DalstonError {
-  readonly code = 'DALSTON_ERR_DEPENDENCY_UNAVAILABLE';
+  readonly code: string = 'DALSTON_ERR_DEPENDENCY_UNAVAILABLE';
   readonly retryable = true;
 }
 
 /** Work exceeded its deadline. */
 export class TimeoutError extends DalstonError {
-  readonly code = 'DALSTON_ERR_TIMEOUT';
+  readonly code: string = 'DALSTON_ERR_TIMEOUT';
   readonly retryable = true;
 }
 
 /** Work was cancelled on request; retrying would defeat the request. */
 export class CancelledError extends DalstonError {
-  readonly code = 'DALSTON_ERR_CANCELLED';
+  readonly code: string = 'DALSTON_ERR_CANCELLED';
   readonly retryable = false;
 }
 
 /** A component is in a state where the call is illegal: a programming error. */
 export class IllegalStateError extends DalstonError {
-  readonly code = 'DALSTON_ERR_ILLEGAL_STATE';
+  readonly code: string = 'DALSTON_ERR_ILLEGAL_STATE';
   readonly retryable = false;
 }
 

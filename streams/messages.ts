@@ -1,0 +1,148 @@
+/**
+ * Every message that crosses Kafka, defined once for producer and consumer: a TypeScript type (derived from
+ * its runtime checker) per message, one discriminated union per topic, each carrying schema version `v`.
+ */
+import {
+  arrayOf, bool, int, literal, num, object, oneOf, optional, recordOf, str, union, type Check,
+} from './validate.js';
+
+export const SCHEMA_VERSION = 1 as const;
+const v = literal(SCHEMA_VERSION);
+
+export const STAGES = ['prepare', 'vad', 'transcribe', 'align', 'diarize', 'pii_detect', 'audio_redact', 'merge'] as const;
+/** A pipeline stage; per-channel fan-out appends `_ch<N>` to transcribe (transcribe_ch0, …). */
+export type Stage = string;
+
+const failure = object({ name: str, code: str, message: str, retryable: bool });
+
+// ---- Job parameters and audio reference (inside job.created) ----
+const jobParams = object({
+  /** ISO 639-1 code or 'auto'. */
+  language: optional(str),
+  /** Catalogue model id or 'auto'. */
+  model: optional(str),
+  timestampsGranularity: optional(oneOf(['none', 'segment', 'word'] as const)),
+  /** Split channels and transcribe each (transcribe_ch0…N). */
+  perChannel: optional(bool),
+  /** Which API created the job: shapes the response only. */
+  api: optional(oneOf(['native', 'openai', 'elevenlabs'] as const)),
+});
+export type JobParams = ReturnType<typeof jobParams>;
+
+const audioRef = object({ key: str, filename: str, bytes: int, contentType: str });
+export type AudioRef = ReturnType<typeof audioRef>;
+
+// ---- topic jobs.events: everything that moves a job actor ----
+const jobCreated = object({
+  v, type: literal('job.created'), jobId: str, tenantId: str, keyId: str, createdAt: int, audio: audioRef, params: jobParams,
+});
+const jobCancelRequested = object({ v, type: literal('job.cancel_requested'), jobId: str, at: int });
+const taskStarted = object({
+  v, type: literal('task.started'), jobId: str, taskId: str, attempt: int, engineId: str, instanceId: str, at: int, queueWaitMs: int,
+});
+const taskHeartbeat = object({ v, type: literal('task.heartbeat'), jobId: str, taskId: str, attempt: int, instanceId: str, at: int });
+const taskMetrics = object({
+  processingMs: int, queueWaitMs: int, modelLoadMs: int,
+  audioDurationSeconds: optional(num), language: optional(str), model: optional(str),
+});
+export type TaskMetrics = ReturnType<typeof taskMetrics>;
+const taskCompleted = object({
+  v, type: literal('task.completed'), jobId: str, taskId: str, attempt: int, engineId: str, instanceId: str, at: int,
+  outputKey: str, metrics: taskMetrics,
+});
+const taskFailed = object({
+  v, type: literal('task.failed'), jobId: str, taskId: str, attempt: int, engineId: str, instanceId: str, at: int,
+  error: failure, processingMs: int,
+});
+
+export const checkJobEvent = union({
+  'job.created': jobCreated,
+  'job.cancel_requested': jobCancelRequested,
+  'task.started': taskStarted,
+  'task.heartbeat': taskHeartbeat,
+  'task.completed': taskCompleted,
+  'task.failed': taskFailed,
+});
+export type JobEvent = ReturnType<typeof checkJobEvent>;
+export type JobCreated = ReturnType<typeof jobCreated>;
+export type TaskStarted = ReturnType<typeof taskStarted>;
+export type TaskCompleted = ReturnType<typeof taskCompleted>;
+export type TaskFailed = ReturnType<typeof taskFailed>;
+
+// ---- topic tasks.<stage>: work for engines ----
+const taskDispatch = object({
+  v, type: literal('task.dispatch'), jobId: str, taskId: str, stage: str, engineId: str, attempt: int,
+  enqueuedAt: int, deadlineAt: int,
+  /** Named inputs: 'audio' for the original upload, otherwise the upstream stage name → its output artifact key. */
+  inputs: recordOf(str),
+  config: object({ language: optional(str), model: optional(str), channel: optional(int), timestampsGranularity: optional(str) }),
+  audioDurationSeconds: optional(num),
+});
+export const checkTaskMessage = union({ 'task.dispatch': taskDispatch });
+export type TaskDispatch = ReturnType<typeof taskDispatch>;
+export type TaskMessage = ReturnType<typeof checkTaskMessage>;
+
+// ---- topic tasks.control: broadcast to every engine instance ----
+const taskCancel = object({ v, type: literal('task.cancel'), jobId: str, taskId: str, attempt: int, at: int });
+export const checkControlMessage = union({ 'task.cancel': taskCancel });
+export type TaskCancel = ReturnType<typeof taskCancel>;
+export type ControlMessage = ReturnType<typeof checkControlMessage>;
+
+// ---- topic jobs.state (compacted): the durable state of each job actor ----
+export const JOB_STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelling', 'cancelled'] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
+export const TASK_STATUSES = ['pending', 'ready', 'running', 'completed', 'failed', 'cancelled', 'skipped'] as const;
+export type TaskStatus = (typeof TASK_STATUSES)[number];
+
+const attemptRecord = object({
+  attempt: int, engineId: str, instanceId: optional(str), startedAt: optional(int), endedAt: int,
+  outcome: oneOf(['completed', 'failed', 'timed_out', 'cancelled'] as const), error: optional(failure),
+});
+export type AttemptRecord = ReturnType<typeof attemptRecord>;
+
+const taskState = object({
+  taskId: str, stage: str, engineId: str, dependsOn: arrayOf(str), required: bool,
+  status: oneOf(TASK_STATUSES), attempt: int, retries: int,
+  config: object({ language: optional(str), model: optional(str), channel: optional(int), timestampsGranularity: optional(str) }),
+  readyAt: optional(int), enqueuedAt: optional(int), startedAt: optional(int), completedAt: optional(int),
+  lastHeartbeatAt: optional(int), deadlineAt: optional(int), retryAt: optional(int),
+  instanceId: optional(str), queueWaitMs: optional(int), processingMs: optional(int), modelLoadMs: optional(int),
+  outputKey: optional(str), error: optional(failure), attempts: arrayOf(attemptRecord),
+});
+export type TaskState = ReturnType<typeof taskState>;
+
+const jobState = object({
+  jobId: str, tenantId: str, keyId: str, requestId: str, traceparent: optional(str),
+  status: oneOf(JOB_STATUSES), createdAt: int, startedAt: optional(int), completedAt: optional(int),
+  cancelRequestedAt: optional(int), params: jobParams, audio: audioRef,
+  audioDurationSeconds: optional(num), language: optional(str), transcriptKey: optional(str),
+  error: optional(failure), tasks: arrayOf(taskState), revision: int,
+});
+export type JobState = ReturnType<typeof jobState>;
+
+const jobSnapshot = object({ v, type: literal('job.snapshot'), state: jobState });
+export const checkStateMessage = union({ 'job.snapshot': jobSnapshot });
+export type JobSnapshot = ReturnType<typeof jobSnapshot>;
+export type StateMessage = ReturnType<typeof checkStateMessage>;
+
+// ---- topic analytics: facts for the ClickHouse sink, never on the request path ----
+const taskFact = object({
+  v, type: literal('analytics.task_fact'), time: int, jobId: str, taskId: str, tenantId: str, stage: str, engineId: str,
+  model: str, language: str, status: oneOf(['success', 'failure', 'cancelled'] as const), audioDurationSeconds: num,
+  processingMs: int, queueWaitMs: int, modelLoadMs: int, retries: int, attempt: int, traceId: str, requestId: str,
+});
+export const AUDIT_EVENT_TYPES = [
+  'job.created', 'job.completed', 'job.failed', 'job.cancelled', 'job.deleted', 'artifact.read', 'transcript.exported',
+  'pii.redaction_run', 'data.deleted',
+] as const;
+const auditEvent = object({
+  v, type: literal('analytics.audit_event'), time: int, eventId: str, eventType: oneOf(AUDIT_EVENT_TYPES), tenantId: str,
+  actorKeyId: str, jobId: str, sessionId: str, audioDurationSeconds: num, requestId: str, traceId: str, details: str,
+});
+export const checkAnalyticsMessage = union({ 'analytics.task_fact': taskFact, 'analytics.audit_event': auditEvent });
+export type TaskFact = ReturnType<typeof taskFact>;
+export type AuditEvent = ReturnType<typeof auditEvent>;
+export type AnalyticsMessage = ReturnType<typeof checkAnalyticsMessage>;
+
+export type AnyMessage = JobEvent | TaskMessage | ControlMessage | StateMessage | AnalyticsMessage;
+export type { Check };
