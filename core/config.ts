@@ -116,6 +116,9 @@ export const VARIABLES = {
   otelEnabled: spec({ name: 'DALSTON_OTEL_ENABLED', default: 'false', doc: 'Export OpenTelemetry traces over OTLP http/protobuf to `OTEL_EXPORTER_OTLP_ENDPOINT` (default http://localhost:4318).', parse: bool }),
   cloudMetadata: spec({ name: 'DALSTON_CLOUD_METADATA', default: 'none', doc: 'Read the cloud instance id for traces: `none` or `aws` (IMDSv2).', parse: oneOf('none', 'aws') }),
   imdsEndpoint: spec({ name: 'DALSTON_IMDS_ENDPOINT', default: 'http://169.254.169.254', doc: 'Instance metadata endpoint used when DALSTON_CLOUD_METADATA=aws.', parse: httpUrl }),
+  serviceName: spec({ name: 'DALSTON_SERVICE_NAME', default: undefined, doc: 'OpenTelemetry `service.name` of this process (dalston-gateway, dalston-orchestrator, dalston-engine, dalston-realtime); set by the launcher.', parse: oneOf('dalston-gateway', 'dalston-orchestrator', 'dalston-engine', 'dalston-realtime') }),
+  engineId: spec({ name: 'DALSTON_ENGINE_ID', default: undefined, doc: 'Engine id of an engine process (e.g. audio-prepare); exported as the `dalston.engine_id` resource attribute; set by the launcher.', parse: str }),
+  otelSpanStore: spec({ name: 'DALSTON_OTEL_SPAN_STORE', default: 'none', doc: 'Also write spans to the ClickHouse `spans` table (`clickhouse`) so a stack without Jaeger can show a job waterfall; needs DALSTON_OTEL_ENABLED=true. Set OTEL_TRACES_EXPORTER=none to keep only this store.', parse: oneOf('none', 'clickhouse') }),
 } as const;
 
 type Vars = typeof VARIABLES;
