@@ -1,0 +1,169 @@
+/**
+ * The one module that imports kafkajs. kafkajs is in maintenance mode, so everything else in Dalston sees the
+ * client through this file (and the types re-exported here), which keeps a later swap to another client local.
+ */
+import { Kafka, Partitioners, logLevel, type LogEntry, type logCreator } from 'kafkajs';
+import { DependencyUnavailableError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+
+export { Partitioners };
+export type {
+  Kafka,
+  Admin,
+  Consumer,
+  Producer,
+  IHeaders,
+  KafkaMessage,
+  Message,
+  RecordMetadata,
+  EachMessagePayload,
+  ConsumerConfig,
+  ProducerConfig,
+  TopicMessages,
+} from 'kafkajs';
+
+export interface KafkaClientOptions {
+  /** Bootstrap servers as host:port. */
+  readonly brokers: readonly string[];
+  readonly clientId: string;
+  readonly log: Logger;
+  /** @default 3000 */
+  readonly connectionTimeoutMs?: number;
+  /** @default 30000 */
+  readonly requestTimeoutMs?: number;
+  /** Retries of a failed request inside kafkajs before the call rejects. @default 5 */
+  readonly retries?: number;
+}
+
+/** Fields kafkajs puts on every entry that our logger already writes (or that duplicate the message). */
+const DROPPED_FIELDS = new Set(['timestamp', 'message', 'logger']);
+
+/**
+ * Bridges kafkajs logs to our Logger. kafkajs reports routine group churn at info, so info goes to debug; it
+ * logs every protocol error it is about to retry (coordinator loading, rebalance in progress) at error, so
+ * those responses go to warn and only errors that reach our code are reported at error by the caller.
+ */
+export function kafkaLogCreator(log: Logger): logCreator {
+  const base = log.child({ component: 'kafkajs' });
+  return () =>
+    ({ namespace, level, log: entry }: LogEntry) => {
+      const fields: Record<string, unknown> = { kafkajs_namespace: namespace };
+      for (const [k, v] of Object.entries(entry)) {
+        if (!DROPPED_FIELDS.has(k)) fields[k] = v instanceof Error ? v.message : v;
+      }
+      const msg = String(entry.message);
+      switch (level) {
+        case logLevel.ERROR:
+        case logLevel.NOTHING:
+          if (namespace === 'Connection' && msg.startsWith('Response ')) base.warn(fields, msg);
+          else base.error(fields, msg);
+          return;
+        case logLevel.WARN:
+          base.warn(fields, msg);
+          return;
+        default:
+          base.debug(fields, msg);
+      }
+    };
+}
+
+export function createKafka(options: KafkaClientOptions): Kafka {
+  return new Kafka({
+    brokers: [...options.brokers],
+    clientId: options.clientId,
+    connectionTimeout: options.connectionTimeoutMs ?? 3000,
+    requestTimeout: options.requestTimeoutMs ?? 30_000,
+    retry: { retries: options.retries ?? 5, initialRetryTime: 100, maxRetryTime: 5000 },
+    // Let the logCreator decide what is noise; kafkajs filters before calling it.
+    logLevel: logLevel.DEBUG,
+    logCreator: kafkaLogCreator(options.log),
+  });
+}
+
+export interface TopicSpec {
+  readonly name: string;
+  readonly partitions: number;
+  readonly cleanupPolicy: 'delete' | 'compact';
+  /** Extra topic configs (retention.ms, segment.ms, ...). */
+  readonly config?: Readonly<Record<string, string>>;
+}
+
+export interface EnsureTopicsResult {
+  readonly created: readonly string[];
+  readonly existing: readonly string[];
+}
+
+/**
+ * Creates the topics that do not exist yet (replication factor: the broker default). Idempotent and safe when
+ * several processes race: "already exists" counts as success. Existing topics are left as they are; a
+ * partition-count mismatch is logged, not fixed, because adding partitions remaps keys.
+ */
+export async function ensureTopics(kafka: Kafka, specs: readonly TopicSpec[], log?: Logger): Promise<EnsureTopicsResult> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const present = new Set(await admin.listTopics());
+    const missing = specs.filter((s) => !present.has(s.name));
+    const created: string[] = [];
+    if (missing.length > 0) {
+      try {
+        await admin.createTopics({
+          waitForLeaders: true,
+          topics: missing.map((s) => ({
+            topic: s.name,
+            numPartitions: s.partitions,
+            configEntries: [
+              { name: 'cleanup.policy', value: s.cleanupPolicy },
+              ...Object.entries(s.config ?? {}).map(([name, value]) => ({ name, value })),
+            ],
+          })),
+        });
+      } catch (err) {
+        if (!isAlreadyExists(err)) throw err;
+      }
+      created.push(...missing.map((s) => s.name));
+    }
+    const existing = specs.filter((s) => present.has(s.name));
+    if (existing.length > 0 && log) {
+      const meta = await admin.fetchTopicMetadata({ topics: existing.map((s) => s.name) });
+      for (const t of meta.topics) {
+        const want = specs.find((s) => s.name === t.name)?.partitions;
+        if (want !== undefined && t.partitions.length !== want) {
+          log.warn({ topic: t.name, partitions: t.partitions.length, expected: want }, 'topic exists with a different partition count');
+        }
+      }
+    }
+    return { created, existing: existing.map((s) => s.name) };
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+function isAlreadyExists(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const e = err as { type?: unknown; errors?: unknown };
+  if (e.type === 'TOPIC_ALREADY_EXISTS') return true;
+  return Array.isArray(e.errors) && e.errors.length > 0 && e.errors.every((x) => isAlreadyExists(x));
+}
+
+export interface ClusterInfo {
+  readonly clusterId: string;
+  readonly controller: number | null;
+  readonly brokers: readonly { readonly nodeId: number; readonly host: string; readonly port: number }[];
+}
+
+/** One metadata round trip: the readiness check. Rejects with DependencyUnavailableError when no broker answers. */
+export async function describeCluster(kafka: Kafka): Promise<ClusterInfo> {
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+    const info = await admin.describeCluster();
+    return { clusterId: info.clusterId, controller: info.controller, brokers: info.brokers };
+  } catch (err) {
+    throw new DependencyUnavailableError(`Kafka did not answer a metadata request: ${err instanceof Error ? err.message : String(err)}`, {
+      cause: err,
+    });
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
