@@ -1,0 +1,189 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { JobEvent, JobState } from '../streams/index.js';
+import { SCHEMA_VERSION } from '../streams/index.js';
+import { nextWakeAt, transition, type ActorInput, type Effect, type TransitionSettings } from './job-transition.js';
+
+const settings: TransitionSettings = {
+  maxRetries: 2, minTaskTimeoutMs: 60_000, engineTimeFactor: { transcribe: 3 }, heartbeatTimeoutMs: 15_000,
+  retryBaseDelayMs: 1000, engines: { engineFor: (stage) => `eng-${stage}` },
+};
+
+const v = SCHEMA_VERSION;
+const created: JobEvent = {
+  v, type: 'job.created', jobId: 'job_1', tenantId: 'default', keyId: 'k1', createdAt: 1000,
+  audio: { key: 'jobs/job_1/audio/original.wav', filename: 'a.wav', bytes: 10, contentType: 'audio/wav' }, params: { language: 'en' },
+};
+
+class Harness {
+  state: JobState | undefined;
+  effects: Effect[] = [];
+  now = 1000;
+  feed(input: ActorInput): boolean {
+    const r = transition(this.state, input, { now: this.now, settings, requestId: 'req_1' });
+    this.state = r.state;
+    this.effects.push(...r.effects);
+    return r.changed;
+  }
+  task(stage: string) {
+    const t = this.state?.tasks.find((x) => x.stage === stage);
+    assert.ok(t, `task ${stage}`);
+    return t;
+  }
+  dispatched(): string[] {
+    return this.effects.flatMap((e) => (e.type === 'dispatch' ? [`${e.task.stage}#${e.task.attempt}`] : []));
+  }
+  started(stage: string) {
+    const t = this.task(stage);
+    this.feed({ v, type: 'task.started', jobId: 'job_1', taskId: t.taskId, attempt: t.attempt, engineId: t.engineId, instanceId: 'i1', at: this.now, queueWaitMs: 5 });
+  }
+  completed(stage: string, extra: { audioDurationSeconds?: number } = {}) {
+    const t = this.task(stage);
+    return this.feed({
+      v, type: 'task.completed', jobId: 'job_1', taskId: t.taskId, attempt: t.attempt, engineId: t.engineId, instanceId: 'i1', at: this.now,
+      outputKey: `out/${stage}`, metrics: { processingMs: 100, queueWaitMs: 5, modelLoadMs: 0, ...extra },
+    });
+  }
+  failed(stage: string, retryable: boolean, code = 'DALSTON_ERR_ENGINE') {
+    const t = this.task(stage);
+    return this.feed({
+      v, type: 'task.failed', jobId: 'job_1', taskId: t.taskId, attempt: t.attempt, engineId: t.engineId, instanceId: 'i1', at: this.now,
+      error: { name: 'EngineError', code, message: 'boom', retryable }, processingMs: 10,
+    });
+  }
+}
+
+test('happy path: prepare → transcribe → merge, inputs chained, job completes once', () => {
+  const h = new Harness();
+  h.feed(created);
+  assert.deepEqual(h.dispatched(), ['prepare#1']);
+  assert.equal(h.state?.status, 'pending');
+  h.started('prepare');
+  assert.equal(h.state?.status, 'running');
+  h.completed('prepare', { audioDurationSeconds: 42 });
+  assert.equal(h.state?.audioDurationSeconds, 42);
+  assert.deepEqual(h.dispatched(), ['prepare#1', 'transcribe#1']);
+  const tr = h.effects.find((e) => e.type === 'dispatch' && e.task.stage === 'transcribe');
+  assert.ok(tr && tr.type === 'dispatch');
+  assert.deepEqual(tr.task.inputs, { audio: 'jobs/job_1/audio/original.wav', prepare: 'out/prepare' });
+  assert.equal(tr.task.deadlineAt - h.now, 126_000, 'deadline = audio 42 s x factor 3');
+  h.started('transcribe');
+  h.completed('transcribe');
+  h.started('merge');
+  h.completed('merge');
+  assert.equal(h.state?.status, 'completed');
+  assert.equal(h.state?.transcriptKey, 'out/merge');
+  assert.equal(h.effects.filter((e) => e.type === 'job_finished').length, 1);
+  assert.equal(h.completed('merge'), false, 'a redelivered result changes nothing');
+  assert.equal(h.feed(created), false, 'a replayed job.created changes nothing');
+});
+
+test('a task that fails twice (retryable) then succeeds shows retries: 2 and waits out its back-off', () => {
+  const h = new Harness();
+  h.feed(created);
+  h.started('prepare');
+  h.failed('prepare', true);
+  assert.equal(h.task('prepare').status, 'pending');
+  assert.equal(h.task('prepare').retries, 1);
+  assert.equal(nextWakeAt(h.state, settings), h.now + 1000);
+  h.now += 999;
+  assert.equal(h.feed({ type: 'timer' }), false, 'not yet');
+  h.now += 1;
+  h.feed({ type: 'timer' });
+  assert.deepEqual(h.dispatched(), ['prepare#1', 'prepare#2']);
+  h.started('prepare');
+  h.failed('prepare', true);
+  h.now += 2000;
+  h.feed({ type: 'timer' });
+  h.started('prepare');
+  h.completed('prepare');
+  assert.equal(h.task('prepare').retries, 2);
+  assert.equal(h.task('prepare').attempts.length, 3);
+  assert.equal(h.task('transcribe').status, 'ready');
+});
+
+test('a stage that keeps failing fails the job with its error; a non-retryable error fails at once', () => {
+  const h = new Harness();
+  h.feed(created);
+  for (let i = 0; i < 3; i++) {
+    h.started('prepare');
+    h.failed('prepare', true);
+    h.now += 10_000;
+    h.feed({ type: 'timer' });
+  }
+  assert.equal(h.state?.status, 'failed');
+  assert.equal(h.task('prepare').retries, 2);
+  assert.match(h.state?.error?.message ?? '', /prepare failed: boom/);
+  assert.equal(h.task('transcribe').status, 'skipped');
+
+  const g = new Harness();
+  g.feed(created);
+  g.started('prepare');
+  g.failed('prepare', false, 'DALSTON_ERR_INVALID_INPUT');
+  assert.equal(g.state?.status, 'failed');
+  assert.equal(g.task('prepare').retries, 0);
+  assert.equal(g.state?.error?.code, 'DALSTON_ERR_INVALID_INPUT');
+});
+
+test('deadline and lost heartbeats end the attempt and retry it; stale results are ignored', () => {
+  const h = new Harness();
+  h.feed(created);
+  h.started('prepare');
+  const first = h.task('prepare');
+  h.now += 15_000;
+  assert.equal(nextWakeAt(h.state, settings), first.lastHeartbeatAt! + 15_000);
+  h.feed({ type: 'timer' });
+  assert.equal(h.task('prepare').retries, 1);
+  assert.equal(h.task('prepare').error?.code, 'DALSTON_ERR_WORKER_LOST');
+  assert.ok(h.effects.some((e) => e.type === 'cancel_task' && e.attempt === 1));
+  // The lost worker's late result for attempt 1 must not count.
+  const late = transition(h.state, {
+    v, type: 'task.completed', jobId: 'job_1', taskId: first.taskId, attempt: 1, engineId: 'x', instanceId: 'i1', at: h.now,
+    outputKey: 'late', metrics: { processingMs: 1, queueWaitMs: 1, modelLoadMs: 0 },
+  }, { now: h.now, settings });
+  assert.equal(late.changed, false);
+  h.now += 1000;
+  h.feed({ type: 'timer' });
+  h.started('prepare');
+  // heartbeats keep it alive; the deadline still ends it
+  for (let i = 0; i < 5; i++) {
+    h.now += 10_000;
+    const t = h.task('prepare');
+    h.feed({ v, type: 'task.heartbeat', jobId: 'job_1', taskId: t.taskId, attempt: t.attempt, instanceId: 'i1', at: h.now });
+    h.feed({ type: 'timer' });
+  }
+  assert.equal(h.task('prepare').retries, 1, 'heartbeats within 15 s keep the task');
+  h.now += 10_000;
+  h.feed({ type: 'timer' });
+  assert.equal(h.task('prepare').error?.code, 'DALSTON_ERR_TIMEOUT');
+  assert.equal(h.task('prepare').retries, 2);
+});
+
+test('cancelling a queued job ends it at once; a running job goes through cancelling', () => {
+  const q = new Harness();
+  q.feed(created);
+  q.feed({ v, type: 'job.cancel_requested', jobId: 'job_1', at: q.now });
+  assert.equal(q.state?.status, 'cancelled');
+  assert.ok(q.state?.tasks.every((t) => t.status === 'cancelled'));
+
+  const r = new Harness();
+  r.feed(created);
+  r.started('prepare');
+  r.completed('prepare');
+  r.started('transcribe');
+  r.feed({ v, type: 'job.cancel_requested', jobId: 'job_1', at: r.now });
+  assert.equal(r.state?.status, 'cancelling');
+  assert.ok(r.effects.some((e) => e.type === 'cancel_task' && e.taskId === r.task('transcribe').taskId));
+  assert.equal(r.task('merge').status, 'cancelled');
+  r.failed('transcribe', false, 'DALSTON_ERR_CANCELLED');
+  assert.equal(r.state?.status, 'cancelled');
+  assert.equal(r.task('transcribe').status, 'cancelled');
+  assert.equal(r.effects.filter((e) => e.type === 'job_finished').length, 1);
+  assert.equal(r.feed({ v, type: 'job.cancel_requested', jobId: 'job_1', at: r.now }), false);
+});
+
+test('events for an unknown job are ignored', () => {
+  const r = transition(undefined, { v, type: 'job.cancel_requested', jobId: 'nope', at: 1 }, { now: 1, settings });
+  assert.equal(r.state, undefined);
+  assert.equal(r.changed, false);
+});
