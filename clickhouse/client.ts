@@ -21,7 +21,7 @@ export interface ClickHouseOptions {
   readonly maxOpenConnections?: number;
 }
 
-export interface ExecOptions {
+export interface RequestOptions {
   /**
    * Run without selecting `database`, for statements that must work before it exists (CREATE DATABASE) or that
    * use fully qualified names only (migrations). @default false
@@ -40,9 +40,9 @@ export interface ClickHouse {
    * come back as `YYYY-MM-DD hh:mm:ss` text in the server's time zone, so prefer the `_ms` columns.
    * T is the caller's description of the row; it is not checked at run time.
    */
-  query<T>(sql: string): Promise<T[]>;
+  query<T>(sql: string, opts?: RequestOptions): Promise<T[]>;
   /** Runs a statement without a result (DDL, ALTER, INSERT … SELECT). */
-  exec(sql: string, opts?: ExecOptions): Promise<void>;
+  exec(sql: string, opts?: RequestOptions): Promise<void>;
   /** Inserts rows into `database.table`, naming exactly `columns`; other row fields are ignored by the server. */
   insert<Row extends InsertRow>(table: string, rows: readonly Row[], columns: readonly (keyof Row & string)[]): Promise<void>;
   /** True when the server answers its /ping endpoint. Never throws. */
@@ -95,17 +95,18 @@ export function createClickHouse(opts: ClickHouseOptions): ClickHouse {
     url,
     database,
 
-    async query<T>(sql: string): Promise<T[]> {
+    async query<T>(sql: string, reqOpts: RequestOptions = {}): Promise<T[]> {
+      const client = reqOpts.withoutDatabase === true ? adminClient() : main;
       try {
-        const rs = await main.query({ query: sql, format: 'JSONEachRow' });
+        const rs = await client.query({ query: sql, format: 'JSONEachRow' });
         return await rs.json<T>();
       } catch (err) {
         throw toClickHouseError(err, 'ClickHouse query failed');
       }
     },
 
-    async exec(sql: string, execOpts: ExecOptions = {}): Promise<void> {
-      const client = execOpts.withoutDatabase === true ? adminClient() : main;
+    async exec(sql: string, reqOpts: RequestOptions = {}): Promise<void> {
+      const client = reqOpts.withoutDatabase === true ? adminClient() : main;
       try {
         await client.command({ query: sql });
       } catch (err) {

@@ -49,6 +49,9 @@ export function inList(values: readonly SqlValue[]): string {
   return values.length === 0 ? '(NULL)' : `(${values.map(lit).join(', ')})`;
 }
 
+/** 2106-01-01 00:00:00 UTC: 18.16's date tables end with 2105 (measured: later text parses to zero or wraps). */
+const MAX_DATETIME_MS = Date.UTC(2106, 0, 1);
+
 function pad(n: number, width = 2): string {
   return String(n).padStart(width, '0');
 }
@@ -58,9 +61,11 @@ function pad(n: number, width = 2): string {
  * release (ISO `T…Z` strings are rejected by default). Sub-second precision is dropped: keep a `_ms` column for it.
  */
 export function formatDateTime(epochMs: number): string {
-  if (!Number.isFinite(epochMs)) throw new InvalidInputError(`cannot format ${epochMs} as a DateTime`);
+  // Outside 1970..2105 the server would silently store zero or a wrapped value.
+  if (!Number.isFinite(epochMs) || epochMs < 0 || epochMs >= MAX_DATETIME_MS) {
+    throw new InvalidInputError(`cannot format ${epochMs} as a DateTime (1970-01-01 to 2105-12-31 UTC)`);
+  }
   const d = new Date(Math.floor(epochMs / 1000) * 1000);
-  if (Number.isNaN(d.getTime())) throw new InvalidInputError(`cannot format ${epochMs} as a DateTime`);
   return (
     `${pad(d.getUTCFullYear(), 4)}-${pad(d.getUTCMonth() + 1)}-${pad(d.getUTCDate())} ` +
     `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}`
