@@ -77,7 +77,7 @@ void test('a server that accepts and never answers: undefined after the 1 s time
   }
 });
 
-void test('token answers, instance-id hangs: undefined after the id call's own timeout', async () => {
+void test('token answers, instance-id hangs: undefined after the id call timeout', async () => {
   const { endpoint, server } = await serve((req, res) => {
     if (req.method === 'PUT') res.end('tok');
     // GET: never answer
