@@ -1,0 +1,48 @@
+/**
+ * API-key authentication: `Authorization: Bearer <key>` compared in constant time with DALSTON_API_KEY. One key,
+ * one tenant (`default`) for now; the key id (audit `actor_key_id`) is a short SHA-256 prefix, never the key.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { HttpError } from './errors.js';
+
+export const DEFAULT_TENANT = 'default';
+
+export interface Principal {
+  readonly tenantId: string;
+  /** `key_<12 hex>`: identifies the key in audit events without revealing it. */
+  readonly keyId: string;
+}
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value, 'utf8').digest();
+}
+
+export function keyIdOf(apiKey: string): string {
+  return `key_${digest(apiKey).toString('hex').slice(0, 12)}`;
+}
+
+export interface Authenticator {
+  authenticate(authorization: string | undefined): Principal;
+}
+
+const unauthorized = (message: string) =>
+  new HttpError(401, 'unauthorized', message, { headers: { 'www-authenticate': 'Bearer realm="dalston"' } });
+
+/**
+ * Compares SHA-256 digests with timingSafeEqual: equal lengths whatever the presented key, so neither the key's
+ * content nor its length leaks through timing.
+ */
+export function createApiKeyAuthenticator(apiKey: string): Authenticator {
+  const expected = digest(apiKey);
+  const principal: Principal = { tenantId: DEFAULT_TENANT, keyId: keyIdOf(apiKey) };
+  return {
+    authenticate(authorization) {
+      if (authorization === undefined || authorization === '') throw unauthorized('missing Authorization: Bearer <api key> header');
+      const m = /^Bearer[ ]+(\S+)\s*$/i.exec(authorization);
+      const presented = m?.[1];
+      if (presented === undefined) throw unauthorized('Authorization header must be "Bearer <api key>"');
+      if (!timingSafeEqual(digest(presented), expected)) throw unauthorized('invalid API key');
+      return principal;
+    },
+  };
+}

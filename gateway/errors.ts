@@ -1,0 +1,52 @@
+/**
+ * Errors the gateway answers with. An HttpError carries the HTTP status and the API `error.code`; anything else
+ * that escapes a handler is mapped by `toHttpError` (bad input → 400, unavailable dependency → 503, else 500).
+ */
+import { DalstonError, DependencyUnavailableError, InvalidInputError, TimeoutError } from '../core/errors.js';
+
+/** The API error codes (`{"error": {"code", "message"}}`), one per HTTP status family as upstream Dalston uses them. */
+export type ApiErrorCode =
+  | 'invalid_request'
+  | 'unauthorized'
+  | 'not_found'
+  | 'method_not_allowed'
+  | 'conflict'
+  | 'file_too_large'
+  | 'unsupported_media_type'
+  | 'internal_error'
+  | 'not_implemented'
+  | 'service_unavailable';
+
+export class HttpError extends DalstonError {
+  readonly code: string = 'DALSTON_ERR_HTTP';
+  readonly retryable: boolean;
+  constructor(
+    readonly status: number,
+    readonly apiCode: ApiErrorCode,
+    message: string,
+    options: { cause?: unknown; headers?: Readonly<Record<string, string>> } = {},
+  ) {
+    super(message, options.cause === undefined ? {} : { cause: options.cause });
+    this.retryable = status === 503;
+    this.headers = options.headers ?? {};
+  }
+  /** Extra response headers (e.g. `Allow` on 405, `WWW-Authenticate` on 401). */
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+export const badRequest = (message: string) => new HttpError(400, 'invalid_request', message);
+export const notFound = (message: string) => new HttpError(404, 'not_found', message);
+export const conflict = (message: string) => new HttpError(409, 'conflict', message);
+
+/** Maps anything thrown by a handler to the HTTP answer; the original stays as `cause` for the log line. */
+export function toHttpError(err: unknown): HttpError {
+  if (err instanceof HttpError) return err;
+  if (err instanceof InvalidInputError) return new HttpError(400, 'invalid_request', err.message, { cause: err });
+  if (err instanceof DependencyUnavailableError || err instanceof TimeoutError) {
+    return new HttpError(503, 'service_unavailable', 'a dependency is unavailable; retry later', { cause: err });
+  }
+  if (err instanceof DalstonError && err.retryable) {
+    return new HttpError(503, 'service_unavailable', 'a dependency is unavailable; retry later', { cause: err });
+  }
+  return new HttpError(500, 'internal_error', 'internal error', { cause: err });
+}

@@ -1,0 +1,301 @@
+/**
+ * The gateway's HTTP plumbing on node:http: a router over route templates (`/v1/audio/transcriptions/:id`) and one
+ * request listener that gives every request its correlation (X-Request-ID in, out, on every response including
+ * errors; X-Trace-ID when a span is recording), one HTTP server span named `<METHOD> <route template>`, the
+ * gateway metrics labelled by template, one structured log line, and errors as `{"error": {"code", "message"}}`.
+ *
+ * Tracing: when @opentelemetry/instrumentation-http already opened a server span for the request (telemetry
+ * preload), that span is adopted (renamed, `http.route` set through its RPC metadata) so there is exactly one
+ * server span; otherwise the listener opens its own, continuing an incoming `traceparent`.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import { ROOT_CONTEXT, SpanKind, SpanStatusCode, context, propagation, trace, type Context, type Span } from '@opentelemetry/api';
+import { RPCType, getRPCMetadata } from '@opentelemetry/core';
+import type { Logger } from '../core/logger.js';
+import type { GatewayMetrics } from '../core/metrics.js';
+import { ATTR, LOG } from '../core/observability-names.js';
+import type { Authenticator, Principal } from './auth.js';
+import { HttpError, toHttpError } from './errors.js';
+import { newRequestId, sanitizeRequestId } from './ids.js';
+
+export const TRACER_NAME = 'dalston-gateway';
+export const REQUEST_ID_HEADER = 'X-Request-ID';
+export const TRACE_ID_HEADER = 'X-Trace-ID';
+/** `route` label of requests that matched no route (the raw path is never a label). */
+export const UNMATCHED_ROUTE = 'unmatched';
+
+export const HTTP_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'] as const;
+export type HttpMethod = (typeof HTTP_METHODS)[number];
+
+export interface RequestContext {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly requestId: string;
+  readonly method: string;
+  /** The matched route template, e.g. `/v1/audio/transcriptions/:id`. */
+  readonly route: string;
+  /** Decoded path parameters of the template. */
+  readonly params: Readonly<Record<string, string>>;
+  readonly url: URL;
+  /** Trace id of the request's server span, undefined when tracing is off. */
+  readonly traceId: string | undefined;
+  /** Logger bound to `request_id` (and the tenant once authenticated). */
+  readonly log: Logger;
+  readonly principal: Principal | undefined;
+  /** Adds fields (e.g. job_id) to the request's log line and span attributes. */
+  annotate(fields: Readonly<Record<string, string | number>>): void;
+}
+
+export interface AuthedRequestContext extends RequestContext {
+  readonly principal: Principal;
+}
+
+interface RouteBase {
+  readonly method: HttpMethod;
+  /** Template with `:name` segments. */
+  readonly path: string;
+  /** Opens an HTTP server span for the request. @default true (health probes and scrapes pass false) */
+  readonly traced?: boolean;
+}
+export type RouteSpec =
+  | (RouteBase & { readonly auth: 'none'; readonly handler: (ctx: RequestContext) => Promise<void> })
+  | (RouteBase & { readonly auth: 'api_key'; readonly handler: (ctx: AuthedRequestContext) => Promise<void> });
+
+type Segment = { readonly literal: string } | { readonly param: string };
+
+interface CompiledRoute {
+  readonly spec: RouteSpec;
+  readonly segments: readonly Segment[];
+}
+
+export type RouteMatch =
+  | { readonly kind: 'found'; readonly route: RouteSpec; readonly params: Record<string, string> }
+  | { readonly kind: 'method_not_allowed'; readonly template: string; readonly allow: readonly HttpMethod[] }
+  | { readonly kind: 'not_found' };
+
+function splitPath(path: string): string[] {
+  return path.split('/').filter((s) => s.length > 0);
+}
+
+/** Route templates → handlers. Literal segments beat parameters when two templates could both match. */
+export class Router {
+  private readonly routes: CompiledRoute[] = [];
+
+  add(spec: RouteSpec): this {
+    const segments = splitPath(spec.path).map((s): Segment => (s.startsWith(':') ? { param: s.slice(1) } : { literal: s }));
+    if (this.routes.some((r) => r.spec.method === spec.method && r.spec.path === spec.path)) {
+      throw new Error(`route ${spec.method} ${spec.path} registered twice`);
+    }
+    this.routes.push({ spec, segments });
+    return this;
+  }
+
+  /** Throws HttpError 400 when a path parameter is not valid percent-encoding. */
+  match(method: string, path: string): RouteMatch {
+    const parts = splitPath(path);
+    let best: { route: CompiledRoute; params: Record<string, string>; literals: number }[] = [];
+    for (const route of this.routes) {
+      if (route.segments.length !== parts.length) continue;
+      const params: Record<string, string> = {};
+      let literals = 0;
+      let ok = true;
+      route.segments.forEach((seg, i) => {
+        const part = parts[i] ?? '';
+        if ('literal' in seg) {
+          if (seg.literal === part) literals++;
+          else ok = false;
+        } else {
+          params[seg.param] = part;
+        }
+      });
+      if (!ok) continue;
+      if (best.length === 0 || literals > (best[0]?.literals ?? 0)) best = [{ route, params, literals }];
+      else if (literals === best[0]?.literals) best.push({ route, params, literals });
+    }
+    if (best.length === 0) return { kind: 'not_found' };
+    const hit = best.find((b) => b.route.spec.method === method);
+    if (!hit) {
+      const first = best[0];
+      return { kind: 'method_not_allowed', template: first ? first.route.spec.path : UNMATCHED_ROUTE, allow: best.map((b) => b.route.spec.method) };
+    }
+    const decoded: Record<string, string> = {};
+    for (const [k, v] of Object.entries(hit.params)) {
+      try {
+        decoded[k] = decodeURIComponent(v);
+      } catch {
+        throw new HttpError(400, 'invalid_request', `path parameter ${k} is not valid percent-encoding`);
+      }
+    }
+    return { kind: 'found', route: hit.route.spec, params: decoded };
+  }
+}
+
+export interface RequestListenerOptions {
+  readonly router: Router;
+  readonly authenticator: Authenticator;
+  readonly log: Logger;
+  readonly metrics: GatewayMetrics;
+}
+
+/** Sends a JSON body; headers set earlier with setHeader (X-Request-ID, X-Trace-ID) are kept. */
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Readonly<Record<string, string>> = {}): void {
+  const payload = JSON.stringify(body);
+  res.writeHead(status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(payload) });
+  res.end(payload);
+}
+
+export function sendText(res: ServerResponse, status: number, body: string, contentType: string, headers: Readonly<Record<string, string>> = {}): void {
+  res.writeHead(status, { ...headers, 'content-type': contentType, 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+export function sendError(res: ServerResponse, err: HttpError): void {
+  sendJson(res, err.status, { error: { code: err.apiCode, message: err.message } }, err.headers);
+}
+
+/** Log fields that are also contract span attributes (`job_id` → `dalston.job_id`). */
+const SPAN_ATTR_OF_LOG_FIELD: Readonly<Record<string, string>> = {
+  [LOG.jobId]: ATTR.jobId,
+  [LOG.taskId]: ATTR.taskId,
+  [LOG.tenantId]: ATTR.tenantId,
+};
+
+function methodLabel(method: string | undefined): string {
+  return (HTTP_METHODS as readonly string[]).includes(method ?? '') ? (method as string) : 'OTHER';
+}
+
+/** The request's server span: adopted from instrumentation-http when present, else our own. */
+function openServerSpan(req: IncomingMessage, method: string, template: string | undefined, requestId: string): { span: Span; ctx: Context; owned: boolean } {
+  const name = template === undefined ? method : `${method} ${template}`;
+  const attributes = {
+    [ATTR.requestId]: requestId,
+    'http.request.method': method,
+    ...(template !== undefined ? { 'http.route': template } : {}),
+  };
+  const active = context.active();
+  const rpc = getRPCMetadata(active);
+  if (rpc?.type === RPCType.HTTP) {
+    if (template !== undefined) rpc.route = template;
+    rpc.span.updateName(name);
+    rpc.span.setAttributes(attributes);
+    return { span: rpc.span, ctx: active, owned: false };
+  }
+  // ROOT, not the active context: the listener may run in whatever context the server was started from.
+  const parent = propagation.extract(ROOT_CONTEXT, req.headers);
+  const span = trace.getTracer(TRACER_NAME).startSpan(name, { kind: SpanKind.SERVER, attributes }, parent);
+  return { span, ctx: trace.setSpan(parent, span), owned: true };
+}
+
+function causeMessage(err: HttpError): string | undefined {
+  const cause = err.cause;
+  if (cause === undefined) return undefined;
+  return cause instanceof Error ? `${cause.name}: ${cause.message}` : JSON.stringify(cause);
+}
+
+/** The node:http request listener. Never throws; every outcome ends in one response and one log line. */
+export function createRequestListener(options: RequestListenerOptions): (req: IncomingMessage, res: ServerResponse) => void {
+  const { router, authenticator, log, metrics } = options;
+
+  return (req, res) => {
+    const started = performance.now();
+    const method = methodLabel(req.method);
+    const requestId = sanitizeRequestId(req.headers['x-request-id']) ?? newRequestId();
+    res.setHeader(REQUEST_ID_HEADER, requestId);
+
+    let url: URL;
+    let match: RouteMatch;
+    let early: HttpError | undefined;
+    try {
+      url = new URL(req.url ?? '/', 'http://gateway.invalid');
+      match = router.match(method, url.pathname);
+    } catch (err) {
+      url = new URL('http://gateway.invalid/');
+      match = { kind: 'not_found' };
+      early = toHttpError(err);
+    }
+    const template = match.kind === 'found' ? match.route.path : match.kind === 'method_not_allowed' ? match.template : undefined;
+    const traced = match.kind !== 'found' || match.route.traced !== false;
+    const server = traced ? openServerSpan(req, method, template, requestId) : undefined;
+    const traceId = server && trace.isSpanContextValid(server.span.spanContext()) ? server.span.spanContext().traceId : undefined;
+    if (traceId !== undefined) res.setHeader(TRACE_ID_HEADER, traceId);
+
+    const fields: Record<string, string | number> = {};
+    let errorForLog: HttpError | undefined;
+    let principal: Principal | undefined;
+    let reqLog = log.child({ [LOG.requestId]: requestId });
+
+    const finish = () => {
+      const seconds = (performance.now() - started) / 1000;
+      const route = template ?? UNMATCHED_ROUTE;
+      const status = res.headersSent ? res.statusCode : 499; // 499: the client went away before any answer
+      metrics.requests.inc({ method, route, status: String(status) });
+      metrics.requestDuration.observe({ method, route }, seconds);
+      const line = {
+        method, route, status, duration_ms: Math.round(seconds * 1e6) / 1e3, ...fields,
+        ...(errorForLog ? { error_code: errorForLog.apiCode, error_message: errorForLog.message } : {}),
+        ...(errorForLog && errorForLog.status >= 500 ? { err: causeMessage(errorForLog) } : {}),
+      };
+      const write = () => {
+        if (status >= 500) reqLog.error(line, 'request failed');
+        else if (status >= 400) reqLog.warn(line, 'request rejected');
+        else reqLog.info(line, 'request');
+      };
+      if (server) {
+        server.span.setAttribute('http.response.status_code', status);
+        context.with(server.ctx, write);
+        if (server.owned) server.span.end();
+      } else {
+        write();
+      }
+    };
+    res.once('close', finish);
+
+    const run = async () => {
+      try {
+        if (early) throw early;
+        if (match.kind === 'not_found') throw new HttpError(404, 'not_found', `no route for ${method} ${url.pathname}`);
+        if (match.kind === 'method_not_allowed') {
+          throw new HttpError(405, 'method_not_allowed', `${method} is not allowed on ${match.template}`, { headers: { allow: match.allow.join(', ') } });
+        }
+        const route = match.route;
+        if (route.auth === 'api_key') {
+          principal = authenticator.authenticate(req.headers.authorization);
+          fields[LOG.tenantId] = principal.tenantId;
+          server?.span.setAttribute(ATTR.tenantId, principal.tenantId);
+          reqLog = reqLog.child({ [LOG.tenantId]: principal.tenantId });
+        }
+        const ctx: RequestContext = {
+          req, res, requestId, method, route: route.path, params: match.params, url, traceId, log: reqLog, principal,
+          annotate(extra) {
+            Object.assign(fields, extra);
+            for (const [k, v] of Object.entries(extra)) {
+              const attr = SPAN_ATTR_OF_LOG_FIELD[k];
+              if (attr !== undefined) server?.span.setAttribute(attr, v);
+            }
+          },
+        };
+        if (route.auth === 'none') await route.handler(ctx);
+        else if (principal) await route.handler({ ...ctx, principal });
+        if (!res.writableEnded && !res.headersSent) throw new Error(`handler for ${method} ${route.path} sent no response`);
+      } catch (err) {
+        const httpErr = toHttpError(err);
+        errorForLog = httpErr;
+        if (server && httpErr.status >= 500) {
+          const cause = httpErr.cause ?? httpErr;
+          server.span.recordException(cause instanceof Error ? cause : new Error(JSON.stringify(cause)));
+          server.span.setStatus({ code: SpanStatusCode.ERROR, message: httpErr.message });
+        }
+        if (!res.headersSent) {
+          // A rejected upload may still be arriving: answer, then drain so the client can read the answer.
+          sendError(res, httpErr);
+          if (!req.complete) req.resume();
+        } else {
+          res.destroy();
+        }
+      }
+    };
+    if (server) void context.with(server.ctx, run);
+    else void run();
+  };
+}

@@ -1,0 +1,12 @@
+/** The gateway area: the HTTP API on node:http against its ports (Kafka publisher, job reader, artifact store). */
+export { createGatewayApp, type GatewayApp, type GatewayDeps } from './gateway-app.js';
+export type { ArtifactStore, JobCancelRequested, JobEventPublisher, JobReader, JobView, NewJobRecord, PublishHeaders, StageView } from './ports.js';
+export {
+  jobStatusBody, jobViewFromState, parseStagesJson, stageRow, stageViewsFromTasks, stagesJson, traceIdFromTraceparent, transcriptFields,
+  type JobStatusBody, type StageRow,
+} from './job-view.js';
+export { DEFAULT_TENANT, keyIdOf, type Principal } from './auth.js';
+export {
+  OPENAI_MODELS, RESPONSE_FORMATS, type OpenAiSyncResponder, type ResponseFormat, type TranscriptRenderers,
+} from './transcriptions.js';
+export { InMemoryJobReader, RecordingPublisher } from './memory-ports.js';

@@ -1,0 +1,51 @@
+/**
+ * In-memory implementations of the gateway's ports, for unit tests of the gateway and for anyone who needs a
+ * gateway without Kafka or ClickHouse. They keep what they are given; nothing moves a job on its own.
+ */
+import type { AuditEvent, JobCreated } from '../streams/index.js';
+import type { JobCancelRequested, JobEventPublisher, JobReader, JobView, NewJobRecord, PublishHeaders } from './ports.js';
+
+export class RecordingPublisher implements JobEventPublisher {
+  readonly created: { msg: JobCreated; headers: PublishHeaders }[] = [];
+  readonly cancels: { msg: JobCancelRequested; headers: PublishHeaders }[] = [];
+  readonly audits: AuditEvent[] = [];
+  /** When set, every publish rejects with this error (simulates Kafka being down). */
+  failWith: Error | undefined;
+
+  async publishJobCreated(msg: JobCreated, headers: PublishHeaders): Promise<void> {
+    if (this.failWith) throw this.failWith;
+    this.created.push({ msg, headers });
+  }
+  async publishCancelRequested(msg: JobCancelRequested, headers: PublishHeaders): Promise<void> {
+    if (this.failWith) throw this.failWith;
+    this.cancels.push({ msg, headers });
+  }
+  async publishAudit(event: AuditEvent): Promise<void> {
+    if (this.failWith) throw this.failWith;
+    this.audits.push(event);
+  }
+}
+
+export class InMemoryJobReader implements JobReader {
+  readonly records: NewJobRecord[] = [];
+  private readonly jobs = new Map<string, JobView>();
+
+  async getJob(jobId: string, tenantId: string): Promise<JobView | undefined> {
+    const job = this.jobs.get(jobId);
+    return job && job.tenantId === tenantId ? job : undefined;
+  }
+
+  async createJobRecord(record: NewJobRecord): Promise<void> {
+    this.records.push(record);
+    this.jobs.set(record.jobId, {
+      jobId: record.jobId, tenantId: record.tenantId, status: 'pending', createdAt: record.createdAt,
+      requestId: record.requestId, traceId: record.traceId, model: record.params.model,
+      language: record.params.language !== 'auto' ? record.params.language : undefined, stages: [],
+    });
+  }
+
+  /** Replaces a job's view, as the actor's state writes would. */
+  put(view: JobView): void {
+    this.jobs.set(view.jobId, view);
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * The gateway's ports: what it needs from Kafka (JobEventPublisher), from ClickHouse (JobReader) and from the
+ * artifact store. The gateway never imports a Kafka or ClickHouse client; `gateway/main.ts` plugs adapters in.
+ * Shapes stay close to `JobState` (streams/messages.ts) and to the ClickHouse `jobs` columns so the adapters are
+ * thin: timestamps are epoch milliseconds, ids are strings, absent values are `undefined`.
+ */
+import type { FailureRecord } from '../core/errors.js';
+import type { AudioRef, AuditEvent, JobCreated, JobEvent, JobParams, JobStatus, TaskStatus } from '../streams/index.js';
+
+export type { ArtifactStore } from '../storage/index.js';
+
+/** `job.cancel_requested` on the jobs.events topic. */
+export type JobCancelRequested = Extract<JobEvent, { type: 'job.cancel_requested' }>;
+
+/** Correlation carried as Kafka headers (`request_id`, `tenant_id`); trace context comes from the active span. */
+export interface PublishHeaders {
+  readonly requestId: string;
+  readonly tenantId: string;
+}
+
+export interface JobEventPublisher {
+  /** Publishes `job.created` keyed by job id. Resolves once the broker has acknowledged it. */
+  publishJobCreated(msg: JobCreated, headers: PublishHeaders): Promise<void>;
+  /** Publishes `job.cancel_requested` keyed by job id. The actor decides what the cancellation does. */
+  publishCancelRequested(msg: JobCancelRequested, headers: PublishHeaders): Promise<void>;
+  /** Publishes an audit event to the analytics topic (ClickHouse `audit_events`). */
+  publishAudit(event: AuditEvent): Promise<void>;
+}
+
+/**
+ * One row of the job's `stages` array (observability contract), in the ports' units. One row per task; a task's
+ * retries are folded into `retries`.
+ */
+export interface StageView {
+  readonly stage: string;
+  readonly taskId: string;
+  readonly engineId: string;
+  readonly status: TaskStatus;
+  /** Epoch ms when the current (last) attempt started. */
+  readonly startedAt?: number | undefined;
+  /** Epoch ms when the task reached a terminal state. */
+  readonly completedAt?: number | undefined;
+  readonly durationMs?: number | undefined;
+  readonly queueWaitMs?: number | undefined;
+  readonly retries: number;
+  readonly error?: FailureRecord | undefined;
+  /** Artifact key of the task's output.json once it has one. @default artifactKeys.taskOutput(job, task) */
+  readonly outputKey?: string | undefined;
+}
+
+/** What the status API needs of a job: a projection of `JobState` / one ClickHouse `jobs` row (FINAL). */
+export interface JobView {
+  readonly jobId: string;
+  readonly tenantId: string;
+  readonly status: JobStatus;
+  /** Epoch ms (`created_ms`). */
+  readonly createdAt: number;
+  readonly startedAt?: number | undefined;
+  readonly completedAt?: number | undefined;
+  readonly audioDurationSeconds?: number | undefined;
+  /** Detected or requested language (ISO 639-1). */
+  readonly language?: string | undefined;
+  readonly model?: string | undefined;
+  readonly requestId: string;
+  /** 32 hex characters, absent when the job was created without tracing. */
+  readonly traceId?: string | undefined;
+  readonly error?: FailureRecord | undefined;
+  readonly stages: readonly StageView[];
+  /** Artifact key of transcript.json, set when the job completed. */
+  readonly transcriptKey?: string | undefined;
+}
+
+/** The initial `jobs` row written by the gateway (span `create_job`) before `job.created` is published. */
+export interface NewJobRecord {
+  readonly jobId: string;
+  readonly tenantId: string;
+  /** API key id of the creator (audit `actor_key_id`). */
+  readonly keyId: string;
+  readonly status: 'pending';
+  /** Epoch ms. */
+  readonly createdAt: number;
+  readonly requestId: string;
+  readonly traceId?: string | undefined;
+  readonly params: JobParams;
+  readonly audio: AudioRef;
+}
+
+export interface JobReader {
+  /** The job as `tenantId` may see it; undefined when unknown or owned by another tenant. */
+  getJob(jobId: string, tenantId: string): Promise<JobView | undefined>;
+  /** Writes the initial `pending` row so a status request right after the 201 finds the job. */
+  createJobRecord(record: NewJobRecord): Promise<void>;
+}

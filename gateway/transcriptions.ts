@@ -1,0 +1,318 @@
+/**
+ * The native batch API under /v1/audio/transcriptions: submit (multipart upload → artifact store → jobs row →
+ * job.created), status with the `stages` array, task artifacts, cancel and export. Handlers see only the ports.
+ */
+import { extname } from 'node:path';
+import { SpanStatusCode, trace, type Attributes } from '@opentelemetry/api';
+import type { Clock } from '../core/clock.js';
+import { DependencyUnavailableError } from '../core/errors.js';
+import { ATTR, LOG, SPAN } from '../core/observability-names.js';
+import { NotFoundError, artifactKeys } from '../storage/index.js';
+import { SCHEMA_VERSION, type AuditEvent, type JobCreated, type JobParams } from '../streams/index.js';
+import { HttpError, badRequest, conflict, notFound } from './errors.js';
+import { TRACER_NAME, sendJson, sendText, type AuthedRequestContext, type RouteSpec } from './http-server.js';
+import { newEventId, newJobId } from './ids.js';
+import { isTerminal, jobStatusBody, transcriptFields } from './job-view.js';
+import { parseLanguage } from './languages.js';
+import type { ArtifactStore, JobEventPublisher, JobReader, JobView, NewJobRecord } from './ports.js';
+import { receiveUpload } from './upload.js';
+
+export const TRANSCRIPTIONS_PATH = '/v1/audio/transcriptions';
+
+/** Model names that switch `POST /v1/audio/transcriptions` to OpenAI's synchronous mode (a later issue). */
+export const OPENAI_MODELS = ['whisper-1', 'gpt-4o-transcribe', 'gpt-4o-mini-transcribe'] as const;
+export const RESPONSE_FORMATS = ['json', 'text', 'srt', 'verbose_json', 'vtt'] as const;
+export type ResponseFormat = (typeof RESPONSE_FORMATS)[number];
+export const TIMESTAMP_GRANULARITIES = ['none', 'segment', 'word'] as const;
+export const EXPORT_FORMATS = ['txt', 'srt', 'vtt', 'json'] as const;
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+
+/** The accepted form fields of a submission besides `file`. */
+export const SUBMIT_FIELDS = ['language', 'model', 'timestamps_granularity', 'response_format'] as const;
+
+export interface SubmitRequest {
+  readonly params: JobParams;
+  /** Only meaningful in OpenAI mode; native mode accepts `json` (its own shape) alone. */
+  readonly responseFormat: ResponseFormat | undefined;
+  /** True when `model` names an OpenAI model: the caller expects OpenAI's synchronous response. */
+  readonly openAiMode: boolean;
+}
+
+const MODEL_ID = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
+
+function includes<T extends string>(values: readonly T[], v: string): v is T {
+  return (values as readonly string[]).includes(v);
+}
+
+/** Validates the text fields of a submission; throws a 400 naming the field. Pure. */
+export function parseSubmitFields(fields: readonly (readonly [string, string])[]): SubmitRequest {
+  const seen = new Map<string, string>();
+  for (const [name, value] of fields) {
+    if (!includes(SUBMIT_FIELDS, name)) {
+      throw badRequest(`unknown field "${name}"; accepted fields: file, ${SUBMIT_FIELDS.join(', ')}`);
+    }
+    if (seen.has(name)) throw badRequest(`field "${name}" was sent more than once`);
+    seen.set(name, value.trim());
+  }
+  const params: { -readonly [K in keyof JobParams]: JobParams[K] } = { api: 'native' };
+  const language = seen.get('language');
+  if (language !== undefined && language !== '') {
+    const parsed = parseLanguage(language);
+    if (parsed === undefined) throw badRequest(`language "${language}" is not an ISO 639-1 code (e.g. "en", "de") or "auto"`);
+    params.language = parsed;
+  }
+  const model = seen.get('model');
+  let openAiMode = false;
+  if (model !== undefined && model !== '') {
+    if (!MODEL_ID.test(model)) throw badRequest(`model "${model}" is not a valid model id`);
+    params.model = model;
+    openAiMode = includes(OPENAI_MODELS, model);
+    if (openAiMode) params.api = 'openai';
+  }
+  const granularity = seen.get('timestamps_granularity');
+  if (granularity !== undefined && granularity !== '') {
+    if (!includes(TIMESTAMP_GRANULARITIES, granularity)) {
+      throw badRequest(`timestamps_granularity "${granularity}" must be one of ${TIMESTAMP_GRANULARITIES.join(', ')}`);
+    }
+    params.timestampsGranularity = granularity;
+  }
+  const format = seen.get('response_format');
+  let responseFormat: ResponseFormat | undefined;
+  if (format !== undefined && format !== '') {
+    if (!includes(RESPONSE_FORMATS, format)) throw badRequest(`response_format "${format}" must be one of ${RESPONSE_FORMATS.join(', ')}`);
+    if (!openAiMode && format !== 'json') {
+      throw badRequest(`response_format "${format}" needs an OpenAI model (${OPENAI_MODELS.join(', ')}); the native API answers json`);
+    }
+    responseFormat = format;
+  }
+  return { params, responseFormat, openAiMode };
+}
+
+/** Renders a transcript artifact (transcript.json, parsed) to a text format. Implemented by engines/merge. */
+export type TranscriptRenderer = (transcript: unknown) => string;
+export interface TranscriptRenderers {
+  readonly txt: TranscriptRenderer;
+  readonly srt: TranscriptRenderer;
+  readonly vtt: TranscriptRenderer;
+}
+
+/**
+ * Seam for OpenAI-compatible synchronous mode (model = whisper-1 / gpt-4o-transcribe / gpt-4o-mini-transcribe):
+ * given the created job, wait for it and answer in OpenAI's shape for `responseFormat`. Not built yet; without
+ * it such submissions get 501 before any job is created.
+ */
+export interface OpenAiSyncResponder {
+  respond(ctx: AuthedRequestContext, job: JobCreated, responseFormat: ResponseFormat): Promise<void>;
+}
+
+export interface TranscriptionsDeps {
+  readonly publisher: JobEventPublisher;
+  readonly reader: JobReader;
+  readonly store: ArtifactStore;
+  readonly clock: Clock;
+  /** DALSTON_UPLOAD_MAX_BYTES. */
+  readonly uploadMaxBytes: number;
+  /** Where uploads are spooled before they move into the artifact store. */
+  readonly tmpDir: string;
+  /** Export renderers for txt/srt/vtt; without them those formats answer 501. */
+  readonly renderers?: TranscriptRenderers | undefined;
+  readonly openAi?: OpenAiSyncResponder | undefined;
+}
+
+/** Runs fn in a child span of the active one; errors set status ERROR and are rethrown. */
+async function inSpan<T>(name: string, attributes: Attributes, fn: () => Promise<T>): Promise<T> {
+  return trace.getTracer(TRACER_NAME).startActiveSpan(name, { attributes }, async (span) => {
+    try {
+      return await fn();
+    } catch (err) {
+      span.recordException(err instanceof Error ? err : new Error(String(err)));
+      span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
+      throw err;
+    } finally {
+      span.end();
+    }
+  });
+}
+
+/** The extension of the uploaded file name (lower-case, 1-8 alphanumerics) for the artifact key, or ''. */
+export function audioExtension(filename: string): string {
+  const ext = extname(filename).slice(1).toLowerCase();
+  return /^[a-z0-9]{1,8}$/.test(ext) ? ext : '';
+}
+
+function auditEvent(
+  ctx: AuthedRequestContext, eventType: AuditEvent['eventType'], job: { jobId: string; audioDurationSeconds?: number | undefined },
+  time: number, details: Readonly<Record<string, unknown>>,
+): AuditEvent {
+  return {
+    v: SCHEMA_VERSION, type: 'analytics.audit_event', time, eventId: newEventId(time), eventType,
+    tenantId: ctx.principal.tenantId, actorKeyId: ctx.principal.keyId, jobId: job.jobId, sessionId: '',
+    audioDurationSeconds: job.audioDurationSeconds ?? 0, requestId: ctx.requestId, traceId: ctx.traceId ?? '',
+    details: JSON.stringify(details),
+  };
+}
+
+/** Audit events that gate data access must be recorded before the data leaves: failure → 503. */
+async function publishAuditOrFail(publisher: JobEventPublisher, event: AuditEvent): Promise<void> {
+  try {
+    await publisher.publishAudit(event);
+  } catch (err) {
+    throw new DependencyUnavailableError('could not record the audit event', { cause: err });
+  }
+}
+
+async function loadJob(deps: TranscriptionsDeps, ctx: AuthedRequestContext): Promise<JobView> {
+  const jobId = ctx.params['id'] ?? '';
+  ctx.annotate({ [LOG.jobId]: jobId });
+  const view = await deps.reader.getJob(jobId, ctx.principal.tenantId);
+  if (!view) throw notFound(`transcription job ${jobId} not found`);
+  return view;
+}
+
+async function readJson(store: ArtifactStore, key: string): Promise<unknown> {
+  const buf = await store.get(key);
+  return JSON.parse(buf.toString('utf8')) as unknown;
+}
+
+async function readTranscript(deps: TranscriptionsDeps, view: JobView): Promise<unknown> {
+  const key = view.transcriptKey ?? artifactKeys.transcript(view.jobId);
+  try {
+    return await readJson(deps.store, key);
+  } catch (err) {
+    throw new HttpError(500, 'internal_error', `the transcript of completed job ${view.jobId} could not be read`, { cause: err });
+  }
+}
+
+async function submit(deps: TranscriptionsDeps, ctx: AuthedRequestContext): Promise<void> {
+  const upload = await receiveUpload(ctx.req, { maxFileBytes: deps.uploadMaxBytes, tmpDir: deps.tmpDir });
+  try {
+    const request = parseSubmitFields(upload.fields);
+    if (request.openAiMode && !deps.openAi) {
+      throw new HttpError(501, 'not_implemented',
+        `OpenAI-compatible synchronous mode (model "${request.params.model ?? ''}") is not implemented yet; omit "model" or name a Dalston model for an asynchronous job`);
+    }
+    const createdAt = deps.clock.now();
+    const jobId = newJobId(createdAt);
+    const { tenantId, keyId } = ctx.principal;
+    ctx.annotate({ [LOG.jobId]: jobId });
+    const audio = {
+      key: artifactKeys.originalAudio(jobId, audioExtension(upload.file.filename)),
+      filename: upload.file.filename,
+      bytes: upload.file.bytes,
+      contentType: upload.file.mimeType,
+    };
+    const common: Attributes = { [ATTR.jobId]: jobId, [ATTR.tenantId]: tenantId, [ATTR.requestId]: ctx.requestId };
+
+    await inSpan(SPAN.uploadToS3, { ...common, [ATTR.storageBackend]: deps.store.backend }, () =>
+      deps.store.putFile(audio.key, upload.file.path, audio.contentType));
+
+    const record: NewJobRecord = {
+      jobId, tenantId, keyId, status: 'pending', createdAt, requestId: ctx.requestId, traceId: ctx.traceId, params: request.params, audio,
+    };
+    await inSpan(SPAN.createJob, common, () => deps.reader.createJobRecord(record));
+
+    const created: JobCreated = { v: SCHEMA_VERSION, type: 'job.created', jobId, tenantId, keyId, createdAt, audio, params: request.params };
+    await inSpan(SPAN.publishJobCreated, common, () => deps.publisher.publishJobCreated(created, { requestId: ctx.requestId, tenantId }));
+
+    try {
+      await deps.publisher.publishAudit(auditEvent(ctx, 'job.created', { jobId }, createdAt, { bytes: audio.bytes, api: request.params.api ?? 'native' }));
+    } catch (err) {
+      // The job exists and will run; a lost audit record is an operator problem, not the caller's.
+      ctx.log.error({ [LOG.jobId]: jobId, err: err instanceof Error ? err.message : String(err) }, 'audit event job.created not recorded');
+    }
+
+    if (request.openAiMode && deps.openAi) {
+      await deps.openAi.respond(ctx, created, request.responseFormat ?? 'json');
+      return;
+    }
+    sendJson(ctx.res, 201, {
+      id: jobId, status: 'pending', created_at: new Date(createdAt).toISOString(), request_id: ctx.requestId, trace_id: ctx.traceId ?? null,
+    });
+  } finally {
+    await upload.discard();
+  }
+}
+
+async function status(deps: TranscriptionsDeps, ctx: AuthedRequestContext): Promise<void> {
+  const view = await loadJob(deps, ctx);
+  const transcript = view.status === 'completed' ? transcriptFields(await readTranscript(deps, view)) : undefined;
+  sendJson(ctx.res, 200, jobStatusBody(view, transcript));
+}
+
+async function taskArtifacts(deps: TranscriptionsDeps, ctx: AuthedRequestContext): Promise<void> {
+  const view = await loadJob(deps, ctx);
+  const taskId = ctx.params['task_id'] ?? '';
+  ctx.annotate({ [LOG.taskId]: taskId });
+  const stage = view.stages.find((s) => s.taskId === taskId);
+  if (!stage) throw notFound(`task ${taskId} not found in job ${view.jobId}`);
+  let output: unknown;
+  try {
+    output = await readJson(deps.store, stage.outputKey ?? artifactKeys.taskOutput(view.jobId, taskId));
+  } catch (err) {
+    if (err instanceof NotFoundError) throw conflict(`task ${taskId} has not produced output yet (status ${stage.status})`);
+    throw err;
+  }
+  let input: unknown = null;
+  try {
+    input = await readJson(deps.store, artifactKeys.taskInput(view.jobId, taskId));
+  } catch (err) {
+    if (!(err instanceof NotFoundError)) throw err;
+  }
+  await publishAuditOrFail(deps.publisher, auditEvent(ctx, 'artifact.read', view, deps.clock.now(), { task_id: taskId, stage: stage.stage }));
+  sendJson(ctx.res, 200, {
+    job_id: view.jobId, task_id: taskId, stage: stage.stage, engine_id: stage.engineId, status: stage.status, input, output: { data: output },
+  });
+}
+
+async function cancel(deps: TranscriptionsDeps, ctx: AuthedRequestContext): Promise<void> {
+  const view = await loadJob(deps, ctx);
+  if (isTerminal(view.status)) throw conflict(`job ${view.jobId} is already ${view.status} and cannot be cancelled`);
+  if (view.status !== 'cancelling') {
+    await deps.publisher.publishCancelRequested(
+      { v: SCHEMA_VERSION, type: 'job.cancel_requested', jobId: view.jobId, at: deps.clock.now() },
+      { requestId: ctx.requestId, tenantId: ctx.principal.tenantId },
+    );
+  }
+  sendJson(ctx.res, 200, {
+    id: view.jobId,
+    status: 'cancelling',
+    message: view.status === 'cancelling'
+      ? 'cancellation was already requested'
+      : 'cancellation requested: queued tasks are cancelled at once, running tasks stop at their next chunk',
+  });
+}
+
+const EXPORT_CONTENT_TYPES: Readonly<Record<ExportFormat, string>> = {
+  txt: 'text/plain; charset=utf-8',
+  srt: 'application/x-subrip; charset=utf-8',
+  vtt: 'text/vtt; charset=utf-8',
+  json: 'application/json; charset=utf-8',
+};
+
+async function exportTranscript(deps: TranscriptionsDeps, ctx: AuthedRequestContext): Promise<void> {
+  const raw = (ctx.params['format'] ?? '').toLowerCase();
+  const format = raw === 'webvtt' ? 'vtt' : raw;
+  if (!includes(EXPORT_FORMATS, format)) throw badRequest(`export format "${raw}" must be one of ${EXPORT_FORMATS.join(', ')}`);
+  const view = await loadJob(deps, ctx);
+  if (view.status !== 'completed') throw conflict(`job ${view.jobId} is ${view.status}; only a completed job can be exported`);
+  const renderer = format === 'json' ? undefined : deps.renderers?.[format];
+  if (format !== 'json' && !renderer) {
+    throw new HttpError(501, 'not_implemented', `export to ${format} is not available yet (the transcript renderers are not wired in); use json`);
+  }
+  const transcript = await readTranscript(deps, view);
+  const body = renderer ? renderer(transcript) : JSON.stringify(transcript);
+  await publishAuditOrFail(deps.publisher, auditEvent(ctx, 'transcript.exported', view, deps.clock.now(), { format }));
+  sendText(ctx.res, 200, body, EXPORT_CONTENT_TYPES[format], { 'content-disposition': `attachment; filename="${view.jobId}.${format}"` });
+}
+
+/** The routes of the native batch API. */
+export function transcriptionRoutes(deps: TranscriptionsDeps): RouteSpec[] {
+  const p = TRANSCRIPTIONS_PATH;
+  return [
+    { method: 'POST', path: p, auth: 'api_key', handler: (ctx) => submit(deps, ctx) },
+    { method: 'GET', path: `${p}/:id`, auth: 'api_key', handler: (ctx) => status(deps, ctx) },
+    { method: 'GET', path: `${p}/:id/tasks/:task_id/artifacts`, auth: 'api_key', handler: (ctx) => taskArtifacts(deps, ctx) },
+    { method: 'POST', path: `${p}/:id/cancel`, auth: 'api_key', handler: (ctx) => cancel(deps, ctx) },
+    { method: 'GET', path: `${p}/:id/export/:format`, auth: 'api_key', handler: (ctx) => exportTranscript(deps, ctx) },
+  ];
+}

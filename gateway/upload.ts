@@ -1,0 +1,146 @@
+/**
+ * Receives a multipart/form-data upload with busboy: the `file` part is streamed to a temporary file (never held in
+ * memory) under a byte limit; text fields are collected. The caller moves the file into the artifact store and
+ * must call `discard()` when done.
+ */
+import type { IncomingMessage } from 'node:http';
+import { createWriteStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import busboy from 'busboy';
+import { HttpError, badRequest } from './errors.js';
+
+export interface UploadOptions {
+  /** Largest accepted file in bytes (DALSTON_UPLOAD_MAX_BYTES); more → 413. */
+  readonly maxFileBytes: number;
+  /** Directory for the temporary file. */
+  readonly tmpDir: string;
+  /** Name of the file part. @default 'file' */
+  readonly fileField?: string;
+  /** @default 32 */
+  readonly maxFields?: number;
+  /** Largest text field in bytes. @default 65536 */
+  readonly maxFieldBytes?: number;
+}
+
+export interface ReceivedFile {
+  /** Temporary file holding the upload. */
+  readonly path: string;
+  /** Client file name with any directory part removed ('' when none was sent). */
+  readonly filename: string;
+  readonly mimeType: string;
+  readonly bytes: number;
+}
+
+export interface ReceivedUpload {
+  readonly file: ReceivedFile;
+  /** Text fields in arrival order; a name given twice appears twice. */
+  readonly fields: readonly (readonly [string, string])[];
+  /** Removes the temporary file; safe to call more than once. */
+  discard(): Promise<void>;
+}
+
+/** Multipart overhead tolerated on top of the file limit before Content-Length alone earns a 413. */
+const MULTIPART_SLACK_BYTES = 1024 * 1024;
+
+export function fileTooLarge(maxFileBytes: number): HttpError {
+  return new HttpError(413, 'file_too_large', `the uploaded file exceeds the limit of ${maxFileBytes} bytes`);
+}
+
+function baseName(name: string | undefined): string {
+  if (!name) return '';
+  const parts = name.split(/[\\/]/);
+  return parts[parts.length - 1] ?? '';
+}
+
+export async function receiveUpload(req: IncomingMessage, options: UploadOptions): Promise<ReceivedUpload> {
+  const fileField = options.fileField ?? 'file';
+  const contentType = req.headers['content-type'] ?? '';
+  if (!/^multipart\/form-data\s*;/i.test(contentType)) {
+    throw new HttpError(415, 'unsupported_media_type', 'the request body must be multipart/form-data with a "file" part');
+  }
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > options.maxFileBytes + MULTIPART_SLACK_BYTES) throw fileTooLarge(options.maxFileBytes);
+
+  let bb: busboy.Busboy;
+  try {
+    bb = busboy({
+      headers: req.headers,
+      limits: {
+        fileSize: options.maxFileBytes,
+        files: 1,
+        fields: options.maxFields ?? 32,
+        fieldSize: options.maxFieldBytes ?? 65536,
+      },
+    });
+  } catch (err) {
+    throw badRequest(`malformed multipart request: ${err instanceof Error ? err.message : String(err)}`);
+  }
+
+  const tmpPath = join(options.tmpDir, `dalston-upload-${randomUUID()}`);
+  const fields: [string, string][] = [];
+  let file: { filename: string; mimeType: string; bytes: number } | undefined;
+  let written: Promise<void> | undefined;
+  let current: Readable | undefined;
+  const discard = async () => rm(tmpPath, { force: true });
+
+  try {
+    await new Promise<void>((resolve, reject) => {
+      let failed = false;
+      const fail = (err: HttpError) => {
+        if (failed) return;
+        failed = true;
+        req.unpipe(bb);
+        current?.destroy(); // ends the temp-file pipeline instead of leaving it waiting for data that will not come
+        reject(err);
+      };
+      bb.on('file', (name, stream, info) => {
+        if (name !== fileField || file !== undefined) {
+          stream.resume();
+          fail(badRequest(name === fileField ? `only one "${fileField}" part is allowed` : `unexpected file part "${name}"; the audio goes in "${fileField}"`));
+          return;
+        }
+        const received = { filename: baseName(info.filename), mimeType: info.mimeType || 'application/octet-stream', bytes: 0 };
+        file = received;
+        current = stream;
+        stream.on('data', (chunk: Buffer) => {
+          received.bytes += chunk.length;
+        });
+        stream.on('limit', () => fail(fileTooLarge(options.maxFileBytes)));
+        written = pipeline(stream, createWriteStream(tmpPath));
+        written.catch(() => undefined); // awaited below; this only keeps a failure from being unhandled meanwhile
+      });
+      bb.on('field', (name, value, info) => {
+        if (info.valueTruncated) fail(badRequest(`field "${name}" is longer than ${options.maxFieldBytes ?? 65536} bytes`));
+        else if (name === fileField) fail(badRequest(`"${fileField}" must be a file part (with a filename), not a text field`));
+        else fields.push([name, value]);
+      });
+      bb.on('filesLimit', () => fail(badRequest(`only one "${fileField}" part is allowed`)));
+      bb.on('fieldsLimit', () => fail(badRequest(`too many form fields (at most ${options.maxFields ?? 32})`)));
+      bb.on('error', (err: unknown) => fail(badRequest(`malformed multipart body: ${err instanceof Error ? err.message : String(err)}`)));
+      bb.on('close', () => {
+        if (!failed) resolve();
+      });
+      req.on('aborted', () => fail(badRequest('the client aborted the upload')));
+      req.pipe(bb);
+    });
+    if (written) await written;
+  } catch (err) {
+    if (written) await written.catch(() => undefined);
+    await discard();
+    throw err;
+  }
+  if (!file) {
+    await discard();
+    throw badRequest(`missing "${fileField}": send the audio as a multipart file part named "${fileField}"`);
+  }
+  const done: { filename: string; mimeType: string; bytes: number } = file;
+  if (done.bytes === 0) {
+    await discard();
+    throw badRequest(`the uploaded file${done.filename ? ` "${done.filename}"` : ''} is empty (0 bytes)`);
+  }
+  return { file: { path: tmpPath, ...done }, fields, discard };
+}
