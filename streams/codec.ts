@@ -3,13 +3,13 @@
  * versions with a MessageDecodeError, which consumers route to the dead-letter topic.
  */
 import { Packr } from 'msgpackr';
-import { SCHEMA_VERSION, type Check } from './messages.js';
+import { SCHEMA_VERSION, type AnyMessage, type Check } from './messages.js';
 import { MessageDecodeError } from './validate.js';
 
 // Plain maps, no record extension: messages must stay readable by any msgpack decoder and by older builds.
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
 
-export function encodeMessage(message: { readonly v: number }): Buffer {
+export function encodeMessage(message: AnyMessage): Buffer {
   return packr.pack(message);
 }
 
