@@ -25,6 +25,11 @@ export interface RecognitionResult {
   readonly language: string;
   readonly text: string;
   readonly segments: readonly Segment[];
+  /**
+   * How the word times were obtained: 'native' (the model or decoder times each word), 'estimated' (spread over
+   * the VAD speech inside each segment; see engines/asr/word-timing.ts), 'none'. Absent when unspecified.
+   */
+  readonly wordTiming?: 'native' | 'estimated' | 'none';
 }
 
 export interface RecognitionRequest {
