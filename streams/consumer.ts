@@ -5,6 +5,7 @@
  */
 import { context as otelContext, trace } from '@opentelemetry/api';
 import { DependencyUnavailableError, IllegalStateError, TimeoutError, toFailureRecord, type FailureRecord } from '../core/errors.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../core/logger.js';
 import type { DeadLetterReason, DeadLetterSink } from './dead-letter.js';
 import { decodeHeaders, extractTraceContext, rawHeadersToStrings, type MessageHeaders } from './headers.js';
@@ -83,6 +84,8 @@ export interface StreamConsumerOptions<T> {
   readonly maxBytes?: number;
   /** Longest a fetch waits at the broker for data (bounds close() latency too). @default 1000 */
   readonly maxWaitTimeMs?: number;
+  /** start() gives up when the group has not been joined by then. @default 60000 */
+  readonly startTimeoutMs?: number;
 }
 
 interface CompiledOptions<T> {
@@ -99,6 +102,7 @@ interface CompiledOptions<T> {
   readonly drainTimeoutMs: number;
   readonly hooks: RebalanceHooks;
   readonly heartbeatIntervalMs: number;
+  readonly startTimeoutMs: number;
 }
 
 function compile<T>(o: StreamConsumerOptions<T>): CompiledOptions<T> {
@@ -122,6 +126,7 @@ function compile<T>(o: StreamConsumerOptions<T>): CompiledOptions<T> {
     drainTimeoutMs: positiveInt(o.drainTimeoutMs, 10_000, 'drainTimeoutMs'),
     hooks: o.hooks ?? {},
     heartbeatIntervalMs: positiveInt(o.heartbeatIntervalMs, 3000, 'heartbeatIntervalMs'),
+    startTimeoutMs: positiveInt(o.startTimeoutMs, 60_000, 'startTimeoutMs'),
   };
 }
 
@@ -156,6 +161,10 @@ export class StreamConsumer<T> {
   /** Settles when the latest assignment/revocation hooks have run; message handling waits for it. */
   #barrier: Promise<void> = Promise.resolve();
   #closed: Promise<void> | undefined;
+  /** Settles on the first group join (resolve) or on a crash kafkajs will not restart from (reject). */
+  readonly #firstJoin: Promise<void>;
+  #joined: () => void = () => undefined;
+  #failed: (err: Error) => void = () => undefined;
 
   constructor(options: StreamConsumerOptions<T>) {
     this.#o = compile(options);
@@ -169,11 +178,22 @@ export class StreamConsumer<T> {
       maxWaitTimeInMs: options.maxWaitTimeMs ?? 1000,
       allowAutoTopicCreation: false,
     });
+    this.#firstJoin = new Promise<void>((resolve, reject) => {
+      this.#joined = resolve;
+      this.#failed = reject;
+    });
+    this.#firstJoin.catch(() => undefined); // observed by start(); a late crash must not be an unhandled rejection
     const ev = this.#consumer.events;
     this.#consumer.on(ev.GROUP_JOIN, (e) => this.#onGroupJoin(e.payload.memberAssignment));
     this.#consumer.on(ev.REBALANCING, () => this.#log.info({}, 'consumer group is rebalancing'));
     this.#consumer.on(ev.CRASH, (e) => {
-      this.#log.error({ err: e.payload.error.message, restart: e.payload.restart }, 'Kafka consumer crashed');
+      // kafkajs restarts after retriable crashes (e.g. "coordinator is loading" right after the broker started).
+      const fields = { err: e.payload.error.message, restart: e.payload.restart };
+      if (e.payload.restart) this.#log.warn(fields, 'Kafka consumer crashed; kafkajs restarts it');
+      else {
+        this.#log.error(fields, 'Kafka consumer crashed and will not restart');
+        this.#failed(e.payload.error);
+      }
       // kafkajs disconnects on a crash: whatever we held is gone; a restart joins again and re-assigns.
       this.#revokeAll();
     });
@@ -197,7 +217,7 @@ export class StreamConsumer<T> {
     return [...this.#assignment].map(([topic, ps]) => ({ topic, partitions: [...ps].sort((a, b) => a - b) }));
   }
 
-  /** Connects, subscribes and joins the group; resolves once the first assignment is known. */
+  /** Connects, subscribes and joins the group; resolves once the first assignment is known (startTimeoutMs). */
   async start(): Promise<void> {
     if (this.#state !== 'idle') throw new IllegalStateError(`consumer cannot start when ${this.#state}`);
     this.#state = 'running';
@@ -209,6 +229,13 @@ export class StreamConsumer<T> {
         partitionsConsumedConcurrently: this.#o.concurrency,
         eachMessage: (payload) => this.#onMessage(payload),
       });
+      const timer = new AbortController();
+      await Promise.race([
+        this.#firstJoin,
+        sleep(this.#o.startTimeoutMs, undefined, { signal: timer.signal }).then(() => {
+          throw new TimeoutError(`group not joined within ${this.#o.startTimeoutMs} ms`);
+        }),
+      ]).finally(() => timer.abort());
     } catch (err) {
       this.#state = 'closed';
       await this.#consumer.disconnect().catch(() => undefined);
@@ -253,7 +280,10 @@ export class StreamConsumer<T> {
     this.#closing.abort();
     const deadline = setTimeout(() => this.#abandon.abort(new TimeoutError(`drain exceeded ${drainTimeoutMs} ms`)), drainTimeoutMs);
     try {
-      // kafkajs' stop() stops fetching and waits for the running eachMessage calls; ours return by the deadline.
+      // Drain while kafkajs still runs: its commitOffsets() is a silent no-op once stop() has begun. Pausing stops
+      // fetching; messages already fetched are skipped uncommitted by #onMessage (state is no longer running).
+      this.#consumer.pause(this.#o.topics.map((topic) => ({ topic })));
+      await Promise.race([Promise.allSettled([...this.#inFlight]), this.#abandoned]);
       await this.#consumer.stop();
       await this.#consumer.disconnect();
     } catch (err) {
@@ -275,6 +305,7 @@ export class StreamConsumer<T> {
     const revoked = difference(this.#assignment, next);
     const assigned = difference(next, this.#assignment);
     this.#assignment = next;
+    this.#joined();
     this.#log.info({ assignment: this.assignment }, 'consumer joined the group');
     this.#runHooks(revoked, assigned);
   }

@@ -40,8 +40,8 @@ const DROPPED_FIELDS = new Set(['timestamp', 'message', 'logger']);
 
 /**
  * Bridges kafkajs logs to our Logger. kafkajs reports routine group churn at info, so info goes to debug; it
- * logs every protocol error it is about to retry (coordinator loading, rebalance in progress) at error, so
- * those responses go to warn and only errors that reach our code are reported at error by the caller.
+ * logs every protocol error it is about to retry (coordinator loading, rebalance in progress) and every consumer
+ * crash it restarts from at error, so those go to warn; errors that reach our code are reported by the caller.
  */
 export function kafkaLogCreator(log: Logger): logCreator {
   const base = log.child({ component: 'kafkajs' });
@@ -55,7 +55,7 @@ export function kafkaLogCreator(log: Logger): logCreator {
       switch (level) {
         case logLevel.ERROR:
         case logLevel.NOTHING:
-          if (namespace === 'Connection' && msg.startsWith('Response ')) base.warn(fields, msg);
+          if (isRetriedNoise(namespace, msg)) base.warn(fields, msg);
           else base.error(fields, msg);
           return;
         case logLevel.WARN:
@@ -65,6 +65,16 @@ export function kafkaLogCreator(log: Logger): logCreator {
           base.debug(fields, msg);
       }
     };
+}
+
+/**
+ * Errors kafkajs logs and then recovers from itself: protocol errors it retries, and consumer crashes it restarts
+ * from (StreamConsumer reports crashes at the right level itself).
+ */
+function isRetriedNoise(namespace: string, msg: string): boolean {
+  if (namespace === 'Connection') return msg.startsWith('Response ');
+  if (namespace === 'Consumer') return msg.startsWith('Crash: ') || msg.startsWith('Restarting the consumer');
+  return false;
 }
 
 export function createKafka(options: KafkaClientOptions): Kafka {

@@ -1,0 +1,451 @@
+/**
+ * The Kafka transport of streams/ against a real broker: headers and per-key order survive the trip, poison
+ * messages are dead-lettered without blocking their partition, offsets are committed only after the handler
+ * resolves, and the broker started here leaves no process behind.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DependencyUnavailableError, InvalidInputError } from '../../core/errors.js';
+import { createLogger, type Logger } from '../../core/logger.js';
+import { StreamConsumer, type ConsumedMessage, type StreamConsumerOptions, type TopicPartitions } from '../../streams/consumer.js';
+import { consumerGroupLag } from '../../streams/consumer-lag.js';
+import { DeadLetterWriter, decodeDeadLetter, type DeadLetterRecord } from '../../streams/dead-letter.js';
+import { newMessageHeaders, type MessageHeaders } from '../../streams/headers.js';
+import { createKafka, describeCluster, ensureTopics, type Kafka, type TopicSpec } from '../../streams/kafka-client.js';
+import { StreamProducer } from '../../streams/producer.js';
+import { MessageDecodeError } from '../../streams/validate.js';
+import { isAlive, processesMentioning, startTestKafka, type TestKafka } from './kafka-fixture.js';
+
+const log: Logger = createLogger({ service: 'kafka-transport-test', level: 'error' });
+const run = randomBytes(4).toString('hex');
+const topicName = (s: string): string => `test.${run}.${s}`;
+const groupName = (s: string): string => `test-${run}-${s}`;
+
+let broker: TestKafka;
+let kafka: Kafka;
+let producer: StreamProducer;
+let deadLetters: DeadLetterWriter;
+const DLQ = topicName('dead-letter');
+
+interface Payload {
+  readonly v: 1;
+  readonly key: string;
+  readonly seq: number;
+}
+
+function encode(p: Omit<Payload, 'v'>): Buffer {
+  return Buffer.from(JSON.stringify({ v: 1, ...p }));
+}
+
+/** The kind of decode a schema module supplies: rejects non-JSON and unknown schema versions. */
+function decode(value: Buffer): Payload {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(value.toString('utf8'));
+  } catch (err) {
+    throw new MessageDecodeError('not JSON', { cause: err });
+  }
+  const r = raw as Partial<Payload>;
+  if (r.v !== 1) throw new MessageDecodeError(`unsupported schema version ${JSON.stringify(r.v)}`);
+  return r as Payload;
+}
+
+async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+function consumer<T>(o: Omit<StreamConsumerOptions<T>, 'kafka' | 'log' | 'deadLetter'>): StreamConsumer<T> {
+  return new StreamConsumer<T>({ kafka, log, deadLetter: deadLetters, maxWaitTimeMs: 500, ...o });
+}
+
+async function committed(groupId: string, topic: string): Promise<Map<number, string>> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const res = await admin.fetchOffsets({ groupId, topics: [topic] });
+    return new Map((res[0]?.partitions ?? []).map((p) => [p.partition, p.offset]));
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+async function lagOf(groupId: string, topic: string): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const [t] = await consumerGroupLag(admin, groupId, [topic]);
+    return t?.lag ?? NaN;
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Reads every dead letter that came from `sourceTopic` (the DLQ topic is shared by the tests of this file). */
+async function deadLettersFrom(sourceTopic: string, expected: number): Promise<DeadLetterRecord[]> {
+  const got: DeadLetterRecord[] = [];
+  const c = consumer<DeadLetterRecord>({
+    groupId: groupName(`dlq-reader-${sourceTopic}`),
+    topics: [DLQ],
+    decode: (v) => decodeDeadLetter(v),
+    handler: async (m) => {
+      if (m.value.source.topic === sourceTopic) got.push(m.value);
+    },
+  });
+  await c.start();
+  try {
+    await waitFor(`${expected} dead letters from ${sourceTopic}`, () => got.length >= expected);
+  } finally {
+    await c.close();
+  }
+  return got;
+}
+
+before(async () => {
+  broker = await startTestKafka(log);
+  console.log(
+    `Kafka ${broker.version} at ${broker.brokers.join(',')}` +
+      (broker.external ? ' (shared, from DALSTON_TEST_KAFKA_BROKERS)' : ` started in ${broker.startMs} ms, pid ${broker.pid}`),
+  );
+  kafka = createKafka({ brokers: broker.brokers, clientId: `kafka-transport-test-${run}`, log });
+  producer = new StreamProducer({ kafka, log });
+  await producer.connect();
+  deadLetters = new DeadLetterWriter({ producer, topic: DLQ });
+});
+
+after(async () => {
+  await producer?.close();
+  await broker?.stop();
+  if (broker && !broker.external && broker.pid !== undefined && broker.dataDir !== undefined) {
+    assert.equal(isAlive(broker.pid), false, `Kafka pid ${broker.pid} still alive after stop()`);
+    assert.deepEqual(processesMentioning(broker.dataDir), [], 'a process still runs with the test broker data dir');
+  }
+});
+
+void test('ensureTopics creates topics once and describeCluster answers', async () => {
+  const specs: TopicSpec[] = [
+    { name: DLQ, partitions: 1, cleanupPolicy: 'delete' },
+    { name: topicName('ordered'), partitions: 3, cleanupPolicy: 'delete', config: { 'retention.ms': '3600000' } },
+    { name: topicName('poison'), partitions: 1, cleanupPolicy: 'delete' },
+    { name: topicName('retry'), partitions: 1, cleanupPolicy: 'delete' },
+    { name: topicName('commit'), partitions: 1, cleanupPolicy: 'delete' },
+    { name: topicName('pause'), partitions: 1, cleanupPolicy: 'delete' },
+    { name: topicName('latency'), partitions: 1, cleanupPolicy: 'delete' },
+    { name: topicName('snapshots'), partitions: 2, cleanupPolicy: 'compact' },
+  ];
+  const first = await ensureTopics(kafka, specs, log);
+  assert.deepEqual([...first.created].sort(), specs.map((s) => s.name).sort());
+  const second = await ensureTopics(kafka, specs, log);
+  assert.deepEqual(second.created, []);
+  assert.equal(second.existing.length, specs.length);
+
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const cfg = await admin.describeConfigs({
+      includeSynonyms: false,
+      resources: [{ type: 2, name: topicName('snapshots'), configNames: ['cleanup.policy'] }],
+    });
+    assert.equal(cfg.resources[0]?.configEntries[0]?.configValue, 'compact');
+  } finally {
+    await admin.disconnect();
+  }
+  const cluster = await describeCluster(kafka);
+  assert.equal(cluster.brokers.length, 1);
+  assert.ok(cluster.clusterId.length > 0);
+});
+
+void test('headers survive the trip and each key keeps its order within its partition', async () => {
+  const topic = topicName('ordered');
+  const keys = ['job-a', 'job-b', 'job-c', 'job-d'];
+  const perKey = 15;
+  const sent = new Map<string, MessageHeaders>();
+  const traceparent = (i: number): string => `00-${'ab'.repeat(15)}${i.toString(16).padStart(2, '0')}-${'cd'.repeat(8)}-01`;
+
+  const received: ConsumedMessage<Payload>[] = [];
+  const assignedEvents: TopicPartitions[][] = [];
+  const revokedEvents: TopicPartitions[][] = [];
+  let restored = false;
+  const c = consumer<Payload>({
+    groupId: groupName('ordered'),
+    topics: [topic],
+    partitionsConsumedConcurrently: 3,
+    decode,
+    hooks: {
+      onPartitionsAssigned: async (a) => {
+        assignedEvents.push([...a]);
+        await sleep(200); // an actor host restoring state: no message may be handled before this ends
+        restored = true;
+      },
+      onPartitionsRevoked: (r) => {
+        revokedEvents.push([...r]);
+      },
+    },
+    handler: async (m) => {
+      assert.equal(restored, true, 'handler ran before onPartitionsAssigned finished');
+      received.push(m);
+    },
+  });
+  await c.start();
+
+  // Interleave keys; half the rounds go out as one multi-message batch.
+  for (let seq = 0; seq < perKey; seq++) {
+    const batch = keys.map((key, k) => {
+      const headers: MessageHeaders = {
+        ...newMessageHeaders({ requestId: `req-${key}-${seq}`, tenantId: `tenant-${k}` }),
+        traceparent: traceparent(seq),
+        tracestate: 'dalston=test',
+      };
+      sent.set(headers.messageId, headers);
+      return { key, value: encode({ key, seq }), headers };
+    });
+    if (seq % 2 === 0) await producer.sendBatch([{ topic, messages: batch }]);
+    else for (const m of batch) await producer.send(topic, m);
+  }
+
+  await waitFor('all ordered messages', () => received.length >= keys.length * perKey);
+  await c.close();
+  assert.equal(received.length, keys.length * perKey, 'no duplicates');
+
+  for (const key of keys) {
+    const mine = received.filter((m) => m.key === key);
+    assert.deepEqual(
+      mine.map((m) => m.value.seq),
+      Array.from({ length: perKey }, (_, i) => i),
+      `order of ${key}`,
+    );
+    assert.equal(new Set(mine.map((m) => m.partition)).size, 1, `${key} stays in one partition`);
+  }
+  for (const m of received) assert.deepEqual(m.headers, sent.get(m.headers.messageId), 'headers round-trip');
+  assert.equal(new Set(received.map((m) => m.headers.messageId)).size, received.length, 'message ids are unique');
+
+  assert.deepEqual(assignedEvents, [[{ topic, partitions: [0, 1, 2] }]]);
+  assert.deepEqual(revokedEvents, [[{ topic, partitions: [0, 1, 2] }]]);
+  assert.equal(await lagOf(groupName('ordered'), topic), 0);
+});
+
+void test('poison messages go to the dead-letter topic and later messages on the partition still flow', async () => {
+  const topic = topicName('poison');
+  const groupId = groupName('poison');
+  const raw = kafka.producer({ allowAutoTopicCreation: false });
+  await raw.connect();
+  const h = (requestId: string): MessageHeaders => newMessageHeaders({ requestId, tenantId: 'tenant-p' });
+
+  await producer.send(topic, { key: 'k', value: encode({ key: 'k', seq: 1 }), headers: h('r1') }); // offset 0
+  await raw.send({ topic, messages: [{ key: 'k', value: 'not produced by Dalston' }] }); // 1: no headers
+  await producer.send(topic, { key: 'k', value: Buffer.from('{"v":99,"key":"k","seq":0}'), headers: h('r-v99') }); // 2
+  await producer.send(topic, { key: 'k', value: Buffer.from([0xff, 0x00, 0x13]), headers: h('r-bytes') }); // 3
+  await producer.send(topic, { key: 'k', value: encode({ key: 'k', seq: 2 }), headers: h('r2') }); // 4
+  await producer.send(topic, { key: 'k', value: encode({ key: 'k', seq: -1 }), headers: h('r-reject') }); // 5
+  await producer.send(topic, { key: 'k', value: encode({ key: 'k', seq: 3 }), headers: h('r3') }); // 6
+  await raw.disconnect();
+
+  const handled: number[] = [];
+  const c = consumer<Payload>({
+    groupId,
+    topics: [topic],
+    decode,
+    handler: async (m) => {
+      if (m.value.seq < 0) throw new InvalidInputError('negative sequence');
+      handled.push(m.value.seq);
+    },
+  });
+  await c.start();
+  await waitFor('good messages after the poison ones', () => handled.length >= 3);
+  await waitFor('offsets committed past the poison', async () => (await committed(groupId, topic)).get(0) === '7');
+  await c.close();
+  assert.deepEqual(handled, [1, 2, 3]);
+  assert.equal(await lagOf(groupId, topic), 0);
+
+  const dead = (await deadLettersFrom(topic, 4)).sort((a, b) => Number(a.source.offset) - Number(b.source.offset));
+  assert.deepEqual(
+    dead.map((d) => [d.source.offset, d.reason, d.error.code]),
+    [
+      ['1', 'undecodable', 'DALSTON_ERR_MESSAGE_DECODE'],
+      ['2', 'undecodable', 'DALSTON_ERR_MESSAGE_DECODE'],
+      ['3', 'undecodable', 'DALSTON_ERR_MESSAGE_DECODE'],
+      ['5', 'handler_rejected', 'DALSTON_ERR_INVALID_INPUT'],
+    ],
+  );
+  const [noHeaders, v99, bytes, rejected] = dead;
+  assert.match(noHeaders?.error.message ?? '', /message_id/);
+  assert.equal(Buffer.from(noHeaders?.payloadBase64 ?? '', 'base64').toString(), 'not produced by Dalston');
+  assert.match(v99?.error.message ?? '', /schema version 99/);
+  assert.equal(v99?.headers['request_id'], 'r-v99');
+  assert.equal(v99?.headers['tenant_id'], 'tenant-p');
+  assert.deepEqual(Buffer.from(bytes?.payloadBase64 ?? '', 'base64'), Buffer.from([0xff, 0x00, 0x13]));
+  assert.equal(rejected?.attempts, 1);
+  for (const d of dead) {
+    assert.equal(d.source.topic, topic);
+    assert.equal(d.source.partition, 0);
+    assert.equal(d.source.groupId, groupId);
+    assert.equal(d.key, 'k');
+  }
+});
+
+void test('retryable handler errors are retried with back-off, then dead-lettered when attempts run out', async () => {
+  const topic = topicName('retry');
+  const groupId = groupName('retry');
+  await producer.send(topic, { key: 'a', value: encode({ key: 'a', seq: 1 }), headers: newMessageHeaders() });
+  await producer.send(topic, { key: 'b', value: encode({ key: 'b', seq: 2 }), headers: newMessageHeaders() });
+  await producer.send(topic, { key: 'c', value: encode({ key: 'c', seq: 3 }), headers: newMessageHeaders() });
+
+  const attempts: [number, number, number][] = [];
+  const done: number[] = [];
+  const t0 = Date.now();
+  const c = consumer<Payload>({
+    groupId,
+    topics: [topic],
+    decode,
+    retry: { maxAttempts: 3, initialBackoffMs: 100, maxBackoffMs: 400 },
+    handler: async (m) => {
+      attempts.push([m.value.seq, m.attempt, Date.now() - t0]);
+      if (m.value.seq === 1 && m.attempt < 3) throw new DependencyUnavailableError('store not ready');
+      if (m.value.seq === 2) throw new DependencyUnavailableError('store still not ready');
+      done.push(m.value.seq);
+    },
+  });
+  await c.start();
+  await waitFor('third message', () => done.includes(3));
+  await waitFor('offsets committed', async () => (await committed(groupId, topic)).get(0) === '3');
+  await c.close();
+
+  assert.deepEqual(done, [1, 3]);
+  assert.deepEqual(
+    attempts.map(([seq, attempt]) => [seq, attempt]),
+    [
+      [1, 1],
+      [1, 2],
+      [1, 3],
+      [2, 1],
+      [2, 2],
+      [2, 3],
+      [3, 1],
+    ],
+  );
+  // Back-off really waited (jittered half to full of 100 ms, then of 200 ms).
+  const gap = (i: number): number => (attempts[i]?.[2] ?? 0) - (attempts[i - 1]?.[2] ?? 0);
+  assert.ok(gap(1) >= 45 && gap(2) >= 95, `back-off gaps ${gap(1)} ms, ${gap(2)} ms`);
+
+  const [dead] = await deadLettersFrom(topic, 1);
+  assert.equal(dead?.reason, 'retries_exhausted');
+  assert.equal(dead?.attempts, 3);
+  assert.equal(dead?.source.offset, '1');
+  assert.equal(dead?.error.retryable, true);
+});
+
+void test('offsets are committed only after the handler resolves; a restart redelivers exactly the uncommitted work', async () => {
+  const topic = topicName('commit');
+  const groupId = groupName('commit');
+  for (let seq = 0; seq < 4; seq++) {
+    await producer.send(topic, { key: 'job', value: encode({ key: 'job', seq }), headers: newMessageHeaders() });
+  }
+  assert.equal(await lagOf(groupId, topic), 4, 'a group that never committed lags by the whole topic');
+
+  const firstRun: number[] = [];
+  let committedDuringFirstHandler: string | undefined;
+  let m2Started = false;
+  const a = consumer<Payload>({
+    groupId,
+    topics: [topic],
+    decode,
+    drainTimeoutMs: 500,
+    handler: async (m) => {
+      if (m.value.seq === 0) committedDuringFirstHandler = (await committed(groupId, topic)).get(0);
+      if (m.value.seq === 2) {
+        m2Started = true;
+        // Effects never become durable: wait until the consumer abandons us at its drain deadline.
+        await new Promise((resolve) => m.signal.addEventListener('abort', resolve, { once: true }));
+        throw new DependencyUnavailableError('abandoned');
+      }
+      firstRun.push(m.value.seq);
+    },
+  });
+  await a.start();
+  await waitFor('message 2 in the handler', () => m2Started);
+  assert.equal(committedDuringFirstHandler, '-1', 'nothing is committed while the first handler runs');
+  assert.equal((await committed(groupId, topic)).get(0), '2', 'messages 0 and 1 committed, 2 not yet');
+  const closeStarted = Date.now();
+  await a.close();
+  const closeMs = Date.now() - closeStarted;
+  assert.ok(closeMs < 5000, `close() is bounded by the drain deadline (took ${closeMs} ms)`);
+  assert.deepEqual(firstRun, [0, 1]);
+  assert.equal((await committed(groupId, topic)).get(0), '2', 'the abandoned message stays uncommitted');
+  assert.equal(await lagOf(groupId, topic), 2);
+
+  const secondRun: number[] = [];
+  let slowStarted = false;
+  const b = consumer<Payload>({
+    groupId,
+    topics: [topic],
+    decode,
+    handler: async (m) => {
+      if (m.value.seq === 3) {
+        slowStarted = true;
+        await sleep(300); // still in flight when close() begins: drained, then committed
+      }
+      secondRun.push(m.value.seq);
+    },
+  });
+  await b.start();
+  await waitFor('the restarted consumer reaches message 3', () => slowStarted);
+  await b.close();
+  assert.deepEqual(secondRun, [2, 3], 'no redelivery of committed work, redelivery of uncommitted work');
+  assert.equal((await committed(groupId, topic)).get(0), '4');
+  assert.equal(await lagOf(groupId, topic), 0);
+});
+
+void test('pause stops delivery and resume restarts it', async () => {
+  const topic = topicName('pause');
+  const got: number[] = [];
+  const c = consumer<Payload>({ groupId: groupName('pause'), topics: [topic], decode, handler: async (m) => void got.push(m.value.seq) });
+  await c.start();
+  await producer.send(topic, { key: 'p', value: encode({ key: 'p', seq: 1 }), headers: newMessageHeaders() });
+  await waitFor('first message', () => got.length === 1);
+  c.pause();
+  assert.equal(c.paused, true);
+  await producer.send(topic, { key: 'p', value: encode({ key: 'p', seq: 2 }), headers: newMessageHeaders() });
+  await sleep(1500);
+  assert.deepEqual(got, [1], 'nothing delivered while paused');
+  c.resume();
+  await waitFor('message after resume', () => got.length === 2);
+  await c.close();
+  assert.deepEqual(got, [1, 2]);
+});
+
+void test('produce-to-consume latency on loopback', async () => {
+  const topic = topicName('latency');
+  const rounds = 200;
+  let resolveNext: ((t: number) => void) | undefined;
+  const c = consumer<Payload>({
+    groupId: groupName('latency'),
+    topics: [topic],
+    decode,
+    handler: async () => resolveNext?.(performance.now()),
+  });
+  await c.start();
+  // Warm-up: connections, metadata and the first fetch.
+  const warm = new Promise<number>((r) => (resolveNext = r));
+  await producer.send(topic, { key: 'l', value: encode({ key: 'l', seq: -1 }), headers: newMessageHeaders() });
+  await warm;
+
+  const samples: number[] = [];
+  for (let i = 0; i < rounds; i++) {
+    const received = new Promise<number>((r) => (resolveNext = r));
+    const t0 = performance.now();
+    await producer.send(topic, { key: 'l', value: encode({ key: 'l', seq: i }), headers: newMessageHeaders() });
+    samples.push((await received) - t0);
+  }
+  await c.close();
+  samples.sort((a, b) => a - b);
+  const pct = (p: number): number => samples[Math.min(samples.length - 1, Math.floor((p / 100) * samples.length))] ?? NaN;
+  console.log(
+    `produce->consume hop over ${rounds} sequential messages: p50 ${pct(50).toFixed(1)} ms, p95 ${pct(95).toFixed(1)} ms, max ${(samples.at(-1) ?? NaN).toFixed(1)} ms`,
+  );
+  assert.ok(pct(50) < 250, `median hop ${pct(50)} ms`);
+});
