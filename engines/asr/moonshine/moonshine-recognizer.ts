@@ -33,6 +33,11 @@ export interface MoonshineRecognizerOptions {
   /** VAD settings for chunking. @default minSilenceMs 300, speechPadMs 150 */
   readonly vad?: VadOptions;
   readonly fallback?: FallbackOptions;
+  /**
+   * Wraps the load in the engine.model_load span. An engine running inside the task runner passes its
+   * context's measureModelLoad so the span and metric are recorded once. @default withModelLoadSpan
+   */
+  readonly measureModelLoad?: <T>(model: string, load: () => Promise<T>) => Promise<T>;
 }
 
 const EDGE_PAD_SECONDS = 0.25;
@@ -75,7 +80,9 @@ export class MoonshineRecognizer implements Recognizer {
   }
 
   private async doLoad(): Promise<Loaded> {
-    const { value, seconds } = await withModelLoadSpan(MOONSHINE_TINY.id, async () => {
+    const started = performance.now();
+    const measure = this.options.measureModelLoad ?? (async <T>(model: string, load: () => Promise<T>): Promise<T> => (await withModelLoadSpan(model, load)).value);
+    const value = await measure(MOONSHINE_TINY.id, async () => {
       const verified = await verifyModel(MOONSHINE_TINY.id, this.options.homeDir);
       const tokenizer = MoonshineTokenizer.parse(await readFile(modelPath(verified, 'tokenizer.bin')));
       let model: MoonshineModel;
@@ -87,8 +94,8 @@ export class MoonshineRecognizer implements Recognizer {
       const vad = await SileroVad.load(this.options.homeDir);
       return { model, tokenizer, vad };
     });
-    this.loadSeconds = seconds;
-    this.log.info({ load_seconds: seconds }, 'model loaded');
+    this.loadSeconds = (performance.now() - started) / 1000;
+    this.log.info({ load_seconds: this.loadSeconds }, 'model loaded');
     return value;
   }
 

@@ -1,0 +1,208 @@
+/**
+ * The engine conformance suite: every recogniser the catalogue lists and this tree implements passes the same
+ * tests on the same fixtures, with a per-engine WER bound. A recogniser whose model is not installed fails
+ * here (run set-up: node dist/engines/models/install-main.js); nothing is skipped.
+ *
+ * Fixtures: the five LibriVox utterances of Debian's pocketsphinx-testdata (real read speech, 71 words) and
+ * espeak-ng sentences generated at test time (16 kHz via sox).
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../../core/config.js';
+import { findModel } from '../../engines/models/catalogue.js';
+import { ModelError } from '../../engines/models/model-error.js';
+import { modelDir } from '../../engines/models/verify.js';
+import { createRecognizer, implementedRecognizerIds } from '../../engines/asr/recognizers.js';
+import { SAMPLE_RATE, type RecognitionResult, type Recognizer } from '../../engines/asr/recognizer.js';
+import { corpusWer, wordErrors } from '../../engines/asr/wer.js';
+import { scoreWithSclite } from '../../engines/asr/sclite.js';
+import { SileroVad } from '../../engines/vad/silero-vad.js';
+import { espeakSet, librivoxSet, synthesize, type SpeechFixture } from '../fixtures/speech-fixtures.js';
+
+const homeDir = loadConfig().homeDir;
+
+interface Bounds {
+  /** Corpus WER bound on the LibriVox clips. */
+  readonly librivox: number;
+  /** Corpus WER bound on the espeak-ng sentences. */
+  readonly espeak: number;
+}
+
+/** Set from measured WER with head-room (see the benchmark); a regression past these fails the suite. */
+const WER_BOUNDS: Readonly<Record<string, Bounds>> = {
+  // measured 2.8 % LibriVox, 1.5 % espeak-ng en-us 160 wpm
+  'moonshine-tiny': { librivox: 0.1, espeak: 0.12 },
+  // measured 36.6 % LibriVox (research note); espeak-ng not measured before this suite
+  'pocketsphinx-en-us': { librivox: 0.45, espeak: 0.6 },
+};
+
+function concat(parts: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+function silence(seconds: number): Float32Array {
+  return new Float32Array(Math.round(seconds * SAMPLE_RATE));
+}
+
+/** Invariants every result must satisfy, whatever the engine. */
+function assertWellFormed(result: RecognitionResult, durationSeconds: number, id: string): void {
+  assert.equal(typeof result.language, 'string');
+  assert.equal(result.text.replace(/\s+/g, ' ').trim(), result.segments.map((s) => s.text.trim()).join(' ').replace(/\s+/g, ' ').trim(), `${id}: text is the segments' text`);
+  let prevEnd = 0;
+  for (const s of result.segments) {
+    assert.ok(s.start >= prevEnd - 1e-6 && s.end >= s.start && s.end <= durationSeconds + 0.05, `${id}: segment [${s.start}, ${s.end}] ordered and inside ${durationSeconds} s`);
+    prevEnd = s.end;
+    let prevWordEnd = s.start;
+    for (const w of s.words) {
+      assert.ok(w.start >= s.start - 0.05 && w.end <= s.end + 0.05 && w.end >= w.start, `${id}: word ${JSON.stringify(w)} inside segment [${s.start}, ${s.end}]`);
+      assert.ok(w.start >= prevWordEnd - 0.05, `${id}: words in order`);
+      prevWordEnd = w.end;
+      if (w.confidence !== undefined) assert.ok(w.confidence >= 0 && w.confidence <= 1);
+    }
+  }
+}
+
+async function transcribeAll(r: Recognizer, set: readonly SpeechFixture[]): Promise<{ fixture: SpeechFixture; result: RecognitionResult }[]> {
+  const out: { fixture: SpeechFixture; result: RecognitionResult }[] = [];
+  for (const fixture of set) out.push({ fixture, result: await r.recognize({ audio: fixture.audio }) });
+  return out;
+}
+
+const ids = implementedRecognizerIds();
+let librivox: SpeechFixture[] = [];
+let espeak: SpeechFixture[] = [];
+
+before(async () => {
+  librivox = await librivoxSet();
+  espeak = await espeakSet({ voice: 'en-us', speed: 160 });
+});
+
+void test('the catalogue offers at least one neural recogniser and every one has a WER bound', () => {
+  assert.ok(ids.some((id) => findModel(id)?.backend === 'onnx'), `implemented recognisers: ${ids.join(', ')}`);
+  for (const id of ids) assert.ok(WER_BOUNDS[id], `no WER bound for ${id}`);
+});
+
+for (const id of ids) {
+  void describe(`recogniser ${id}`, () => {
+    let r: Recognizer;
+    let vad: SileroVad;
+    before(async () => {
+      r = await createRecognizer(id, { homeDir });
+      vad = await SileroVad.load(homeDir);
+    });
+    after(async () => {
+      await r.close();
+      await vad.close();
+    });
+
+    void test('loads once; a second load returns at once', async () => {
+      assert.equal(r.loaded, false);
+      await r.load();
+      assert.equal(r.loaded, true);
+      const t = performance.now();
+      await r.load();
+      assert.ok(performance.now() - t < 50);
+    });
+
+    void test(`LibriVox read speech within the WER bound`, async () => {
+      const results = await transcribeAll(r, librivox);
+      for (const { fixture, result } of results) assertWellFormed(result, fixture.audio.length / SAMPLE_RATE, fixture.id);
+      const wer = corpusWer(results.map(({ fixture, result }) => wordErrors(fixture.reference, result.text)));
+      assert.equal(wer.refWords, 71);
+      assert.ok(wer.wer <= (WER_BOUNDS[id]?.librivox ?? 0), `${id} LibriVox WER ${(wer.wer * 100).toFixed(1)} % > bound`);
+      // Cross-check the TS scorer with NIST sclite on the same hypotheses.
+      const sclite = await scoreWithSclite(results.map(({ fixture, result }) => ({ id: fixture.id, reference: fixture.reference, hypothesis: result.text })));
+      assert.equal(sclite.words, wer.refWords);
+      assert.equal(sclite.wer, Math.round(wer.wer * 1000) / 10, 'sclite and wer.ts agree');
+    });
+
+    void test('espeak-ng sentences within the WER bound', async () => {
+      const results = await transcribeAll(r, espeak);
+      for (const { fixture, result } of results) assertWellFormed(result, fixture.audio.length / SAMPLE_RATE, fixture.id);
+      const wer = corpusWer(results.map(({ fixture, result }) => wordErrors(fixture.reference, result.text)));
+      assert.ok(wer.wer <= (WER_BOUNDS[id]?.espeak ?? 0), `${id} espeak WER ${(wer.wer * 100).toFixed(1)} % > bound`);
+    });
+
+    void test('segment and word times fall inside the speech Silero VAD finds', async () => {
+      const audio = await synthesize('the committee will meet again next week to discuss the budget', { padBefore: 2, padAfter: 2.5 });
+      const result = await r.recognize({ audio });
+      assertWellFormed(result, audio.length / SAMPLE_RATE, 'padded');
+      const speech = await vad.detectSpeech(audio, { speechPadMs: 0 });
+      assert.equal(speech.length, 1);
+      const region = speech[0];
+      assert.ok(region);
+      const words = result.segments.flatMap((s) => s.words);
+      assert.ok(words.length >= 8, `word times given: ${words.length}`);
+      const slack = 0.3;
+      for (const w of words) assert.ok(w.start >= region.start - slack && w.end <= region.end + slack, `word ${JSON.stringify(w)} outside speech [${region.start}, ${region.end}]`);
+      assert.ok(wordErrors('the committee will meet again next week to discuss the budget', result.text).wer <= 0.25, result.text);
+    });
+
+    void test('long audio (> 30 s) is cut into several segments and stays accurate', async () => {
+      const parts: Float32Array[] = [];
+      const refs: string[] = [];
+      for (const f of [...librivox, ...librivox]) {
+        parts.push(f.audio, silence(0.8));
+        refs.push(f.reference);
+      }
+      const audio = concat(parts);
+      assert.ok(audio.length / SAMPLE_RATE > 45);
+      const result = await r.recognize({ audio });
+      assertWellFormed(result, audio.length / SAMPLE_RATE, 'long');
+      assert.ok(result.segments.length >= 3, `segments: ${result.segments.length}`);
+      assert.ok(result.segments.every((s) => s.end - s.start <= 30), 'no segment longer than 30 s');
+      assert.ok(wordErrors(refs.join(' '), result.text).wer <= (WER_BOUNDS[id]?.librivox ?? 0) + 0.05);
+    });
+
+    void test('silence gives empty text and no segments', async () => {
+      const result = await r.recognize({ audio: silence(3) });
+      assert.equal(result.text.trim(), '');
+      assert.equal(result.segments.length, 0);
+    });
+
+    void test('a cancelled request is refused with CancelledError', async () => {
+      const ac = new AbortController();
+      ac.abort();
+      await assert.rejects(r.recognize({ audio: librivox[0]?.audio ?? silence(1), signal: ac.signal }), { code: 'DALSTON_ERR_CANCELLED' });
+    });
+
+    void test('a language the model does not speak is refused', async () => {
+      if (findModel(id)?.capabilities.languageDetection === true) return;
+      await assert.rejects(r.recognize({ audio: silence(1), language: 'de' }), { code: 'DALSTON_ERR_INVALID_INPUT' });
+    });
+  });
+}
+
+void test('a missing model file: load and recognise refuse with one ModelError naming model and file', async () => {
+  for (const id of ids) {
+    const spec = findModel(id);
+    if (spec === undefined || spec.systemDir !== undefined) continue; // system models are apt's to repair
+    const scratch = await mkdtemp(join(tmpdir(), 'dalston-conf-'));
+    try {
+      // Copy every file of the model (and the VAD it needs) except the first, into a scratch home.
+      for (const dep of [spec, findModel('silero-vad-v5')]) {
+        if (dep === undefined) continue;
+        await mkdir(modelDir(dep, scratch), { recursive: true });
+        for (const f of dep.files.slice(dep === spec ? 1 : 0)) await copyFile(join(modelDir(dep, homeDir), f.name), join(modelDir(dep, scratch), f.name));
+      }
+      const missing = spec.files[0]?.name ?? '';
+      const r = await createRecognizer(id, { homeDir: scratch });
+      const named = (err: unknown): boolean => err instanceof ModelError && err.modelId === id && err.file === missing && !err.retryable && err.message.includes(missing);
+      await assert.rejects(r.load(), named);
+      await assert.rejects(r.recognize({ audio: silence(1) }), named);
+      assert.equal(r.loaded, false);
+      await r.close();
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
+  }
+});
