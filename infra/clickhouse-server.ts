@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as fsConstants, openSync, closeSync } from 'node:fs';
 import { access, mkdir, open, writeFile } from 'node:fs/promises';
+import { get as httpGet } from 'node:http';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError, DependencyUnavailableError, IllegalStateError, TimeoutError } from '../core/errors.js';
@@ -115,7 +116,7 @@ function configXml(l: Layout, httpPort: number, tcpPort: number): string {
     <uncompressed_cache_size>${UNCOMPRESSED_CACHE_BYTES}</uncompressed_cache_size>
     <max_concurrent_queries>100</max_concurrent_queries>
     <max_connections>1024</max_connections>
-    <keep_alive_timeout>10</keep_alive_timeout>
+    <keep_alive_timeout>3</keep_alive_timeout>
     <builtin_dictionaries_reload_interval>3600</builtin_dictionaries_reload_interval>
     <max_session_timeout>3600</max_session_timeout>
     <default_session_timeout>60</default_session_timeout>
@@ -162,18 +163,27 @@ function usersXml(): string {
 `;
 }
 
-/** Asks a ClickHouse HTTP endpoint for its version. Throws DependencyUnavailableError when it does not answer. */
-export async function clickhouseVersion(url: string, timeoutMs = 2000): Promise<string> {
+/**
+ * Asks a ClickHouse HTTP endpoint for its version. Throws DependencyUnavailableError when it does not answer.
+ * The connection is closed after the answer: a kept-alive probe socket would make the server's shutdown wait
+ * for it (measured: 8 s instead of under 2 s on 18.16).
+ */
+export function clickhouseVersion(url: string, timeoutMs = 2000): Promise<string> {
   const target = `${url.replace(/\/+$/, '')}/?query=${encodeURIComponent('SELECT version()')}`;
-  let res: Response;
-  try {
-    res = await fetch(target, { signal: AbortSignal.timeout(timeoutMs) });
-  } catch (err) {
-    throw new DependencyUnavailableError(`ClickHouse at ${url} did not answer`, { cause: err });
-  }
-  const body = (await res.text()).trim();
-  if (!res.ok) throw new DependencyUnavailableError(`ClickHouse at ${url} answered HTTP ${res.status}: ${body.slice(0, 200)}`);
-  return body;
+  return new Promise((resolvePromise, reject) => {
+    const req = httpGet(target, { agent: false, headers: { connection: 'close' }, timeout: timeoutMs }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', (err) => reject(new DependencyUnavailableError(`ClickHouse at ${url} did not answer`, { cause: err })));
+      res.on('end', () => {
+        const body = Buffer.concat(chunks).toString('utf8').trim();
+        if (res.statusCode === 200) resolvePromise(body);
+        else reject(new DependencyUnavailableError(`ClickHouse at ${url} answered HTTP ${res.statusCode ?? '?'}: ${body.slice(0, 200)}`));
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.on('error', (err) => reject(new DependencyUnavailableError(`ClickHouse at ${url} did not answer`, { cause: err })));
+  });
 }
 
 /** The last few KiB of a log file, or '' if it does not exist. */
@@ -254,6 +264,13 @@ export async function startClickHouse(opts: ClickHouseServerOptions): Promise<Cl
   }
   const spawnError = new Promise<Error>((done) => child.once('error', done));
   const exit = exited(child);
+  // If this Node process exits without calling stop() (a crashed test, an uncaught error), take the server along
+  // instead of leaving an orphan holding the ports and the data directory's lock.
+  const killOnExit = (): void => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  process.once('exit', killOnExit);
+  void exit.then(() => process.removeListener('exit', killOnExit));
   const url = `http://127.0.0.1:${opts.httpPort}`;
   const started = Date.now();
 
@@ -262,7 +279,13 @@ export async function startClickHouse(opts: ClickHouseServerOptions): Promise<Cl
     stopping ??= (async () => {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGTERM');
-      const done = await Promise.race([exit.then(() => true), sleep(stopTimeoutMs).then(() => false)]);
+      // The grace timer is cancelled on exit: a pending timer would keep the caller's process alive for its length.
+      const grace = new AbortController();
+      const done = await Promise.race([
+        exit.then(() => true),
+        sleep(stopTimeoutMs, false, { signal: grace.signal }).catch(() => true),
+      ]);
+      grace.abort();
       if (!done) {
         opts.log.warn({ pid: child.pid, stop_timeout_ms: stopTimeoutMs }, 'clickhouse did not stop after SIGTERM; sending SIGKILL');
         child.kill('SIGKILL');
