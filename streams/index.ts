@@ -9,3 +9,4 @@ export { StreamConsumer, type ConsumedMessage, type TopicPartitions, type Messag
 export { DeadLetterWriter, decodeDeadLetter, type DeadLetterRecord } from './dead-letter.js';
 export { newMessageHeaders, type MessageHeaders } from './headers.js';
 export { consumerGroupLag, type TopicLag } from './consumer-lag.js';
+export { connectStreams, type StreamRuntime } from './stream-runtime.js';

@@ -1,0 +1,53 @@
+/** The actor host process ("orchestrator"): job actors, the ClickHouse sink, /health /ready /metrics on DALSTON_ACTORS_PORT. */
+import { createClickHouse } from '../clickhouse/client.js';
+import { ClickHouseSink } from '../clickhouse/sink.js';
+import { systemClock } from '../core/clock.js';
+import { startHealthServer } from '../core/health-server.js';
+import { createRegistry, orchestratorMetrics } from '../core/metrics.js';
+import { SERVICE } from '../core/observability-names.js';
+import { runService } from '../core/service.js';
+import { createOtelTracer } from '../core/telemetry/tracer.js';
+import { ALL_TOPICS, connectStreams, ensureTopics, prefixed } from '../streams/index.js';
+import { ActorHost } from './actor-host.js';
+import { createEngineSelection } from './engine-selection.js';
+import { transcribeEnginesByModel } from './transcribe-engines.js';
+
+runService(SERVICE.orchestrator, async (config, log) => {
+  const registry = createRegistry();
+  const streams = await connectStreams({ brokers: config.kafkaBrokers, clientId: SERVICE.orchestrator, topicPrefix: config.topicPrefix, log });
+  await ensureTopics(streams.kafka, ALL_TOPICS.map((t) => ({ ...t, name: prefixed(config.topicPrefix, t.name) })), log);
+  const clickhouse = createClickHouse({ url: config.clickhouseUrl, database: config.clickhouseDatabase, log });
+  const engines = createEngineSelection({ defaultTranscribeEngine: config.transcribeEngine, transcribeEngines: transcribeEnginesByModel() });
+  const host = new ActorHost({
+    kafka: streams.kafka, admin: streams.admin, producer: streams.producer, deadLetter: streams.deadLetter, topicPrefix: config.topicPrefix,
+    settings: {
+      maxRetries: config.taskMaxRetries, minTaskTimeoutMs: config.taskMinTimeoutSeconds * 1000,
+      engineTimeFactor: { prepare: 1, transcribe: 3, merge: 1 }, heartbeatTimeoutMs: config.heartbeatSeconds * 3000,
+      retryBaseDelayMs: config.retryBaseDelayMs, engines,
+    },
+    engineIds: engines.engineIds, clock: systemClock, log, tracer: createOtelTracer(SERVICE.orchestrator),
+    metrics: orchestratorMetrics(registry),
+  });
+  const sink = new ClickHouseSink({ kafka: streams.kafka, clickhouse, deadLetter: streams.deadLetter, topicPrefix: config.topicPrefix, log });
+  await host.start();
+  await sink.start();
+  const server = await startHealthServer(config.actorsPort, {
+    registry,
+    checks: {
+      kafka: streams.check,
+      clickhouse: async () => {
+        if (!(await clickhouse.ping())) throw new Error('ClickHouse did not answer /ping');
+      },
+    },
+  }, config.bindHost);
+  log.info({ port: config.actorsPort, instance: host.instanceId }, 'actor host running');
+  return {
+    close: async () => {
+      server.close();
+      await host.close();
+      await sink.close();
+      await streams.close();
+      await clickhouse.close();
+    },
+  };
+});

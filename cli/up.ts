@@ -1,0 +1,95 @@
+/**
+ * `./dalston up`: set up, start Kafka and ClickHouse with data under DALSTON_HOME, start the gateway, the actor
+ * host and the engines, print where the API listens and the key, and stop everything cleanly on Ctrl-C.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { DalstonConfig } from '../core/config.js';
+import type { Logger } from '../core/logger.js';
+import { startLocalStack } from '../infra/local-stack.js';
+import { isPortTaken } from '../infra/ports.js';
+import { SetupError } from '../infra/errors.js';
+import { launchService, type ServiceProcess, type ServiceSpec } from '../infra/service-launcher.js';
+import { setup } from '../infra/setup.js';
+
+async function apiKey(config: DalstonConfig): Promise<string> {
+  if (config.apiKey) return config.apiKey;
+  const file = join(config.homeDir, 'api-key');
+  if (existsSync(file)) return (await readFile(file, 'utf8')).trim();
+  const key = `dk_${randomBytes(24).toString('base64url')}`;
+  await writeFile(file, `${key}\n`, { mode: 0o600 });
+  return key;
+}
+
+export function serviceSpecs(config: DalstonConfig): ServiceSpec[] {
+  const engines = config.engines.split(',').map((e) => e.trim()).filter((e) => e.length > 0);
+  return [
+    { name: 'gateway', kind: 'gateway', port: config.gatewayPort },
+    { name: 'actors', kind: 'actors', port: config.actorsPort },
+    ...engines.map((engineId, i): ServiceSpec => ({ name: `engine-${engineId}`, kind: 'engine', engineId, port: config.enginePort + i })),
+  ];
+}
+
+export async function up(config: DalstonConfig, log: Logger): Promise<number> {
+  await mkdir(config.homeDir, { recursive: true });
+  const specs = serviceSpecs(config);
+  for (const s of specs) {
+    if (await isPortTaken(s.port)) throw new SetupError(`port ${s.port} (${s.name}) is already in use; stop what uses it or set ${s.kind === 'gateway' ? 'DALSTON_GATEWAY_PORT' : s.kind === 'actors' ? 'DALSTON_ACTORS_PORT' : 'DALSTON_ENGINE_PORT'}`);
+  }
+  const installed = await setup(config.homeDir, log);
+  const stack = await startLocalStack({
+    dataDir: config.homeDir, kafka: installed.kafka, kafkaPort: config.kafkaPort, clickhousePort: config.clickhousePort,
+    topicPrefix: config.topicPrefix, database: config.clickhouseDatabase, log,
+  });
+  const key = await apiKey(config);
+  const env: Record<string, string> = {
+    DALSTON_HOME: config.homeDir,
+    DALSTON_KAFKA_BROKERS: stack.kafka.brokers.join(','),
+    DALSTON_CLICKHOUSE_URL: stack.clickhouse.url,
+    DALSTON_CLICKHOUSE_DATABASE: config.clickhouseDatabase,
+    DALSTON_TOPIC_PREFIX: config.topicPrefix,
+    DALSTON_API_KEY: key,
+  };
+  const logDir = join(config.homeDir, 'logs');
+  const services: ServiceProcess[] = [];
+  let stopping = false;
+  const stopAll = async (): Promise<void> => {
+    stopping = true;
+    // Ingress first so nothing new arrives, engines last so running tasks can finish and report.
+    for (const s of services) await s.stop();
+    await stack.stop();
+  };
+  try {
+    for (const spec of specs) services.push(launchService(spec, { env, logDir }));
+    await Promise.all(services.map((s) => s.waitHealthy(60_000)));
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+  process.stdout.write(
+    `\nDalston is up.\n  API:      http://127.0.0.1:${config.gatewayPort}  (try: curl -H "Authorization: Bearer ${key}" -F file=@speech.wav http://127.0.0.1:${config.gatewayPort}/v1/audio/transcriptions)\n` +
+    `  API key:  ${key}\n  Kafka:    ${stack.kafka.version} at ${stack.kafka.brokers.join(',')}\n  ClickHouse: ${stack.clickhouse.version} at ${stack.clickhouse.url}\n` +
+    `  Health:   ${specs.map((s) => `${s.name} :${s.port}`).join(', ')}\n  Logs:     ${logDir}/*.log (JSON lines)\nPress Ctrl-C to stop.\n`,
+  );
+  return new Promise<number>((resolve) => {
+    const onSignal = (signal: string) => {
+      if (stopping) return;
+      log.info({ signal }, 'stopping Dalston');
+      void stopAll().then(() => {
+        log.info({}, 'stopped');
+        resolve(0);
+      });
+    };
+    process.on('SIGINT', () => onSignal('SIGINT'));
+    process.on('SIGTERM', () => onSignal('SIGTERM'));
+    for (const s of services) {
+      void s.exited.then((code) => {
+        if (stopping) return;
+        log.error({ service: s.spec.name, code, log: s.logFile }, 'a service exited unexpectedly; stopping everything');
+        void stopAll().then(() => resolve(1));
+      });
+    }
+  });
+}

@@ -1,0 +1,121 @@
+/**
+ * Starts Dalston's own processes (gateway, actor host, engines) as children, each with the telemetry preloads,
+ * its JSON log in a file, and a health check to wait on. Used by `./dalston up` and by end-to-end tests.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, openSync, closeSync } from 'node:fs';
+import { join } from 'node:path';
+import { REPO_ROOT } from '../core/config.js';
+import { SERVICE } from '../core/observability-names.js';
+import { SetupError } from './errors.js';
+
+export type ServiceKind = 'gateway' | 'actors' | 'engine';
+
+export interface ServiceSpec {
+  /** Unique name: log file and messages. */
+  readonly name: string;
+  readonly kind: ServiceKind;
+  readonly port: number;
+  /** For engines. */
+  readonly engineId?: string;
+  /** Extra environment for this process only. */
+  readonly env?: Readonly<Record<string, string>>;
+}
+
+const ENTRY: Record<ServiceKind, string> = { gateway: 'gateway/main.js', actors: 'actors/main.js', engine: 'engines/main.js' };
+const PORT_VAR: Record<ServiceKind, string> = { gateway: 'DALSTON_GATEWAY_PORT', actors: 'DALSTON_ACTORS_PORT', engine: 'DALSTON_ENGINE_PORT' };
+const SERVICE_NAME: Record<ServiceKind, string> = { gateway: SERVICE.gateway, actors: SERVICE.orchestrator, engine: SERVICE.engine };
+
+export class ServiceProcess {
+  readonly exited: Promise<number | null>;
+  #exitCode: number | null | undefined;
+
+  constructor(readonly spec: ServiceSpec, readonly child: ChildProcess, readonly logFile: string) {
+    this.exited = new Promise((resolve) => child.once('exit', (code, signal) => {
+      this.#exitCode = code ?? (signal ? null : 0);
+      resolve(this.#exitCode);
+    }));
+  }
+
+  get pid(): number {
+    return this.child.pid ?? -1;
+  }
+
+  get running(): boolean {
+    return this.#exitCode === undefined;
+  }
+
+  /** Polls GET /health until it answers 200; fails early if the process exits. */
+  async waitHealthy(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (!this.running) throw new SetupError(`${this.spec.name} exited during start-up (code ${String(this.#exitCode)}); see ${this.logFile}`);
+      try {
+        const res = await fetch(`http://127.0.0.1:${this.spec.port}/health`, { signal: AbortSignal.timeout(1000) });
+        if (res.ok) return;
+      } catch {
+        // not listening yet
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new SetupError(`${this.spec.name} did not answer /health on port ${this.spec.port} within ${timeoutMs} ms; see ${this.logFile}`);
+  }
+
+  /** SIGTERM (drain), then SIGKILL after timeoutMs. Resolves when the process is gone. */
+  async stop(timeoutMs = 30_000): Promise<void> {
+    if (!this.running) return;
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
+    await this.exited;
+    clearTimeout(timer);
+  }
+
+  /** SIGKILL now: crash tests. */
+  async kill(): Promise<void> {
+    if (!this.running) return;
+    this.child.kill('SIGKILL');
+    await this.exited;
+  }
+}
+
+export interface LaunchOptions {
+  /** DALSTON_* settings shared by every process (brokers, ClickHouse, prefix, home, key). */
+  readonly env: Readonly<Record<string, string>>;
+  readonly logDir: string;
+}
+
+export function launchService(spec: ServiceSpec, options: LaunchOptions): ServiceProcess {
+  mkdirSync(options.logDir, { recursive: true });
+  const logFile = join(options.logDir, `${spec.name}.log`);
+  const fd = openSync(logFile, 'a');
+  const dist = join(REPO_ROOT, 'dist');
+  const child = spawn(
+    process.execPath,
+    [
+      '--enable-source-maps',
+      '--import', join(dist, 'core/telemetry/register-hooks.js'),
+      '--import', join(dist, 'core/telemetry/start-telemetry.js'),
+      join(dist, ENTRY[spec.kind]),
+    ],
+    {
+      cwd: REPO_ROOT,
+      env: {
+        ...process.env,
+        ...options.env,
+        ...spec.env,
+        [PORT_VAR[spec.kind]]: String(spec.port),
+        DALSTON_SERVICE_NAME: SERVICE_NAME[spec.kind],
+        ...(spec.engineId ? { DALSTON_ENGINE_ID: spec.engineId } : {}),
+      },
+      stdio: ['ignore', fd, fd],
+    },
+  );
+  closeSync(fd);
+  // Safety net: if our process exits without stopping its children, they must not outlive it.
+  const killOnExit = () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+  process.once('exit', killOnExit);
+  child.once('exit', () => process.removeListener('exit', killOnExit));
+  return new ServiceProcess(spec, child, logFile);
+}

@@ -1,0 +1,37 @@
+/**
+ * Everything a process needs to talk to Kafka, connected once: client, admin, producer and dead-letter writer.
+ */
+import type { Logger } from '../core/logger.js';
+import { DeadLetterWriter } from './dead-letter.js';
+import { createKafka, type Admin, type Kafka } from './kafka-client.js';
+import { StreamProducer } from './producer.js';
+import { DEAD_LETTER, prefixed } from './topics.js';
+
+export interface StreamRuntime {
+  readonly kafka: Kafka;
+  readonly admin: Admin;
+  readonly producer: StreamProducer;
+  readonly deadLetter: DeadLetterWriter;
+  /** Throws when the cluster does not answer (for /ready). */
+  check(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function connectStreams(options: { brokers: readonly string[]; clientId: string; topicPrefix: string; log: Logger }): Promise<StreamRuntime> {
+  const kafka = createKafka({ brokers: [...options.brokers], clientId: options.clientId, log: options.log });
+  const admin = kafka.admin();
+  await admin.connect();
+  const producer = new StreamProducer({ kafka, log: options.log });
+  await producer.connect();
+  const deadLetter = new DeadLetterWriter({ producer, topic: prefixed(options.topicPrefix, DEAD_LETTER.name) });
+  return {
+    kafka, admin, producer, deadLetter,
+    check: async () => {
+      await admin.describeCluster();
+    },
+    close: async () => {
+      await producer.close();
+      await admin.disconnect();
+    },
+  };
+}
