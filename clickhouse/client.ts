@@ -37,7 +37,7 @@ export interface ClickHouse {
   readonly database: string;
   /**
    * Runs a SELECT and returns its rows. UInt64/Int64 come back as JSON numbers (exact up to 2^53); DateTime columns
-   * come back as `YYYY-MM-DD hh:mm:ss` text in the server's time zone, so prefer the `_ms` columns.
+   * come back as `YYYY-MM-DD hh:mm:ss` text in the column's time zone (UTC for every Dalston table).
    * T is the caller's description of the row; it is not checked at run time.
    */
   query<T>(sql: string, opts?: RequestOptions): Promise<T[]>;

@@ -8,6 +8,7 @@
  *   no statement depends on a session's current database and one file serves any database name.
  * - Several statements are separated by a `;` at the end of a line (a `;` ending a line inside a string literal
  *   would split it: don't write one). `--` comment lines are allowed.
+ * - Time columns are `DateTime('UTC')`: text written and read is UTC whatever the server's time zone.
  * - Statements use `IF NOT EXISTS`, so a file interrupted half-way, or applied by two processes at once, can simply
  *   run again.
  * The .sql files are read at run time from the repository (they are not compiled into dist/).
@@ -100,7 +101,7 @@ export async function applyMigrations(client: ClickHouse, database: string, log:
 
   await run(`CREATE DATABASE IF NOT EXISTS ${db}`);
   await run(
-    `CREATE TABLE IF NOT EXISTS ${db}.${MIGRATIONS_TABLE} (name String, checksum String, applied_at DateTime, applied_ms UInt64) ` +
+    `CREATE TABLE IF NOT EXISTS ${db}.${MIGRATIONS_TABLE} (name String, checksum String, applied_at DateTime('UTC'), applied_ms UInt64) ` +
       `ENGINE = ReplacingMergeTree(applied_ms) ORDER BY name`,
   );
   // No FINAL needed: the first record of a name is as good as any later duplicate from a concurrent run.

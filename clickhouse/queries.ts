@@ -1,7 +1,7 @@
 /**
  * The analytic questions Dalston asks of ClickHouse, as functions returning SQL that runs on 18.16 and current
  * releases. Dashboards, the CLI and tests reuse them, so a panel and its test run the very same text.
- * Every time column is also returned as epoch milliseconds (`*_ms`), which do not depend on the server's time zone.
+ * Time buckets are UTC (the tables' columns are DateTime('UTC')) and are also returned as epoch milliseconds (`*_ms`).
  */
 import { dateTime, ident, str } from './sql.js';
 
@@ -73,7 +73,7 @@ export function rtfByLanguage(scope: QueryScope): string {
 }
 
 export interface AudioMinutesRow {
-  /** Start of the hour, `YYYY-MM-DD hh:mm:ss` in the server's time zone. */
+  /** Start of the hour, `YYYY-MM-DD hh:mm:ss` UTC. */
   readonly hour: string;
   readonly hour_ms: number;
   readonly audio_minutes: number;

@@ -5,7 +5,7 @@ CREATE TABLE IF NOT EXISTS {{db}}.jobs
     job_id String,
     tenant_id String,
     status String,
-    created_at DateTime,
+    created_at DateTime('UTC'),
     created_ms UInt64,
     started_ms UInt64,
     completed_ms UInt64,

@@ -13,7 +13,7 @@ CREATE TABLE IF NOT EXISTS {{db}}.tasks
     queue_wait_ms UInt64,
     duration_ms UInt64,
     error_json String,
-    created_at DateTime,
+    created_at DateTime('UTC'),
     version UInt64
 )
 ENGINE = ReplacingMergeTree(version)

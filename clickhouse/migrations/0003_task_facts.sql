@@ -2,7 +2,7 @@
 -- per-model performance and audio minutes per hour are queries on this table and on the rollups fed from it.
 CREATE TABLE IF NOT EXISTS {{db}}.task_facts
 (
-    time DateTime,
+    time DateTime('UTC'),
     time_ms UInt64,
     job_id String,
     task_id String,

@@ -2,7 +2,7 @@
 -- details is a JSON object as String (read with visitParamExtract*).
 CREATE TABLE IF NOT EXISTS {{db}}.audit_events
 (
-    time DateTime,
+    time DateTime('UTC'),
     time_ms UInt64,
     event_id String,
     event_type Enum8(

@@ -3,8 +3,8 @@ CREATE TABLE IF NOT EXISTS {{db}}.realtime_sessions
 (
     session_id String,
     tenant_id String,
-    started_at DateTime,
-    ended_at DateTime,
+    started_at DateTime('UTC'),
+    ended_at DateTime('UTC'),
     duration_seconds Float64,
     audio_seconds Float64,
     status String,

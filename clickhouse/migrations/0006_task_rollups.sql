@@ -3,7 +3,7 @@
 -- the aggregate and fails). Sums merge in the background: always read with sum(...) GROUP BY, never raw rows.
 CREATE TABLE IF NOT EXISTS {{db}}.task_hourly
 (
-    hour DateTime,
+    hour DateTime('UTC'),
     stage String,
     engine_id String,
     model String,
@@ -35,7 +35,7 @@ GROUP BY hour, stage, engine_id, model, language, status;
 -- quantile states: read with quantilesMerge(0.5, 0.95, 0.99)(rtf_quantiles); the levels must match.
 CREATE TABLE IF NOT EXISTS {{db}}.rtf_hourly
 (
-    hour DateTime,
+    hour DateTime('UTC'),
     engine_id String,
     model String,
     language String,

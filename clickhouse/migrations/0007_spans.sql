@@ -8,7 +8,7 @@ CREATE TABLE IF NOT EXISTS {{db}}.spans
     name String,
     service String,
     kind String,
-    start_time DateTime,
+    start_time DateTime('UTC'),
     start_us UInt64,
     duration_us UInt64,
     status_code String,

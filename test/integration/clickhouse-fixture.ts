@@ -37,6 +37,8 @@ export const SHARED_URL_VARIABLE = 'DALSTON_TEST_CLICKHOUSE_URL';
 export interface FixtureOptions {
   /** Always start a private server, even when a shared one is configured (tests that stop the server). @default false */
   readonly ownServer?: boolean;
+  /** Time zone of a private server. @default 'UTC' */
+  readonly timezone?: string;
   /** @default silentLogger */
   readonly log?: Logger;
 }
@@ -63,13 +65,13 @@ export async function clickhouseForTest(fileTag: string, opts: FixtureOptions = 
   const httpPort = await freePort();
   let tcpPort = await freePort();
   while (tcpPort === httpPort) tcpPort = await freePort();
-  let server: ClickHouseServerHandle | undefined = await startClickHouse({ dataDir, httpPort, tcpPort, log });
+  let server: ClickHouseServerHandle | undefined = await startClickHouse({ dataDir, httpPort, tcpPort, log, ...(opts.timezone === undefined ? {} : { timezone: opts.timezone }) });
   const first = server;
   const database = 'dalston_test';
   const client = createClickHouse({ url: server.url, database, log });
   const startServer = async (): Promise<ClickHouseServerHandle> => {
     if (server !== undefined) throw new Error('ClickHouse fixture server is already running');
-    server = await startClickHouse({ dataDir, httpPort, tcpPort, log });
+    server = await startClickHouse({ dataDir, httpPort, tcpPort, log, ...(opts.timezone === undefined ? {} : { timezone: opts.timezone }) });
     return server;
   };
   const stopServer = async (): Promise<void> => {

@@ -29,8 +29,10 @@ import { clickhouseForTest, processExists, type ClickHouseFixture } from './clic
 let ch: ClickHouseFixture;
 
 before(async () => {
-  ch = await clickhouseForTest('migrations');
-  console.log(`ClickHouse ${ch.version} at ${ch.url} (${ch.server ? `own server, pid ${ch.server.pid}` : 'shared server'}), database ${ch.database}`);
+  // A server time zone with a half-hour offset: hour buckets and DateTime text must still come out in UTC.
+  ch = await clickhouseForTest('migrations', { timezone: 'Asia/Kolkata' });
+  const tz = await ch.client.query<{ tz: string }>('SELECT timezone() AS tz', { withoutDatabase: true });
+  console.log(`ClickHouse ${ch.version} at ${ch.url} (${ch.server ? `own server, pid ${ch.server.pid}` : 'shared server'}), database ${ch.database}, server time zone ${tz[0]?.tz ?? '?'}`);
 });
 
 after(async () => {
