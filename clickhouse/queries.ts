@@ -136,3 +136,63 @@ WHERE time >= ${dateTime(scope.fromMs)} AND time < ${dateTime(scope.toMs)} AND s
 GROUP BY engine_id, model
 ORDER BY engine_id, model`;
 }
+
+export interface JobsPerHourRow {
+  /** Hour the jobs were created in, `YYYY-MM-DD hh:mm:ss` UTC. */
+  readonly hour: string;
+  readonly hour_ms: number;
+  readonly jobs: number;
+  readonly completed: number;
+  readonly failed: number;
+  readonly cancelled: number;
+}
+
+/**
+ * Jobs created per hour with their latest status, from jobs (each job counted once, its highest version deciding
+ * the status). Rows: JobsPerHourRow, oldest hour first.
+ */
+export function jobsPerHour(scope: QueryScope): string {
+  const db = ident(scope.database);
+  return `SELECT
+    toStartOfHour(created) AS hour,
+    toUInt64(toUnixTimestamp(hour)) * 1000 AS hour_ms,
+    count() AS jobs,
+    countIf(last_status = 'completed') AS completed,
+    countIf(last_status = 'failed') AS failed,
+    countIf(last_status = 'cancelled') AS cancelled
+FROM
+(
+    SELECT job_id, min(created_at) AS created, argMax(status, version) AS last_status
+    FROM ${db}.jobs
+    WHERE created_at >= ${dateTime(scope.fromMs)} AND created_at < ${dateTime(scope.toMs)}
+    GROUP BY job_id
+)
+GROUP BY hour
+ORDER BY hour`;
+}
+
+export interface ProcessingPerAudioMinuteRow {
+  readonly hour: string;
+  readonly hour_ms: number;
+  /** Processing time of every task attempt in the hour, all stages, failures included (they cost too). */
+  readonly processing_seconds: number;
+  /** Audio minutes successfully transcribed in the hour (see AudioMinutesScope.stage). */
+  readonly audio_minutes: number;
+  /** processing_seconds / audio_minutes; 0 for an hour without audio. */
+  readonly processing_seconds_per_audio_minute: number;
+}
+
+/** Cost per hour: processing seconds spent per audio minute, from the task_hourly rollup. Rows: ProcessingPerAudioMinuteRow. */
+export function processingSecondsPerAudioMinute(scope: AudioMinutesScope): string {
+  const db = ident(scope.database);
+  return `SELECT
+    hour,
+    toUInt64(toUnixTimestamp(hour)) * 1000 AS hour_ms,
+    sum(processing_ms_total) / 1000 AS processing_seconds,
+    sumIf(audio_seconds, stage = ${str(scope.stage ?? 'transcribe')} AND status = 'success') / 60 AS audio_minutes,
+    if(audio_minutes > 0, processing_seconds / audio_minutes, 0) AS processing_seconds_per_audio_minute
+FROM ${db}.task_hourly
+WHERE ${hourFilter(scope)}
+GROUP BY hour
+ORDER BY hour`;
+}

@@ -16,10 +16,14 @@ import { ClickHouseQueryError } from '../../clickhouse/errors.js';
 import { applyMigrations, listMigrations } from '../../clickhouse/migrate.js';
 import {
   audioMinutesPerHour,
+  jobsPerHour,
+  processingSecondsPerAudioMinute,
   processingTimeByModel,
   rtfByEngine,
   rtfByLanguage,
   type AudioMinutesRow,
+  type JobsPerHourRow,
+  type ProcessingPerAudioMinuteRow,
   type ProcessingTimeRow,
   type RtfRow,
 } from '../../clickhouse/queries.js';
@@ -209,6 +213,19 @@ void test('task_facts feed the hourly rollups through the materialized views, an
   assert.ok(psModel !== undefined && psModel.p95_ms > 5000 && psModel.p95_ms <= psModel.p99_ms && psModel.p99_ms <= 30_000, JSON.stringify(psModel));
   const transcribeOnly = await ch.client.query<ProcessingTimeRow>(processingTimeByModel({ ...scope, stage: 'transcribe' }));
   assert.deepEqual(transcribeOnly.map((r) => r.engine_id), ['pocketsphinx']);
+
+  // Cost: all processing (failures included) per transcribed audio minute. Hour H: 10.099 s / 0.5 min; H+1: 30 s / 0.5 min.
+  const cost = await ch.client.query<ProcessingPerAudioMinuteRow>(processingSecondsPerAudioMinute(scope));
+  assert.deepEqual(cost.map((r) => [r.hour_ms, r.processing_seconds, r.audio_minutes]), [
+    [H, 10.099, 0.5],
+    [H + 60 * MIN, 30, 0.5],
+  ]);
+  assert.ok(Math.abs((cost[0]?.processing_seconds_per_audio_minute ?? 0) - 20.198) < 1e-9);
+  assert.ok(Math.abs((cost[1]?.processing_seconds_per_audio_minute ?? 0) - 60) < 1e-9);
+
+  // jobs holds job_1 (created in hour H, two versions, latest completed): counted once, as completed.
+  const jobs = await ch.client.query<JobsPerHourRow>(jobsPerHour(scope));
+  assert.deepEqual(jobs, [{ hour: formatDateTime(H), hour_ms: H, jobs: 1, completed: 1, failed: 0, cancelled: 0 }]);
 });
 
 void test('hostile strings survive a round trip through str() and through insert()', async () => {
