@@ -1,0 +1,102 @@
+/**
+ * The batch pipeline end to end on real Kafka, ClickHouse and ffmpeg: speech synthesised with espeak-ng (WAV
+ * and MP3) and a real LibriVox recording are uploaded over HTTP; each job completes with the spoken words, a
+ * stages array naming prepare/transcribe/merge with engine ids, durations and zero retries, fetchable task
+ * artifacts and SRT/VTT exports.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { wordErrors } from '../../engines/asr/wer.js';
+import { run } from '../../infra/exec.js';
+import { ESPEAK_SENTENCES, TESTDATA, parseSphinxTranscription, synthesizeFile } from '../fixtures/speech-fixtures.js';
+import { readFile } from 'node:fs/promises';
+import { POCKETSPHINX_ENGINE, TERMINAL, startHarness, type Harness, type JobBody } from './pipeline-harness.js';
+
+let h: Harness;
+let dir: string;
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'dalston-e2e-audio-'));
+  h = await startHarness({ name: 'batch' });
+});
+after(async () => {
+  await h?.stop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+function assertStages(job: JobBody): void {
+  assert.deepEqual(job.stages.map((s) => s.stage), ['prepare', 'transcribe', 'merge']);
+  assert.deepEqual(job.stages.map((s) => s.engine_id), ['audio-prepare', POCKETSPHINX_ENGINE, 'merge']);
+  for (const s of job.stages) {
+    assert.equal(s.status, 'completed', `${s.stage} completed`);
+    assert.equal(s.retries, 0, `${s.stage} ran once`);
+    assert.ok(s.duration_ms !== null && s.duration_ms >= 0, `${s.stage} has a duration`);
+    assert.ok(s.queue_wait_ms !== null && s.queue_wait_ms >= 0, `${s.stage} has a queue wait`);
+    assert.ok(s.started_at && s.completed_at, `${s.stage} has timestamps`);
+    assert.equal(s.error, null);
+  }
+}
+
+async function transcribe(file: string, reference: string, t: { diagnostic(msg: string): void }): Promise<JobBody> {
+  const submitted = await h.submit(file, { language: 'en' });
+  assert.equal(submitted.status, 201, JSON.stringify(submitted.body));
+  assert.match(submitted.body.id, /^job_/);
+  assert.ok(submitted.headers.get('x-request-id'), 'X-Request-ID on the response');
+  const job = await h.waitFor(submitted.body.id, (j) => TERMINAL.has(j.status));
+  assert.equal(job.status, 'completed', JSON.stringify(job.error));
+  assertStages(job);
+  assert.ok(job.audio_duration_seconds && job.audio_duration_seconds > 0.5, 'audio duration measured');
+  const wer = wordErrors(reference, job.text ?? '');
+  t.diagnostic(`${file.split('/').pop()}: WER ${(wer.wer * 100).toFixed(1)} % (${wer.errors}/${wer.refWords}) — "${job.text}"`);
+  for (const w of job.words ?? []) {
+    assert.ok(w.start >= 0 && w.end <= (job.audio_duration_seconds ?? 0) + 0.05 && w.start <= w.end, `word ${w.text} inside the audio`);
+  }
+  return job;
+}
+
+test('espeak-ng speech as WAV and MP3 is transcribed through Kafka with the stages array', async (t) => {
+  const sentence = ESPEAK_SENTENCES[0] ?? '';
+  const wav = await synthesizeFile(sentence, { padBefore: 0.3, padAfter: 0.3 });
+  const mp3 = join(dir, 'speech.mp3');
+  const enc = await run('ffmpeg', ['-y', '-loglevel', 'error', '-i', wav, '-codec:a', 'libmp3lame', '-b:a', '64k', mp3]);
+  assert.equal(enc.code, 0, enc.stderr);
+  for (const file of [wav, mp3]) {
+    const job = await transcribe(file, sentence, t);
+    assert.ok(wordErrors(sentence, job.text ?? '').wer <= 0.5, `at most half the words wrong: ${job.text}`);
+    for (const w of ['weather', 'cold', 'rain']) assert.ok((job.text ?? '').toLowerCase().includes(w), `transcript contains "${w}"`);
+  }
+});
+
+test('a real LibriVox recording is transcribed; task artifacts and exports are served', async (t) => {
+  const refs = parseSphinxTranscription(await readFile(join(TESTDATA, 'librivox', 'transcription'), 'utf8'));
+  const [id, reference] = [...refs.entries()][0] ?? ['', ''];
+  const job = await transcribe(join(TESTDATA, 'librivox', `${id}.wav`), reference, t);
+  assert.ok(wordErrors(reference, job.text ?? '').wer <= 0.6, 'a plumbing-grade recogniser still gets most words');
+
+  const transcribeStage = job.stages.find((s) => s.stage === 'transcribe');
+  assert.ok(transcribeStage);
+  const res = await h.api(`/v1/audio/transcriptions/${job.id}/tasks/${transcribeStage.task_id}/artifacts`);
+  assert.equal(res.status, 200);
+  const artifacts = (await res.json()) as { input: { task?: { stage: string } }; output: { data: { text: string; segments: unknown[] } } };
+  assert.equal(artifacts.input.task?.stage, 'transcribe');
+  assert.equal(typeof artifacts.output.data.text, 'string');
+  assert.ok(artifacts.output.data.segments.length > 0);
+
+  for (const format of ['srt', 'vtt', 'txt']) {
+    const exp = await h.api(`/v1/audio/transcriptions/${job.id}/export/${format}`);
+    assert.equal(exp.status, 200, `${format} export`);
+    const body = await exp.text();
+    if (format === 'srt') assert.match(body, /^1\r?\n\d\d:\d\d:\d\d,\d\d\d --> \d\d:\d\d:\d\d,\d\d\d/);
+    if (format === 'vtt') assert.match(body, /^WEBVTT/);
+  }
+});
+
+test('unknown jobs are 404 with the error envelope; requests without the key are 401', async () => {
+  const missing = await h.api('/v1/audio/transcriptions/job_does_not_exist');
+  assert.equal(missing.status, 404);
+  assert.equal(((await missing.json()) as { error: { code: string } }).error.code, 'not_found');
+  const anon = await fetch(`${h.gatewayUrl}/v1/audio/transcriptions/job_x`);
+  assert.equal(anon.status, 401);
+});
