@@ -43,7 +43,11 @@ export interface ClickHouse {
   query<T>(sql: string, opts?: RequestOptions): Promise<T[]>;
   /** Runs a statement without a result (DDL, ALTER, INSERT … SELECT). */
   exec(sql: string, opts?: RequestOptions): Promise<void>;
-  /** Inserts rows into `database.table`, naming exactly `columns`; other row fields are ignored by the server. */
+  /**
+   * Inserts rows into `database.table`, naming exactly `columns`: other row fields are not sent (the server would
+   * reject them). Columns not named get their DEFAULT. A named column missing from a row gets the type's zero on
+   * 18.16 (its DEFAULT only on releases with input_format_defaults_for_omitted_fields): give every row every column.
+   */
   insert<Row extends InsertRow>(table: string, rows: readonly Row[], columns: readonly (keyof Row & string)[]): Promise<void>;
   /** True when the server answers its /ping endpoint. Never throws. */
   ping(): Promise<boolean>;
@@ -72,6 +76,18 @@ function clientLoggerClass(log: Logger): new () => ClientLogger {
     warn = forward;
     error = forward;
   };
+}
+
+/** Keeps only the named columns of each row (undefined values are left out, as JSON would). */
+function project(rows: readonly object[], columns: readonly string[]): Record<string, unknown>[] {
+  return rows.map((row) => {
+    const out: Record<string, unknown> = {};
+    for (const c of columns) {
+      const v = (row as Record<string, unknown>)[c];
+      if (v !== undefined) out[c] = v;
+    }
+    return out;
+  });
 }
 
 export function createClickHouse(opts: ClickHouseOptions): ClickHouse {
@@ -120,7 +136,7 @@ export function createClickHouse(opts: ClickHouseOptions): ClickHouse {
       const target = qualified(database, table);
       const cols = columns.map(column);
       try {
-        await main.insert({ table: target, values: rows as Row[], format: 'JSONEachRow', columns: cols as [string, ...string[]] });
+        await main.insert({ table: target, values: project(rows, cols), format: 'JSONEachRow', columns: cols as [string, ...string[]] });
       } catch (err) {
         throw toClickHouseError(err, `ClickHouse insert into ${target} failed (${rows.length} rows)`);
       }

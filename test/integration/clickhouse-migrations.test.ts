@@ -93,6 +93,14 @@ void test('jobs: a row reads back, and the highest version wins under FINAL', as
   assert.deepEqual(json, [{ stage: 'prepare', diarize: 0 }]);
 });
 
+void test('insert() sends only the named columns: extra row fields are dropped, unnamed columns take their DEFAULT', async () => {
+  await ch.client.exec(`CREATE TABLE IF NOT EXISTS ${ch.database}.insert_probe (a String, b UInt64 DEFAULT 7) ENGINE = MergeTree ORDER BY a`);
+  await ch.client.insert('insert_probe', [{ a: 'one', not_a_column: 1 }], ['a']);
+  await ch.client.insert('insert_probe', [{ a: 'two', b: 3, not_a_column: 'x' }], ['a', 'b']);
+  assert.deepEqual(await ch.client.query(`SELECT a, b FROM insert_probe ORDER BY a`), [{ a: 'one', b: 7 }, { a: 'two', b: 3 }]);
+  await ch.client.exec(`DROP TABLE ${ch.database}.insert_probe`);
+});
+
 void test('tasks: a row reads back with unnamed columns at their defaults', async () => {
   await ch.client.insert('tasks', [{ job_id: 'job_1', task_id: 'task_a', stage: 'prepare', engine_id: 'audio-prepare', status: 'completed', retries: 1, created_at: formatDateTime(H), version: 3, duration_ms: 120 }], [
     'job_id', 'task_id', 'stage', 'engine_id', 'status', 'retries', 'created_at', 'version', 'duration_ms',
