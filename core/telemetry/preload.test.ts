@@ -139,3 +139,21 @@ void test('DALSTON_OTEL_ENABLED=false: no SDK, no trace ids, nothing exported', 
     await receiver.close();
   }
 });
+
+void test('an app with its own SIGTERM drain (core/service.ts) still exports the spans it ends while draining', async () => {
+  const receiver = await startOtlpTestReceiver();
+  try {
+    const run = await runApp([HOOKS, START], {
+      DALSTON_OTEL_ENABLED: 'true',
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.endpoint,
+      DALSTON_SERVICE_NAME: 'dalston-gateway',
+      FIXTURE_OWN_HANDLER: '1',
+    });
+    assert.equal(run.code, 0, run.stderr);
+    const names = receiver.spans().map((s) => s.name);
+    assert.ok(names.includes('fixture.root'), names.join(', '));
+    assert.ok(names.includes('fixture.drain'), `the span ended during the drain was exported: ${names.join(', ')}`);
+  } finally {
+    await receiver.close();
+  }
+});
