@@ -1,13 +1,34 @@
-/** The interface every engine implements; the runner (engines/runtime) calls it once per task. */
+/**
+ * The contract between the engine runner (Kafka, artifact store, spans, metrics) and an engine (the stage work).
+ * The runner downloads a task's inputs to local files, calls `process`, uploads `data` as output.json plus any
+ * `blobs` beside it, and publishes the result. An engine never sees Kafka or the store; it sees files and a signal.
+ */
 import type { Logger } from '../../core/logger.js';
+
+/** Per-task options, copied from the task dispatch message. */
+export interface EngineTaskConfig {
+  /** ISO 639-1 code or 'auto'. */
+  readonly language?: string;
+  /** Catalogue model id or 'auto'. */
+  readonly model?: string;
+  /** For a per-channel task (transcribe_ch<N>): the channel of the original audio to use, from 0. */
+  readonly channel?: number;
+  /** 'none' | 'segment' | 'word'. */
+  readonly timestampsGranularity?: string;
+  /** For the prepare stage: also write one mono file per input channel (audio_ch<N>.wav). */
+  readonly perChannel?: boolean;
+}
 
 export interface EngineTaskContext {
   readonly jobId: string;
   readonly taskId: string;
   readonly stage: string;
   readonly attempt: number;
-  readonly config: { language?: string; model?: string; channel?: number; timestampsGranularity?: string };
-  /** Local paths of the downloaded inputs, by name: 'audio' (the original upload or prepared wav), or an upstream stage name → its output.json path. */
+  readonly config: EngineTaskConfig;
+  /**
+   * Local paths of the downloaded inputs, by name: 'audio' (the original upload or a prepared wav), or an
+   * upstream stage name (prepare, transcribe, transcribe_ch0, …) → its output.json path.
+   */
   readonly inputs: Readonly<Record<string, string>>;
   /** Scratch directory for this task, removed by the runner afterwards. */
   readonly workDir: string;
@@ -29,9 +50,17 @@ export interface EngineResult {
 }
 
 export interface Engine {
+  /** Names the implementation and model, e.g. stt-batch-transcribe-pocketsphinx-en-us. */
   readonly engineId: string;
+  /** The stage whose topic this engine consumes: prepare, transcribe, merge, … */
   readonly stage: string;
+  /** Optional warm-up before the first task (e.g. load a model eagerly). */
   start?(): Promise<void>;
+  /**
+   * Does one task. Throws a DalstonError: InvalidInputError (bad input, never retried), CancelledError (the signal
+   * fired), DependencyUnavailableError (retryable), or a ModelError (model missing, not retryable).
+   */
   process(ctx: EngineTaskContext): Promise<EngineResult>;
+  /** Releases models and child processes. */
   close?(): Promise<void>;
 }
