@@ -1,0 +1,135 @@
+/**
+ * Batch throughput benchmark (not a test): submits N short jobs over HTTP to a real stack (Kafka, ClickHouse,
+ * gateway, actor host, engines) and reports jobs per second, orchestration overhead per job (job wall time
+ * minus the engines' processing time) p50/p95/p99, queue wait p50/p99, and Kafka hop latency p50/p99 measured
+ * by a probe producer/consumer pair running beside the load. Prints a table and writes JSON to
+ * load-tests/results/.
+ *
+ *   npm run bench:batch -- [--jobs 200] [--concurrency 16] [--transcribe-instances 2]
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { REPO_ROOT } from '../../core/config.js';
+import { silentLogger } from '../../core/logger.js';
+import { StreamConsumer, StreamProducer, ensureTopics, newMessageHeaders } from '../../streams/index.js';
+import { synthesizeFile } from '../../test/fixtures/speech-fixtures.js';
+import { POCKETSPHINX_ENGINE, TERMINAL, startHarness, type JobBody } from '../../test/e2e/pipeline-harness.js';
+
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[idx] ?? Number.NaN;
+}
+
+function stats(values: readonly number[]) {
+  const s = [...values].sort((a, b) => a - b);
+  return { n: s.length, p50: percentile(s, 50), p95: percentile(s, 95), p99: percentile(s, 99), max: s[s.length - 1] ?? Number.NaN };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: { jobs: { type: 'string', default: '200' }, concurrency: { type: 'string', default: '16' }, 'transcribe-instances': { type: 'string', default: '2' } },
+  });
+  const totalJobs = Number(values.jobs);
+  const concurrency = Number(values.concurrency);
+  const instances = Number(values['transcribe-instances']);
+  const h = await startHarness({
+    name: 'bench',
+    engines: ['audio-prepare', ...Array.from({ length: instances }, (_, i) => ({ engineId: POCKETSPHINX_ENGINE, name: `asr-${i}` })), 'merge'],
+    env: { DALSTON_LOG_LEVEL: 'warn', DALSTON_ENGINE_HEARTBEAT_SECONDS: '5' },
+  });
+  const probeTopic = `${h.prefix}bench.probe`;
+  await ensureTopics(h.kafka, [{ name: probeTopic, partitions: 1, cleanupPolicy: 'delete' }]);
+  const hops: number[] = [];
+  const probeConsumer = new StreamConsumer<number>({
+    kafka: h.kafka, groupId: `${h.prefix}bench-probe`, topics: [probeTopic], decode: (v) => Number(v.toString()),
+    handler: async (m) => void hops.push(Date.now() - m.headers.enqueuedAt), deadLetter: { write: async () => undefined },
+    log: silentLogger, maxWaitTimeMs: 100,
+  });
+  await probeConsumer.start();
+  const probeProducer = new StreamProducer({ kafka: h.kafka, log: silentLogger });
+  await probeProducer.connect();
+  let probing = true;
+  const probeLoop = (async () => {
+    let i = 0;
+    while (probing) {
+      await probeProducer.send(probeTopic, { key: null, value: Buffer.from(String(i++)), headers: newMessageHeaders() });
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
+
+  const audio = await synthesizeFile('go forward ten meters', { padBefore: 0.1, padAfter: 0.1 });
+  const started = Date.now();
+  const ids: string[] = [];
+  let next = 0;
+  const submitters = Array.from({ length: concurrency }, async () => {
+    while (next < totalJobs) {
+      next++;
+      const res = await h.submit(audio);
+      if (res.status !== 201) throw new Error(`submit failed: ${res.status} ${JSON.stringify(res.body)}`);
+      ids.push(res.body.id);
+    }
+  });
+  await Promise.all(submitters);
+  const submittedMs = Date.now() - started;
+  const jobs: JobBody[] = [];
+  for (const id of ids) jobs.push(await h.waitFor(id, (j) => TERMINAL.has(j.status), 600_000));
+  const lastCompleted = Math.max(...jobs.map((j) => Date.parse((j as unknown as { completed_at: string }).completed_at)));
+  const elapsedS = (lastCompleted - started) / 1000;
+  probing = false;
+  await probeLoop;
+  await probeProducer.close();
+  await probeConsumer.close();
+
+  const completed = jobs.filter((j) => j.status === 'completed');
+  const overhead = completed.map((j) => {
+    const body = j as unknown as { created_at: string; completed_at: string };
+    const wall = Date.parse(body.completed_at) - Date.parse(body.created_at);
+    const processing = j.stages.reduce((sum, s) => sum + (s.duration_ms ?? 0), 0);
+    return wall - processing;
+  });
+  const wall = completed.map((j) => {
+    const body = j as unknown as { created_at: string; completed_at: string };
+    return Date.parse(body.completed_at) - Date.parse(body.created_at);
+  });
+  const queueWait = completed.flatMap((j) => j.stages.map((s) => s.queue_wait_ms ?? 0));
+  const result = {
+    date: new Date().toISOString(),
+    machine: { cores: (await import('node:os')).availableParallelism(), node: process.version },
+    settings: { jobs: totalJobs, submitConcurrency: concurrency, transcribeInstances: instances, audioSeconds: completed[0]?.audio_duration_seconds },
+    completed: completed.length,
+    failed: jobs.length - completed.length,
+    submitSeconds: submittedMs / 1000,
+    elapsedSeconds: elapsedS,
+    jobsPerSecond: completed.length / elapsedS,
+    jobWallMs: stats(wall),
+    orchestrationOverheadMs: stats(overhead),
+    stageQueueWaitMs: stats(queueWait),
+    kafkaHopMs: stats(hops),
+  };
+  await h.stop();
+  const dir = join(REPO_ROOT, 'load-tests', 'results');
+  await mkdir(dir, { recursive: true });
+  const file = join(dir, `batch-throughput-${result.date.replace(/[:.]/g, '-')}.json`);
+  await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
+  const row = (name: string, s: ReturnType<typeof stats>) =>
+    `${name.padEnd(34)} p50 ${s.p50.toFixed(0).padStart(6)}  p95 ${s.p95.toFixed(0).padStart(6)}  p99 ${s.p99.toFixed(0).padStart(6)}  max ${s.max.toFixed(0).padStart(6)}  (n=${s.n})`;
+  process.stdout.write(
+    [
+      `batch throughput: ${result.completed}/${totalJobs} jobs completed (${result.failed} failed) in ${elapsedS.toFixed(1)} s → ${result.jobsPerSecond.toFixed(2)} jobs/s`,
+      `  (${instances} transcribe instances, submit concurrency ${concurrency}, ${result.settings.audioSeconds ?? '?'} s of audio per job)`,
+      row('job wall time (ms)', result.jobWallMs),
+      row('orchestration overhead (ms)', result.orchestrationOverheadMs),
+      row('stage queue wait (ms)', result.stageQueueWaitMs),
+      row('Kafka hop, probe (ms)', result.kafkaHopMs),
+      `results: ${file}`,
+      '',
+    ].join('\n'),
+  );
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`benchmark failed: ${err instanceof Error ? err.stack ?? err.message : String(err)}\n`);
+  process.exit(1);
+});
