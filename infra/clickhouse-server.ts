@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as fsConstants, openSync, closeSync } from 'node:fs';
-import { access, mkdir, open, writeFile } from 'node:fs/promises';
+import { access, mkdir, open, readFile, writeFile } from 'node:fs/promises';
 import { get as httpGet } from 'node:http';
 import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -218,6 +218,34 @@ async function logTail(l: Layout): Promise<string> {
   return parts.length > 0 ? parts.join('\n') : `(no log output; see ${l.log})`;
 }
 
+/**
+ * The pid of a live server using this data directory, from the `status` file ClickHouse keeps in its data path
+ * while it runs (`PID: <n>` on the first line; removed on a clean stop, stale after a kill). Checked before the
+ * config is rewritten, so a second start cannot disturb the running server's files.
+ */
+async function runningServerPid(l: Layout): Promise<number | undefined> {
+  let text: string;
+  try {
+    text = await readFile(join(l.data, 'status'), 'utf8');
+  } catch {
+    return undefined;
+  }
+  const m = /^PID:\s*(\d+)/m.exec(text);
+  if (m?.[1] === undefined) return undefined;
+  const pid = Number(m[1]);
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return undefined; // stale file from a killed server; ClickHouse itself recovers from it
+  }
+  try {
+    const comm = (await readFile(`/proc/${pid}/comm`, 'utf8')).trim();
+    return comm.startsWith('clickhouse') ? pid : undefined;
+  } catch {
+    return pid; // no /proc: trust the live pid
+  }
+}
+
 function exited(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((done) => child.once('exit', () => done()));
@@ -252,6 +280,10 @@ export async function startClickHouse(opts: ClickHouseServerOptions): Promise<Cl
   await checkBeforeStart(binary, opts.httpPort, opts.tcpPort);
 
   const l = layout(opts.dataDir);
+  const holder = await runningServerPid(l);
+  if (holder !== undefined) {
+    throw new ConfigError(`ClickHouse (pid ${holder}) already runs on ${l.root}; stop it or use another data directory`);
+  }
   for (const dir of [l.root, l.data, l.tmp, l.userFiles, l.formatSchemas, l.logDir]) await mkdir(dir, { recursive: true });
   await writeFile(l.config, configXml(l, opts.httpPort, opts.tcpPort, opts.timezone ?? 'UTC'));
   await writeFile(l.users, usersXml());
