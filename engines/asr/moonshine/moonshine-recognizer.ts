@@ -18,7 +18,7 @@ import type { VadOptions } from '../../vad/speech-regions.js';
 import { SAMPLE_RATE, type RecognitionRequest, type RecognitionResult, type Recognizer, type Segment } from '../recognizer.js';
 import { planWindows, type AudioWindow, type WindowOptions } from '../windows.js';
 import { estimateWordTimes, type UntimedWord } from '../word-timing.js';
-import { compressionRatio, meanLogProb, needsFallback, seededRandom, type FallbackOptions } from './fallback.js';
+import { compressionRatio, meanLogProb, needsFallback, seededRandom, type FallbackOptions } from '../decode-fallback.js';
 import { MoonshineModel, type DecodedTokens } from './moonshine-model.js';
 import { MoonshineTokenizer } from './moonshine-tokenizer.js';
 

@@ -1,0 +1,141 @@
+/**
+ * The converted Whisper pair in onnxruntime-node (see convert_ct2_whisper.py): the encoder turns a log-mel
+ * window into audio features plus every decoder layer's cross-attention keys/values; the decoder takes one
+ * token per call with its position and the self-attention cache, so the prompt is fed token by token too.
+ */
+import ort from 'onnxruntime-node';
+import { N_FRAMES, N_MELS } from './log-mel.js';
+import { applyTimestampRules, type RuleOptions } from './timestamp-rules.js';
+import { WHISPER_EN_TOKENS as T } from './whisper-tokenizer.js';
+
+export interface WhisperDims {
+  readonly layers: number;
+  readonly heads: number;
+  readonly headDim: number;
+}
+
+export interface WhisperDecoded {
+  /** Sampled tokens after the prompt, timestamps included, eot excluded. */
+  readonly ids: readonly number[];
+  /** Probability of each sampled token under the unfiltered softmax. */
+  readonly probs: readonly number[];
+  readonly truncated: boolean;
+  /** P(<|nospeech|>) at the start-of-transcript position. */
+  readonly noSpeechProb: number;
+}
+
+export interface WhisperDecodeOptions {
+  readonly temperature: number;
+  readonly random?: () => number;
+  readonly rules: RuleOptions;
+  /** Whisper's n_text_ctx / 2. @default 224 */
+  readonly maxTokens?: number;
+}
+
+type Cross = Record<string, ort.Tensor>;
+
+export class WhisperModel {
+  constructor(
+    private readonly encoder: ort.InferenceSession,
+    private readonly decoder: ort.InferenceSession,
+    readonly dims: WhisperDims,
+  ) {}
+
+  static async create(encoderPath: string, decoderPath: string, threads: number): Promise<WhisperModel> {
+    const opts: ort.InferenceSession.SessionOptions = { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' };
+    const [encoder, decoder] = await Promise.all([ort.InferenceSession.create(encoderPath, opts), ort.InferenceSession.create(decoderPath, opts)]);
+    const layers = encoder.outputNames.filter((n) => n.startsWith('cross_k_')).length;
+    return new WhisperModel(encoder, decoder, { layers, heads: 6, headDim: 64 });
+  }
+
+  async encode(mel: Float32Array): Promise<Cross> {
+    const out = await this.encoder.run({ mel: new ort.Tensor('float32', mel, [1, N_MELS, N_FRAMES]) });
+    const cross: Cross = {};
+    for (let l = 0; l < this.dims.layers; l++) {
+      for (const kv of ['k', 'v']) {
+        const t = out[`cross_${kv}_${l}`];
+        if (t === undefined) throw new Error(`Whisper encoder returned no cross_${kv}_${l}`);
+        cross[`cross_${kv}_${l}`] = t;
+      }
+    }
+    return cross;
+  }
+
+  async decode(cross: Cross, options: WhisperDecodeOptions): Promise<WhisperDecoded> {
+    const { heads, headDim, layers } = this.dims;
+    const empty = new ort.Tensor('float32', new Float32Array(0), [1, heads, 0, headDim]);
+    const cache: Cross = {};
+    for (let l = 0; l < layers; l++) {
+      cache[`self_k_${l}`] = empty;
+      cache[`self_v_${l}`] = empty;
+    }
+    const prompt = [T.sot];
+    const ids: number[] = [];
+    const probs: number[] = [];
+    let noSpeechProb = 0;
+    const maxTokens = options.maxTokens ?? 224;
+    for (let position = 0; position < prompt.length + maxTokens; position++) {
+      const token = position < prompt.length ? (prompt[position] ?? T.sot) : (ids[ids.length - 1] ?? T.eot);
+      const out = await this.decoder.run({
+        ...cross,
+        ...cache,
+        tokens: new ort.Tensor('int64', BigInt64Array.of(BigInt(token)), [1, 1]),
+        position: new ort.Tensor('int64', BigInt64Array.of(BigInt(position)), [1]),
+      });
+      for (let l = 0; l < layers; l++) {
+        const k = out[`new_self_k_${l}`];
+        const v = out[`new_self_v_${l}`];
+        if (k === undefined || v === undefined) throw new Error(`Whisper decoder returned no cache for layer ${l}`);
+        cache[`self_k_${l}`] = k;
+        cache[`self_v_${l}`] = v;
+      }
+      if (position < prompt.length - 1) continue;
+      const logitsT = out['logits'];
+      if (logitsT === undefined) throw new Error('Whisper decoder returned no logits');
+      const logits = new Float32Array(logitsT.data as Float32Array);
+      const probOf = softmaxProbe(logits);
+      if (position === prompt.length - 1) noSpeechProb = probOf(T.noSpeech);
+      applyTimestampRules(logits, ids, options.rules);
+      const id = pick(logits, options.temperature, options.random);
+      if (id === T.eot) return { ids, probs, truncated: false, noSpeechProb };
+      ids.push(id);
+      probs.push(probOf(id));
+    }
+    return { ids, probs, truncated: true, noSpeechProb };
+  }
+
+  async release(): Promise<void> {
+    await Promise.all([this.encoder.release(), this.decoder.release()]);
+  }
+}
+
+/** Probability lookup under the unfiltered softmax of `logits` (captured before the rules edit them). */
+function softmaxProbe(logits: Float32Array): (id: number) => number {
+  let max = -Infinity;
+  for (const v of logits) if (v > max) max = v;
+  let sum = 0;
+  for (const v of logits) sum += Math.exp(v - max);
+  const copy = logits.slice();
+  return (id) => Math.exp((copy[id] ?? -Infinity) - max) / sum;
+}
+
+function pick(logits: Float32Array, temperature: number, random: (() => number) | undefined): number {
+  let best = 0;
+  let max = -Infinity;
+  for (let i = 0; i < logits.length; i++) {
+    const v = logits[i] ?? -Infinity;
+    if (v > max) {
+      max = v;
+      best = i;
+    }
+  }
+  if (temperature <= 0 || max === -Infinity) return best;
+  let total = 0;
+  for (const v of logits) total += Math.exp((v - max) / temperature);
+  let r = (random ?? Math.random)() * total;
+  for (let i = 0; i < logits.length; i++) {
+    r -= Math.exp(((logits[i] ?? -Infinity) - max) / temperature);
+    if (r <= 0) return i;
+  }
+  return best;
+}

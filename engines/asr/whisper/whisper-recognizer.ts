@@ -1,0 +1,202 @@
+/**
+ * Whisper tiny.en (converted from CTranslate2 at set-up) behind the Recognizer interface. Audio is cut into
+ * ≤ 29 s windows at Silero VAD boundaries; each window gets a log-mel front end, one encoder run, and a
+ * greedy decode with Whisper's timestamp rules and a temperature fallback (compression ratio, mean
+ * log-probability); windows Whisper judges silent (no-speech probability > 0.6 with a poor decode) are
+ * dropped. Segment times come from the timestamp tokens; word times are estimated inside each timed segment
+ * (result.wordTiming = 'estimated'; cross-attention alignment is not implemented).
+ */
+import { readFile } from 'node:fs/promises';
+import { CancelledError, IllegalStateError, InvalidInputError } from '../../../core/errors.js';
+import type { Logger } from '../../../core/logger.js';
+import { silentLogger } from '../../../core/logger.js';
+import { WHISPER_TINY_EN } from '../../models/catalogue.js';
+import { ModelError } from '../../models/model-error.js';
+import { withModelLoadSpan } from '../../models/model-load-span.js';
+import { modelPath, verifyModel } from '../../models/verify.js';
+import { SileroVad, VAD_FRAME_SECONDS } from '../../vad/silero-vad.js';
+import type { SpeechRegion, VadOptions } from '../../vad/speech-regions.js';
+import { compressionRatio, meanLogProb, needsFallback, seededRandom, type FallbackOptions } from '../decode-fallback.js';
+import { SAMPLE_RATE, type RecognitionRequest, type RecognitionResult, type Recognizer, type Segment } from '../recognizer.js';
+import { planWindows, type AudioWindow, type WindowOptions } from '../windows.js';
+import { estimateWordTimes, type UntimedWord } from '../word-timing.js';
+import { logMelSpectrogram } from './log-mel.js';
+import { splitByTimestamps, type RuleOptions } from './timestamp-rules.js';
+import { WhisperModel, type WhisperDecoded } from './whisper-model.js';
+import { WhisperTokenizer } from './whisper-tokenizer.js';
+
+export interface WhisperRecognizerOptions {
+  readonly homeDir: string;
+  /** @default silentLogger */
+  readonly log?: Logger;
+  /** onnxruntime intra-op threads. @default 2 */
+  readonly threads?: number;
+  /** @default targetSeconds 24, maxSeconds 29 (Whisper sees 30 s) */
+  readonly windows?: WindowOptions;
+  readonly vad?: VadOptions;
+  readonly fallback?: FallbackOptions;
+  /** Drop a window when P(no speech) exceeds this and the decode is poor. @default 0.6 */
+  readonly noSpeechThreshold?: number;
+  /** See MoonshineRecognizerOptions.measureModelLoad. */
+  readonly measureModelLoad?: <T>(model: string, load: () => Promise<T>) => Promise<T>;
+}
+
+interface Loaded {
+  readonly model: WhisperModel;
+  readonly tokenizer: WhisperTokenizer;
+  readonly rules: RuleOptions;
+  readonly vad: SileroVad;
+}
+
+interface CtConfig {
+  readonly suppress_ids?: readonly number[];
+  readonly suppress_ids_begin?: readonly number[];
+}
+
+export class WhisperRecognizer implements Recognizer {
+  readonly modelId = WHISPER_TINY_EN.id;
+  loadSeconds = 0;
+  private loading: Promise<Loaded> | undefined;
+  private state: Loaded | undefined;
+  private closed = false;
+  private readonly log: Logger;
+
+  constructor(private readonly options: WhisperRecognizerOptions) {
+    this.log = (options.log ?? silentLogger).child({ model: WHISPER_TINY_EN.id });
+  }
+
+  get loaded(): boolean {
+    return this.state !== undefined;
+  }
+
+  async load(): Promise<void> {
+    if (this.closed) throw new IllegalStateError('recogniser is closed');
+    if (this.state !== undefined) return;
+    this.loading ??= this.doLoad().then(
+      (s) => (this.state = s),
+      (err: unknown) => {
+        this.loading = undefined;
+        throw err;
+      },
+    );
+    await this.loading;
+  }
+
+  private async doLoad(): Promise<Loaded> {
+    const started = performance.now();
+    const measure = this.options.measureModelLoad ?? (async <T>(model: string, load: () => Promise<T>): Promise<T> => (await withModelLoadSpan(model, load)).value);
+    const value = await measure(WHISPER_TINY_EN.id, async () => {
+      const verified = await verifyModel(WHISPER_TINY_EN.id, this.options.homeDir);
+      const config = JSON.parse(await readFile(modelPath(verified, 'config.json'), 'utf8')) as CtConfig;
+      const rules: RuleOptions = { suppress: config.suppress_ids ?? [], suppressAtBegin: config.suppress_ids_begin ?? [] };
+      let model: WhisperModel;
+      try {
+        model = await WhisperModel.create(modelPath(verified, 'encoder.onnx'), modelPath(verified, 'decoder.onnx'), this.options.threads ?? 2);
+      } catch (err) {
+        throw new ModelError(`model ${WHISPER_TINY_EN.id}: encoder.onnx or decoder.onnx could not be loaded by onnxruntime`, { modelId: WHISPER_TINY_EN.id }, { cause: err });
+      }
+      const vad = await SileroVad.load(this.options.homeDir);
+      return { model, tokenizer: new WhisperTokenizer(), rules, vad };
+    });
+    this.loadSeconds = (performance.now() - started) / 1000;
+    this.log.info({ load_seconds: this.loadSeconds }, 'model loaded');
+    return value;
+  }
+
+  async recognize(request: RecognitionRequest): Promise<RecognitionResult> {
+    const lang = request.language;
+    if (lang !== undefined && lang !== 'auto' && lang !== 'en') throw new InvalidInputError(`${WHISPER_TINY_EN.id} transcribes English only, not "${lang}"`);
+    await this.load();
+    const s = this.state;
+    if (s === undefined) throw new IllegalStateError('recogniser not loaded');
+    const signal = request.signal;
+    const check = (): void => {
+      if (signal?.aborted === true) throw new CancelledError('transcription cancelled');
+    };
+    check();
+    const analysis = await s.vad.analyse(request.audio, { minSilenceMs: 300, speechPadMs: 200, ...this.options.vad }, signal);
+    const windows = planWindows(analysis.regions, analysis.probabilities, VAD_FRAME_SECONDS, { targetSeconds: 24, maxSeconds: 29, ...this.options.windows });
+    const segments: Segment[] = [];
+    for (const window of windows) {
+      check();
+      segments.push(...(await this.decodeWindow(s, request.audio, window)));
+    }
+    return { language: 'en', text: segments.map((x) => x.text).join(' '), segments, wordTiming: 'estimated' };
+  }
+
+  private async decodeWindow(s: Loaded, audio: Float32Array, window: AudioWindow): Promise<Segment[]> {
+    const from = Math.max(0, Math.floor(window.start * SAMPLE_RATE));
+    const to = Math.min(audio.length, Math.ceil(window.end * SAMPLE_RATE));
+    if (to - from < SAMPLE_RATE / 10) return [];
+    const cross = await s.model.encode(logMelSpectrogram(audio.subarray(from, to)));
+    const quality = (d: WhisperDecoded): { truncated: boolean; compressionRatio: number; meanLogProb: number } => ({
+      truncated: d.truncated,
+      compressionRatio: compressionRatio(s.tokenizer.decode(d.ids)),
+      meanLogProb: meanLogProb(d.probs),
+    });
+    let best = await s.model.decode(cross, { temperature: 0, rules: s.rules });
+    const fb = this.options.fallback;
+    if (needsFallback(quality(best), fb)) {
+      const random = seededRandom(from);
+      for (const temperature of fb?.temperatures ?? [0.2, 0.4, 0.6]) {
+        const attempt = await s.model.decode(cross, { temperature, random, rules: s.rules });
+        if (!needsFallback(quality(attempt), fb)) {
+          best = attempt;
+          break;
+        }
+        if (!attempt.truncated && quality(attempt).meanLogProb > quality(best).meanLogProb) best = attempt;
+      }
+    }
+    const q = quality(best);
+    if (best.noSpeechProb > (this.options.noSpeechThreshold ?? 0.6) && q.meanLogProb < -1) return [];
+    const windowSeconds = (to - from) / SAMPLE_RATE;
+    const segments: Segment[] = [];
+    const probOf = new Map<number, number>();
+    best.ids.forEach((id, i) => probOf.set(i, best.probs[i] ?? 0));
+    let cursor = 0;
+    for (const piece of splitByTimestamps(best.ids, windowSeconds)) {
+      const text = s.tokenizer.decode(piece.tokens).trim();
+      if (text.length === 0) continue;
+      const start = window.start + Math.min(piece.start, windowSeconds);
+      const end = window.start + Math.min(Math.max(piece.end, piece.start), windowSeconds);
+      // Token probabilities of this piece, found in order in the decoded ids.
+      const pieceProbs: number[] = [];
+      for (const tok of piece.tokens) {
+        while (cursor < best.ids.length && best.ids[cursor] !== tok) cursor++;
+        pieceProbs.push(probOf.get(cursor) ?? 0);
+        cursor++;
+      }
+      const speech = clipSpeech(window.speech, start, end);
+      segments.push({ start, end, text, words: estimateWordTimes(toWords(s.tokenizer, piece.tokens, pieceProbs), speech) });
+    }
+    return segments;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const s = this.state ?? (this.loading ? await this.loading.catch(() => undefined) : undefined);
+    this.state = undefined;
+    if (s !== undefined) await Promise.all([s.model.release(), s.vad.close()]);
+  }
+}
+
+/** The VAD speech inside [start, end]; the whole span when VAD found none there. */
+function clipSpeech(speech: readonly SpeechRegion[], start: number, end: number): SpeechRegion[] {
+  const out = speech.map((r) => ({ start: Math.max(r.start, start), end: Math.min(r.end, end) })).filter((r) => r.end > r.start);
+  return out.length > 0 ? out : [{ start, end: Math.max(start, end) }];
+}
+
+function toWords(tokenizer: WhisperTokenizer, tokens: readonly number[], probs: readonly number[]): UntimedWord[] {
+  const groups: { ids: number[]; probs: number[] }[] = [];
+  tokens.forEach((id, i) => {
+    const last = groups[groups.length - 1];
+    if (last === undefined || tokenizer.startsWord(id)) groups.push({ ids: [id], probs: [probs[i] ?? 0] });
+    else {
+      last.ids.push(id);
+      last.probs.push(probs[i] ?? 0);
+    }
+  });
+  return groups
+    .map((g) => ({ text: tokenizer.decode(g.ids).trim(), confidence: g.probs.reduce((a, b) => a + b, 0) / g.probs.length }))
+    .filter((w) => w.text.length > 0);
+}
