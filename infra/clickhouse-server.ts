@@ -288,7 +288,7 @@ export async function startClickHouse(opts: ClickHouseServerOptions): Promise<Cl
   await writeFile(l.config, configXml(l, opts.httpPort, opts.tcpPort, opts.timezone ?? 'UTC'));
   await writeFile(l.users, usersXml());
 
-  // Console output goes to a file: the server logs there before its logger is configured (bad config, lock held).
+  // Console output goes to a file: the server writes there before its logger is configured (bad config, fatal start-up errors).
   const consoleFd = openSync(l.console, 'a');
   let child: ChildProcess;
   try {

@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, DependencyUnavailableError } from '../../core/errors.js';
-import { silentLogger } from '../../core/logger.js';
+import { silentLogger, type Logger } from '../../core/logger.js';
 import { startClickHouse } from '../../infra/clickhouse-server.js';
 import { freePort } from '../../infra/ports.js';
 import { ClickHouseQueryError } from '../../clickhouse/errors.js';
@@ -285,6 +285,32 @@ void test('a second server on a running data directory is refused, and a server 
       startClickHouse({ dataDir: dir, httpPort: await freePort(), tcpPort: await freePort(), log: silentLogger, timezone: 'Not/AZone' }),
       (err: unknown) => err instanceof DependencyUnavailableError && err.message.includes('exited during start-up') && err.message.includes('Not/AZone'),
     );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+void test('stop() falls back to SIGKILL, and a server starts again over the stale status file a kill leaves', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'dalston-ch-kill-'));
+  try {
+    const ports = { httpPort: await freePort(), tcpPort: await freePort() };
+    // A 1 ms grace period: SIGTERM cannot finish in time, so stop() must SIGKILL.
+    const messages: string[] = [];
+    const capture: Logger = { ...silentLogger, warn: (_f, msg) => void messages.push(msg), child: () => capture };
+    const first = await startClickHouse({ dataDir: dir, ...ports, log: capture, stopTimeoutMs: 1 });
+    await fetch(`${first.url}/`, { method: 'POST', body: 'CREATE TABLE default.kept (x String) ENGINE = MergeTree ORDER BY x' }).then((r) => r.text());
+    await fetch(`${first.url}/`, { method: 'POST', body: "INSERT INTO default.kept VALUES ('survives')" }).then((r) => r.text());
+    await first.stop();
+    assert.equal(processExists(first.pid), false, 'killed');
+    assert.deepEqual(messages, ['clickhouse did not stop after SIGTERM; sending SIGKILL']);
+    const second = await startClickHouse({ dataDir: dir, ...ports, log: silentLogger });
+    try {
+      const res = await fetch(`${second.url}/?query=${encodeURIComponent('SELECT x FROM default.kept')}`);
+      assert.equal((await res.text()).trim(), 'survives');
+    } finally {
+      await second.stop();
+    }
+    assert.equal(processExists(second.pid), false);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
