@@ -245,6 +245,7 @@ interface ComposeService {
   readonly ports?: readonly (string | { published: number | string; target: number })[];
   readonly volumes?: readonly (string | { type: string; source?: string; target: string })[];
   readonly profiles?: readonly string[];
+  readonly depends_on?: Readonly<Record<string, { condition: string }>>;
 }
 
 function composeConfig(profiles: readonly string[]): { services: Record<string, ComposeService> } {
@@ -260,7 +261,7 @@ function published(s: ComposeService | undefined): string[] {
 
 void test('docker compose config parses the file with both profiles; services, ports and profiles match the guide', () => {
   const all = composeConfig(['monitoring', 'tracing']).services;
-  for (const s of ['kafka', 'clickhouse', 'gateway', 'orchestrator', 'engine-audio-prepare', 'engine-transcribe', 'engine-merge', 'prometheus', 'grafana', 'jaeger']) assert.ok(all[s], `service ${s}`);
+  for (const s of ['kafka', 'clickhouse', 'migrate', 'gateway', 'orchestrator', 'engine-audio-prepare', 'engine-transcribe', 'engine-merge', 'prometheus', 'grafana', 'jaeger']) assert.ok(all[s], `service ${s}`);
   assert.ok(published(all['gateway']).includes('8000:8000'), 'API on 8000');
   assert.ok(published(all['prometheus']).includes('9090:9090'), 'Prometheus on 9090');
   assert.ok(published(all['grafana']).includes('3001:3000'), 'Grafana on 3001');
@@ -291,6 +292,7 @@ void test('docker compose config parses the file with both profiles; services, p
     assert.equal(String(s?.environment?.[want.port[0]]), want.port[1]);
     assert.equal(s?.environment?.['OTEL_EXPORTER_OTLP_ENDPOINT'], 'http://jaeger:4318');
     assert.equal(s?.environment?.['DALSTON_OTEL_ENABLED'], 'false', 'tracing off unless OTEL_ENABLED=true');
+    assert.deepEqual(Object.keys(s?.depends_on ?? {}).sort(), ['clickhouse', 'kafka', 'migrate'], `${name} waits for Kafka, ClickHouse and the migrations`);
   }
 
   // Compose v2 leaves profiled services out of `config` without their profile; Debian's docker-compose 1.29 lists
@@ -393,7 +395,20 @@ void test('every dashboard SQL target runs on ClickHouse 18.16 with the migratio
   clickhouse = await startClickHouse({ dataDir: chDir, httpPort, tcpPort, log: silentLogger });
   const ch = createClickHouse({ url: clickhouse.url, database: 'dalston', log: silentLogger });
   try {
-    await applyMigrations(ch, 'dalston', silentLogger);
+    // Migrate with the compose file's own one-shot `migrate` command, so that script is proven to work.
+    const compose = parseYaml(readFileSync(COMPOSE_FILE, 'utf8')) as { services: Record<string, { command: string[] }> };
+    const [node, ...args] = compose.services['migrate']?.command ?? [];
+    assert.equal(node, 'node');
+    const migrated = spawnSync(process.execPath, args, {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { PATH: process.env['PATH'] ?? '', DALSTON_CLICKHOUSE_URL: clickhouse.url, DALSTON_CLICKHOUSE_DATABASE: 'dalston' },
+    });
+    assert.equal(migrated.status, 0, `${migrated.stdout}${migrated.stderr}`);
+    assert.match(migrated.stdout, /"msg":"migrations applied"/);
+    // Idempotent, as a restarted stack needs: a second run through the library applies nothing.
+    assert.deepEqual((await applyMigrations(ch, 'dalston', silentLogger)).applied, []);
     // Hour 09: job A (en, 2 min audio, RTF 0.5) and job B (de, 1 min, RTF 0.75, one failed attempt first).
     // Hour 10: job C (en, 30 s, RTF 0.5).
     const rows: TaskFact[] = [
