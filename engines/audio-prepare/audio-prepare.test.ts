@@ -1,0 +1,146 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { CancelledError, InvalidInputError } from '../../core/errors.js';
+import { silentLogger } from '../../core/logger.js';
+import { readWav, readWavFormat } from '../audio/index.js';
+import type { EngineTaskContext } from '../sdk/engine.js';
+import { SPEECH_FORMATS, mediaDuration, stereoFile, synthesizeSpeech } from '../../test/fixtures/speech.js';
+import { AudioPrepareEngine, prepareAudio, type PrepareOutput } from './audio-prepare.js';
+
+const run = promisify(execFile);
+const SENTENCE = 'the quick brown fox jumps over the lazy dog near the river bank';
+const EXPECTED_CODEC = { wav: 'pcm_s16le', mp3: 'mp3', m4a: 'aac', flac: 'flac', ogg: 'vorbis', opus: 'opus', webm: 'opus', mp4: 'aac' } as const;
+
+let dir: string;
+let sourceSeconds: number;
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'dalston-prepare-test-'));
+  sourceSeconds = await mediaDuration(await synthesizeSpeech(SENTENCE, { format: 'wav', dir, name: 'source' }));
+});
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function outDir(name: string): Promise<string> {
+  const d = join(dir, `out-${name}`);
+  await mkdir(d, { recursive: true });
+  return d;
+}
+
+function rms(x: Float32Array): number {
+  let s = 0;
+  for (const v of x) s += v * v;
+  return Math.sqrt(s / Math.max(1, x.length));
+}
+
+for (const format of SPEECH_FORMATS) {
+  void test(`${format}: prepared as 16 kHz mono PCM with the source's duration`, async () => {
+    const input = await synthesizeSpeech(SENTENCE, { format, dir, name: `in-${format}` });
+    const out = await outDir(format);
+    const { output, blobs } = await prepareAudio({ input, outDir: out });
+    assert.equal(output.original.codec, EXPECTED_CODEC[format]);
+    assert.equal(output.original.channels, 1);
+    assert.equal(output.sample_rate, 16000);
+    assert.equal(output.channels, 1);
+    assert.ok(Math.abs(output.duration_seconds - sourceSeconds) < 0.1, `${format}: ${output.duration_seconds} s vs source ${sourceSeconds} s`);
+    assert.deepEqual(output.files.map((f) => f.name), ['audio.wav']);
+    const wavPath = blobs['audio.wav'];
+    assert.ok(wavPath);
+    const fmt = await readWavFormat(wavPath);
+    assert.deepEqual([fmt.audioFormat, fmt.sampleRate, fmt.channels, fmt.bitsPerSample], [1, 16000, 1, 16]);
+    const wav = await readWav(wavPath);
+    assert.ok(rms(wav.samples) > 0.01, 'speech is audible, not silence');
+  });
+}
+
+void test('per-channel split writes one mono file per channel holding that channel', async () => {
+  const speech = await synthesizeSpeech(SENTENCE, { format: 'wav', dir, name: 'left' });
+  const silence = join(dir, 'silence.wav');
+  await run('ffmpeg', ['-nostdin', '-v', 'error', '-y', '-f', 'lavfi', '-i', 'anullsrc=r=22050:cl=mono', '-t', '1', silence]);
+  const stereo = await stereoFile(speech, silence, join(dir, 'stereo.wav'));
+  const { output, blobs } = await prepareAudio({ input: stereo, outDir: await outDir('stereo'), perChannel: true });
+  assert.equal(output.original.channels, 2);
+  assert.deepEqual(output.files.map((f) => [f.name, f.channel]), [['audio.wav', undefined], ['audio_ch0.wav', 0], ['audio_ch1.wav', 1]]);
+  const ch0 = await readWav(blobs['audio_ch0.wav'] ?? '');
+  const ch1 = await readWav(blobs['audio_ch1.wav'] ?? '');
+  assert.equal(ch0.channels, 1);
+  assert.ok(rms(ch0.samples) > 0.01, `left channel holds the speech (rms ${rms(ch0.samples)})`);
+  assert.ok(rms(ch1.samples) < 0.001, `right channel is silent (rms ${rms(ch1.samples)})`);
+  assert.ok(Math.abs(ch0.durationSeconds - output.duration_seconds) < 0.01);
+});
+
+async function assertRefused(input: string, pattern: RegExp): Promise<void> {
+  await assert.rejects(prepareAudio({ input, outDir: await outDir('bad') }), (err: unknown) => {
+    assert.ok(err instanceof InvalidInputError, `InvalidInputError, got ${String(err)}`);
+    assert.equal(err.retryable, false);
+    assert.match(err.message, /^the uploaded file /);
+    assert.match(err.message, pattern);
+    assert.ok(!err.message.includes(dir), `no server path in "${err.message}"`);
+    assert.ok(!/\n\s+at /.test(err.message), 'no stack trace in the message');
+    return true;
+  });
+}
+
+void test('a text file is refused as not decodable audio', async () => {
+  const binary = join(dir, 'random.bin');
+  await writeFile(binary, Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) % 251)));
+  await assertRefused(binary, /is not audio that can be decoded: /);
+  const path = join(dir, 'notes.txt');
+  await writeFile(path, 'these are meeting notes, not audio\n'.repeat(20));
+  await assertRefused(path, /is not audio that can be decoded: it looks like a text file/);
+});
+
+void test('an empty file is refused as empty', async () => {
+  const path = join(dir, 'empty.mp3');
+  await writeFile(path, '');
+  await assertRefused(path, /is empty/);
+});
+
+void test('a truncated mp3 is refused as truncated', async () => {
+  const full = await readFile(await synthesizeSpeech(SENTENCE, { format: 'mp3', dir, name: 'whole' }));
+  const path = join(dir, 'truncated.mp3');
+  await writeFile(path, full.subarray(0, Math.floor(full.length * 0.4)));
+  await assertRefused(path, /appears truncated or corrupt: its header declares \d+\.\d+ s/);
+});
+
+void test('a WAV with a header and no samples is refused as zero duration', async () => {
+  const path = join(dir, 'zero.wav');
+  await run('sox', ['-n', '-r', '16000', '-c', '1', '-b', '16', path, 'trim', '0', '0']);
+  assert.equal((await stat(path)).size, 44);
+  await assertRefused(path, /no audio samples/);
+});
+
+void test('a video without an audio track is refused', async () => {
+  const path = join(dir, 'video.mp4');
+  await run('ffmpeg', ['-nostdin', '-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc=size=64x64:rate=5', '-t', '1', path]);
+  await assertRefused(path, /is not audio that can be decoded: it has no audio track \(format .+, only video\)/);
+});
+
+void test('the engine writes the prepared files under its work dir and reports the duration', async () => {
+  const input = await synthesizeSpeech(SENTENCE, { format: 'ogg', dir, name: 'engine-in' });
+  const workDir = await outDir('engine');
+  const ctx: EngineTaskContext = {
+    jobId: 'job1', taskId: 'prepare', stage: 'prepare', attempt: 1, config: {}, inputs: { audio: input }, workDir,
+    signal: new AbortController().signal, log: silentLogger, measureModelLoad: (_m, load) => load(),
+  };
+  const engine = new AudioPrepareEngine();
+  assert.equal(engine.engineId, 'audio-prepare');
+  assert.equal(engine.stage, 'prepare');
+  const result = await engine.process(ctx);
+  const data = result.data as PrepareOutput;
+  assert.equal(result.audioDurationSeconds, data.duration_seconds);
+  assert.equal(data.original.container, 'ogg');
+  assert.equal(result.blobs?.['audio.wav'], join(workDir, 'prepared', 'audio.wav'));
+  // JSON round trip keeps the shape (what the runner stores as output.json)
+  assert.deepEqual(JSON.parse(JSON.stringify(data)), data);
+
+  const ac = new AbortController();
+  ac.abort();
+  await assert.rejects(engine.process({ ...ctx, signal: ac.signal }), CancelledError);
+});
