@@ -39,6 +39,8 @@ export interface TelemetryOptions {
   readonly otlp?: boolean;
   /** Also write spans to the ClickHouse `spans` table through this insert function. */
   readonly spanStoreInsert?: InsertRows;
+  /** Releases what spanStoreInsert holds (connections); called after the last export on shutdown. */
+  readonly spanStoreClose?: () => Promise<void>;
   /**
    * Extra exporters, each behind a SimpleSpanProcessor (spans visible as soon as they end): tests pass an
    * InMemorySpanExporter here.
@@ -99,15 +101,17 @@ export function clickhouseInsert(url: string, database: string): { insert: Inser
 /** Options for this process from the DALSTON_* configuration, or undefined when tracing is off. */
 export function telemetryOptionsFromConfig(config: DalstonConfig): TelemetryOptions | undefined {
   if (!config.otelEnabled) return undefined;
-  return {
+  const options: TelemetryOptions = {
     serviceName: config.serviceName ?? 'dalston-unknown',
     serviceVersion: packageVersion(config.repoRoot),
     ...(config.engineId !== undefined ? { engineId: config.engineId } : {}),
     cloudMetadata: config.cloudMetadata,
     imdsEndpoint: config.imdsEndpoint,
     otlp: process.env['OTEL_TRACES_EXPORTER']?.trim() !== 'none',
-    ...(config.otelSpanStore === 'clickhouse' ? { spanStoreInsert: clickhouseInsert(config.clickhouseUrl, config.clickhouseDatabase).insert } : {}),
   };
+  if (config.otelSpanStore !== 'clickhouse') return options;
+  const store = clickhouseInsert(config.clickhouseUrl, config.clickhouseDatabase);
+  return { ...options, spanStoreInsert: store.insert, spanStoreClose: store.close };
 }
 
 let active: TelemetryHandle | undefined;
@@ -185,7 +189,11 @@ export function startTelemetry(options: TelemetryOptions): TelemetryHandle {
     },
     shutdown: (timeoutMs = 5000) => {
       stopping ??= withTimeout(
-        sdk.shutdown().catch(() => undefined),
+        sdk
+          .shutdown()
+          .catch(() => undefined)
+          .then(() => options.spanStoreClose?.())
+          .catch(() => undefined),
         timeoutMs,
       ).finally(() => {
         if (active === handle) active = undefined;
