@@ -42,8 +42,8 @@ export interface TelemetryOptions {
   /** Releases what spanStoreInsert holds (connections); called after the last export on shutdown. */
   readonly spanStoreClose?: () => Promise<void>;
   /**
-   * Extra exporters, each behind a SimpleSpanProcessor (spans visible as soon as they end): tests pass an
-   * InMemorySpanExporter here.
+   * Extra exporters, each behind a SimpleSpanProcessor: tests pass an InMemorySpanExporter here. Call
+   * handle.forceFlush() before reading it: export waits for the resource's asynchronous attributes.
    */
   readonly extraExporters?: readonly SpanExporter[];
   /** @default http (probes untraced, outgoing spans only under a parent), kafkajs, pino (correlation only) */
