@@ -94,7 +94,9 @@ export async function receiveUpload(req: IncomingMessage, options: UploadOptions
         if (failed) return;
         failed = true;
         req.unpipe(bb);
-        current?.destroy(); // ends the temp-file pipeline instead of leaving it waiting for data that will not come
+        // Ends the temp-file pipeline instead of leaving it waiting for data that will not come (a plain destroy()
+        // of busboy's file stream leaves the pipeline pending).
+        current?.destroy(err);
         reject(err);
       };
       bb.on('file', (name, stream, info) => {

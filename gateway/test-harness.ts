@@ -1,0 +1,95 @@
+/**
+ * A gateway on an ephemeral loopback port with in-memory ports, a real filesystem artifact store in a temporary
+ * directory and a log recorder: shared by the gateway's unit tests.
+ */
+import { execFile } from 'node:child_process';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Registry } from 'prom-client';
+import { ManualClock } from '../core/clock.js';
+import type { LogFields, Logger } from '../core/logger.js';
+import { FsArtifactStore } from '../storage/index.js';
+import { createGatewayApp, type GatewayApp, type GatewayDeps } from './gateway-app.js';
+import { InMemoryJobReader, RecordingPublisher } from './memory-ports.js';
+
+export const TEST_API_KEY = 'dk_test_0123456789abcdef';
+
+export interface LogLine {
+  readonly level: 'debug' | 'info' | 'warn' | 'error';
+  readonly msg: string;
+  readonly fields: Record<string, unknown>;
+}
+
+/** A Logger that keeps every line (bindings merged into fields) for assertions. */
+export function recordingLogger(lines: LogLine[], bindings: LogFields = {}): Logger {
+  const at = (level: LogLine['level']) => (fields: LogFields, msg: string) => {
+    lines.push({ level, msg, fields: { ...bindings, ...fields } });
+  };
+  return {
+    debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'),
+    child: (more) => recordingLogger(lines, { ...bindings, ...more }),
+  };
+}
+
+export interface Harness {
+  readonly app: GatewayApp;
+  readonly base: string;
+  readonly store: FsArtifactStore;
+  readonly reader: InMemoryJobReader;
+  readonly publisher: RecordingPublisher;
+  readonly registry: Registry;
+  readonly clock: ManualClock;
+  readonly logs: LogLine[];
+  readonly dir: string;
+  readonly uploadDir: string;
+  /** fetch against the gateway with the test key unless `auth: false`. */
+  request(path: string, init?: RequestInit & { auth?: boolean }): Promise<Response>;
+  /** Files left in the upload spool directory (should be none between requests). */
+  spooled(): Promise<string[]>;
+  close(): Promise<void>;
+}
+
+export async function startHarness(overrides: Partial<Pick<GatewayDeps, 'renderers' | 'readinessChecks'>> & { uploadMaxBytes?: number } = {}): Promise<Harness> {
+  const dir = await mkdtemp(join(tmpdir(), 'dalston-gw-'));
+  const uploadDir = join(dir, 'spool');
+  await mkdir(uploadDir);
+  const store = new FsArtifactStore(join(dir, 'artifacts'));
+  const reader = new InMemoryJobReader();
+  const publisher = new RecordingPublisher();
+  const registry = new Registry();
+  const clock = new ManualClock(Date.UTC(2026, 10, 28, 10, 0, 0));
+  const logs: LogLine[] = [];
+  const app = createGatewayApp({
+    config: { apiKey: TEST_API_KEY, uploadMaxBytes: overrides.uploadMaxBytes ?? 10 * 1024 * 1024 },
+    log: recordingLogger(logs),
+    registry, publisher, reader, store, clock,
+    readinessChecks: overrides.readinessChecks ?? { kafka: async () => undefined },
+    uploadTmpDir: uploadDir,
+    ...(overrides.renderers ? { renderers: overrides.renderers } : {}),
+  });
+  const port = await app.listen(0, '127.0.0.1');
+  const base = `http://127.0.0.1:${port}`;
+  return {
+    app, base, store, reader, publisher, registry, clock, logs, dir, uploadDir,
+    request(path, init = {}) {
+      const { auth = true, ...rest } = init;
+      const headers = new Headers(rest.headers);
+      if (auth && !headers.has('authorization')) headers.set('authorization', `Bearer ${TEST_API_KEY}`);
+      return fetch(`${base}${path}`, { ...rest, headers });
+    },
+    spooled: () => readdir(uploadDir),
+    async close() {
+      await app.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A real WAV made by sox: `seconds` of a 440 Hz sine, 16 kHz mono 16-bit. */
+export async function makeWav(dir: string, seconds = 1): Promise<string> {
+  const path = join(dir, `sine-${seconds}.wav`);
+  await promisify(execFile)('sox', ['-n', '-r', '16000', '-c', '1', '-b', '16', path, 'synth', String(seconds), 'sine', '440']);
+  return path;
+}
