@@ -32,6 +32,8 @@ export interface SqlTarget extends DashboardTargetBase {
   readonly kind: 'sql';
   /** The SQL as Grafana holds it, macros unexpanded. */
   readonly rawSql: string;
+  /** grafana-clickhouse-datasource queryType: `table` or `timeSeries` (first column the time, rows in time order). */
+  readonly queryType: string;
 }
 
 export type DashboardTarget = PromQLTarget | SqlTarget;
@@ -44,6 +46,7 @@ interface RawTarget {
   readonly refId?: unknown;
   readonly expr?: unknown;
   readonly rawSql?: unknown;
+  readonly queryType?: unknown;
   readonly datasource?: RawDatasource;
 }
 interface RawPanel {
@@ -82,7 +85,7 @@ export function listDashboardTargets(dir: string = DASHBOARDS_DIR): DashboardTar
           datasourceUid: str(t.datasource?.uid ?? panel.datasource?.uid),
         };
         if (typeof t.expr === 'string') out.push({ ...base, kind: 'promql', expr: t.expr });
-        else if (typeof t.rawSql === 'string') out.push({ ...base, kind: 'sql', rawSql: t.rawSql });
+        else if (typeof t.rawSql === 'string') out.push({ ...base, kind: 'sql', rawSql: t.rawSql, queryType: str(t.queryType) });
         else throw new Error(`${file} panel "${base.panelTitle}" ${base.refId}: target has neither expr nor rawSql`);
       }
     };

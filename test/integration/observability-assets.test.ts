@@ -356,6 +356,7 @@ void test("the four contract dashboards exist; operations holds the guide's five
 
 void test('SQL targets use only macros 18.16 can run; anything else is rejected', () => {
   for (const t of listDashboardSqlTargets()) {
+    assert.ok(['table', 'timeSeries'].includes(t.queryType), `${t.dashboard} "${t.panelTitle}": queryType ${t.queryType}`);
     assert.doesNotMatch(t.rawSql, /\$__(timeGroup|timeInterval|interval)|\$__\w+_ms\b/, `${t.dashboard} "${t.panelTitle}"`);
     assert.doesNotMatch(expandGrafanaSqlMacros(t.rawSql, { from: 0, to: 1 }), /\$/);
   }
@@ -432,8 +433,17 @@ void test('every dashboard SQL target runs on ClickHouse 18.16 with the migratio
     for (const t of targets) {
       const sql = expandGrafanaSqlMacros(t.rawSql, range);
       try {
-        results.set(t.panelTitle, await ch.query<Record<string, unknown>>(sql));
+        const rows = await ch.query<Record<string, unknown>>(sql);
+        results.set(t.panelTitle, rows);
+        assert.ok(rows.length > 0, `${t.dashboard} "${t.panelTitle}" returned no rows for the seeded data`);
+        if (t.queryType === 'timeSeries') {
+          // The plugin takes the first DateTime column as the time axis: `t`, first, in order.
+          const times = rows.map((r) => Object.values(r)[0]);
+          assert.ok(times.every((v) => typeof v === 'string' && /^\d{4}-\d{2}-\d{2} \d{2}:00:00$/.test(v)), `${t.panelTitle}: first column is the hour`);
+          assert.deepEqual(times, [...times].sort(), `${t.panelTitle}: rows in time order`);
+        }
       } catch (error) {
+        if (error instanceof assert.AssertionError) throw error;
         assert.fail(`${t.dashboard} "${t.panelTitle}" failed on ClickHouse ${clickhouse.version}: ${error instanceof Error ? error.message : String(error)}\n${sql}`);
       }
     }
