@@ -4,6 +4,8 @@
  * filters (librosa.filters.mel(sr=16000, n_fft=400, n_mels=80)), then log10, clamped to 8 below the peak, and
  * scaled (x + 4) / 4. Output is [80, 3000] row-major. Frames past the audio are all-zero and skipped.
  */
+import { MixedRadixFft } from './fft.js';
+
 export const N_FFT = 400;
 export const HOP = 160;
 export const N_MELS = 80;
@@ -51,28 +53,35 @@ export function melFilters(nMels = N_MELS): Float32Array[] {
   return filters;
 }
 
-let tables: { cos: Float64Array; sin: Float64Array; window: Float64Array; filters: Float32Array[] } | undefined;
+/** A filter's non-zero bins only: the triangles are narrow, so this is most of the mel cost saved. */
+interface SparseFilter {
+  readonly from: number;
+  readonly weights: Float32Array;
+}
+
+let tables: { fft: MixedRadixFft; window: Float64Array; filters: SparseFilter[] } | undefined;
+
+function sparse(row: Float32Array): SparseFilter {
+  let from = row.findIndex((v) => v > 0);
+  if (from < 0) from = 0;
+  let to = row.length;
+  while (to > from && (row[to - 1] ?? 0) <= 0) to--;
+  return { from, weights: row.slice(from, to) };
+}
 
 function getTables(): NonNullable<typeof tables> {
   if (tables) return tables;
-  const cos = new Float64Array(N_BINS * N_FFT);
-  const sin = new Float64Array(N_BINS * N_FFT);
-  for (let k = 0; k < N_BINS; k++) {
-    for (let n = 0; n < N_FFT; n++) {
-      const a = (2 * Math.PI * k * n) / N_FFT;
-      cos[k * N_FFT + n] = Math.cos(a);
-      sin[k * N_FFT + n] = Math.sin(a);
-    }
-  }
   const window = new Float64Array(N_FFT);
   for (let n = 0; n < N_FFT; n++) window[n] = 0.5 - 0.5 * Math.cos((2 * Math.PI * n) / N_FFT);
-  tables = { cos, sin, window, filters: melFilters() };
+  tables = { fft: new MixedRadixFft(N_FFT), window, filters: melFilters().map(sparse) };
   return tables;
 }
 
 /** Log-mel features [N_MELS * N_FRAMES] of up to 30 s of 16 kHz audio. */
 export function logMelSpectrogram(audio: Float32Array): Float32Array {
-  const { cos, sin, window, filters } = getTables();
+  const { fft, window, filters } = getTables();
+  const re = new Float64Array(N_FFT);
+  const im = new Float64Array(N_FFT);
   const x = new Float32Array(WINDOW_SAMPLES);
   x.set(audio.subarray(0, WINDOW_SAMPLES));
   const pad = N_FFT / 2;
@@ -91,24 +100,13 @@ export function logMelSpectrogram(audio: Float32Array): Float32Array {
     if (t < liveFrames) {
       const start = t * HOP - pad;
       for (let n = 0; n < N_FFT; n++) frame[n] = at(start + n) * (window[n] ?? 0);
-      for (let k = 0; k < N_BINS; k++) {
-        let re = 0;
-        let im = 0;
-        const base = k * N_FFT;
-        for (let n = 0; n < N_FFT; n++) {
-          const v = frame[n] ?? 0;
-          re += v * (cos[base + n] ?? 0);
-          im -= v * (sin[base + n] ?? 0);
-        }
-        power[k] = re * re + im * im;
-      }
-    } else {
-      power.fill(0);
+      fft.transformReal(frame, re, im);
+      for (let k = 0; k < N_BINS; k++) power[k] = (re[k] ?? 0) ** 2 + (im[k] ?? 0) ** 2;
     }
     for (let m = 0; m < N_MELS; m++) {
       const f = filters[m];
       let s = 0;
-      if (f) for (let k = 0; k < N_BINS; k++) s += (f[k] ?? 0) * (power[k] ?? 0);
+      if (f && t < liveFrames) for (let k = 0; k < f.weights.length; k++) s += (f.weights[k] ?? 0) * (power[f.from + k] ?? 0);
       const v = Math.log10(Math.max(s, 1e-10));
       mel[m * N_FRAMES + t] = v;
       if (v > maxLog) maxLog = v;
