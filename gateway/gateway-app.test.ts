@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { artifactKeys } from '../storage/index.js';
 import { keyIdOf } from './auth.js';
 import type { JobView } from './ports.js';
-import { TEST_API_KEY, makeWav, startHarness, type Harness } from './test-harness.js';
+import { TEST_API_KEY, eventually, makeWav, startHarness, type Harness } from './test-harness.js';
 
 async function withGateway(fn: (h: Harness) => Promise<void>, options: Parameters<typeof startHarness>[0] = {}): Promise<void> {
   const h = await startHarness(options);
@@ -237,8 +237,11 @@ void test('a failing publisher surfaces as 500 in the error shape and is logged 
     const res = await h.request('/v1/audio/transcriptions', { method: 'POST', body: form({ file: { data: wav, filename: 'a.wav' } }), headers: { 'x-request-id': 'pub-fail' } });
     assert.equal(res.status, 500);
     assert.deepEqual(await errorBody(res), { code: 'internal_error', message: 'internal error' });
-    const lines = h.logs.filter((l) => l.fields['request_id'] === 'pub-fail');
-    assert.equal(lines.length, 1, 'one log line for the failed request');
+    const lines = await eventually(() => {
+      const mine = h.logs.filter((l) => l.fields['request_id'] === 'pub-fail');
+      assert.equal(mine.length, 1, 'one log line for the failed request');
+      return mine;
+    });
     assert.equal(lines[0]?.level, 'error');
     assert.equal(lines[0]?.fields['status'], 500);
     assert.equal(lines[0]?.fields['err'], 'Error: broker down');
@@ -410,6 +413,7 @@ void test('metrics are labelled with the route template, never the raw path; one
     const wav = await readFile(await makeWav(h.dir, 1));
     await (await h.request('/v1/audio/transcriptions', { method: 'POST', body: form({ file: { data: wav, filename: 'a.wav' } }) })).arrayBuffer();
 
+    await eventually(() => assert.equal(h.logs.length, 5, 'all five requests closed'));
     const text = await (await h.request('/metrics', { auth: false })).text();
     const line = (labels: string) => {
       const m = new RegExp(`^dalston_gateway_requests_total\\{${labels.replace(/[/]/g, '\\/')}\\} (\\d+)$`, 'm').exec(text);

@@ -93,3 +93,19 @@ export async function makeWav(dir: string, seconds = 1): Promise<string> {
   await promisify(execFile)('sox', ['-n', '-r', '16000', '-c', '1', '-b', '16', path, 'synth', String(seconds), 'sine', '440']);
   return path;
 }
+
+/**
+ * Retries an assertion until it passes or `ms` elapse: the request's metrics, log line and span end when the
+ * response closes on the server, which can be a moment after the client has read the body.
+ */
+export async function eventually<T>(check: () => T, ms = 2000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      return check();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+}
