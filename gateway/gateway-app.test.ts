@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
+import { InvalidInputError } from '../core/errors.js';
 import { artifactKeys } from '../storage/index.js';
 import { keyIdOf } from './auth.js';
 import type { JobView } from './ports.js';
@@ -394,9 +395,14 @@ void test('export: json from the transcript artifact, txt/srt/vtt through inject
     assert.equal(await srt.text(), 'SRT:go forward');
     const vtt = await h.request(`/v1/audio/transcriptions/${JOB_BASE.jobId}/export/webvtt`);
     assert.equal(await vtt.text(), 'VTT:go forward');
+    const broken = await h.request(`/v1/audio/transcriptions/${JOB_BASE.jobId}/export/txt`);
+    assert.equal(broken.status, 500, 'a renderer refusing the stored document is a server fault, not a 400');
+    assert.equal((await errorBody(broken)).code, 'internal_error');
   }, {
     renderers: {
-      txt: (t) => `TXT:${(t as { text: string }).text}`,
+      txt: () => {
+        throw new InvalidInputError('transcript.segments: expected array, got undefined');
+      },
       srt: (t) => `SRT:${(t as { text: string }).text}`,
       vtt: (t) => `VTT:${(t as { text: string }).text}`,
     },
@@ -439,4 +445,26 @@ void test('metrics are labelled with the route template, never the raw path; one
     assert.equal(requestLines.length, 5, 'one line per request');
     assert.doesNotMatch(JSON.stringify(h.logs), /RIFF|stages|go forward/, 'no bodies in logs');
   });
+});
+
+void test('close(): stops listening and cuts a stalled upload after the grace period instead of hanging', async () => {
+  const h = await startHarness();
+  const { request } = await import('node:http');
+  const stalled = request(`${h.base}/v1/audio/transcriptions`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${TEST_API_KEY}`, 'content-type': 'multipart/form-data; boundary=xyz', 'content-length': '100000' },
+  });
+  const outcome = new Promise<string>((resolve) => {
+    stalled.on('error', (err) => resolve(`error:${(err as NodeJS.ErrnoException).code ?? err.message}`));
+    stalled.on('response', (res) => resolve(`status:${res.statusCode}`));
+  });
+  stalled.write('--xyz\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\nRIFF');
+  await eventually(() => assert.equal(h.app.server.listening, true));
+  await new Promise((r) => setTimeout(r, 50));
+  const started = Date.now();
+  await h.close(300);
+  const took = Date.now() - started;
+  assert.ok(took >= 250 && took < 2000, `closed after the 300 ms grace (${took} ms)`);
+  assert.match(await outcome, /^error:(ECONNRESET|socket hang up)/);
+  assert.equal(h.app.server.listening, false);
 });

@@ -35,14 +35,22 @@ export interface GatewayDeps {
   readonly renderers?: TranscriptRenderers;
   /** OpenAI synchronous mode; without it OpenAI model names answer 501. */
   readonly openAi?: OpenAiSyncResponder;
+  /**
+   * Longest time to receive one whole request, upload included (node's default of 300 s would cut a 1 GB upload
+   * on a slow link). Headers must still arrive within node's headersTimeout (60 s). @default 1_800_000
+   */
+  readonly requestTimeoutMs?: number;
 }
 
 export interface GatewayApp {
   readonly server: Server;
   /** Starts listening; resolves with the bound port (pass 0 for an ephemeral one). @default host 0.0.0.0 */
   listen(port: number, host?: string): Promise<number>;
-  /** Stops accepting connections, lets in-flight requests finish, then closes idle keep-alive connections. */
-  close(): Promise<void>;
+  /**
+   * Stops accepting connections and closes idle keep-alive ones; in-flight requests get `graceMs` to finish, then
+   * their connections are cut. @default graceMs 10_000
+   */
+  close(graceMs?: number): Promise<void>;
 }
 
 function healthRoutes(deps: GatewayDeps): RouteSpec[] {
@@ -74,7 +82,7 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
   const listener = createRequestListener({
     router, authenticator: createApiKeyAuthenticator(apiKey), log: deps.log, metrics: gatewayMetrics(deps.registry),
   });
-  const server = createServer(listener);
+  const server = createServer({ requestTimeout: deps.requestTimeoutMs ?? 1_800_000 }, listener);
 
   return {
     server,
@@ -87,13 +95,19 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
         });
       });
     },
-    close() {
+    close(graceMs = 10_000) {
       return new Promise((resolve, reject) => {
         if (!server.listening) {
           resolve();
           return;
         }
-        server.close((err) => (err ? reject(err) : resolve()));
+        const force = setTimeout(() => server.closeAllConnections(), graceMs);
+        force.unref();
+        server.close((err) => {
+          clearTimeout(force);
+          if (err) reject(err);
+          else resolve();
+        });
         server.closeIdleConnections();
       });
     },

@@ -48,7 +48,8 @@ export interface Harness {
   request(path: string, init?: RequestInit & { auth?: boolean }): Promise<Response>;
   /** Files left in the upload spool directory (should be none between requests). */
   spooled(): Promise<string[]>;
-  close(): Promise<void>;
+  /** Closes the gateway (in-flight requests get `graceMs`) and removes the temporary directory. */
+  close(graceMs?: number): Promise<void>;
 }
 
 export async function startHarness(overrides: Partial<Pick<GatewayDeps, 'renderers' | 'readinessChecks'>> & { uploadMaxBytes?: number } = {}): Promise<Harness> {
@@ -80,8 +81,8 @@ export async function startHarness(overrides: Partial<Pick<GatewayDeps, 'rendere
       return fetch(`${base}${path}`, { ...rest, headers });
     },
     spooled: () => readdir(uploadDir),
-    async close() {
-      await app.close();
+    async close(graceMs = 200) {
+      await app.close(graceMs);
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -300,7 +300,13 @@ async function exportTranscript(deps: TranscriptionsDeps, ctx: AuthedRequestCont
     throw new HttpError(501, 'not_implemented', `export to ${format} is not available yet (the transcript renderers are not wired in); use json`);
   }
   const transcript = await readTranscript(deps, view);
-  const body = renderer ? renderer(transcript) : JSON.stringify(transcript);
+  let body: string;
+  try {
+    body = renderer ? renderer(transcript) : JSON.stringify(transcript);
+  } catch (err) {
+    // The stored document is ours, not the caller's: a render failure is a server fault, never a 400.
+    throw new HttpError(500, 'internal_error', `the transcript of job ${view.jobId} could not be rendered as ${format}`, { cause: err });
+  }
   await publishAuditOrFail(deps.publisher, auditEvent(ctx, 'transcript.exported', view, deps.clock.now(), { format }));
   sendText(ctx.res, 200, body, EXPORT_CONTENT_TYPES[format], { 'content-disposition': `attachment; filename="${view.jobId}.${format}"` });
 }
