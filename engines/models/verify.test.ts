@@ -60,3 +60,35 @@ void test('a truncated or same-size corrupted file is rejected by size or checks
 void test('an id outside the catalogue is a ModelError', async () => {
   await assert.rejects(verifyModel('no-such-model', home), (err: unknown) => err instanceof ModelError && err.modelId === 'no-such-model');
 });
+
+void test('converted outputs are checked against conversion.json; a changed output or input names the file', async () => {
+  const { createHash } = await import('node:crypto');
+  const { verifySpec, CONVERSION_MANIFEST } = await import('./verify.js');
+  const dir = await mkdtemp(join(tmpdir(), 'dalston-conv-'));
+  const src = Buffer.from('source weights');
+  const out = Buffer.from('converted graph');
+  const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+  const spec = {
+    ...SILERO_VAD_V5,
+    id: 'fake-converted',
+    files: [{ name: 'model.bin', bytes: src.length, sha256: sha(src) }],
+    conversion: { script: 'x.py', requirements: [], outputs: ['graph.onnx'] },
+  };
+  const mdir = modelDir(spec, dir);
+  try {
+    await mkdir(mdir, { recursive: true });
+    await writeFile(join(mdir, 'model.bin'), src);
+    await assert.rejects(verifySpec(spec, dir), (e: unknown) => e instanceof ModelError && e.file === CONVERSION_MANIFEST && /not converted yet/.test(e.message));
+    await writeFile(join(mdir, 'graph.onnx'), out);
+    const manifest = { script: 'x.py', scriptSha256: '', requirements: [], inputs: { 'model.bin': sha(src) }, outputs: { 'graph.onnx': { sha256: sha(out), bytes: out.length } } };
+    await writeFile(join(mdir, CONVERSION_MANIFEST), JSON.stringify(manifest));
+    const ok = await verifySpec(spec, dir);
+    assert.equal(ok.paths.get('graph.onnx'), join(mdir, 'graph.onnx'));
+    await writeFile(join(mdir, 'graph.onnx'), Buffer.from('converted grapH'));
+    await assert.rejects(verifySpec(spec, dir), (e: unknown) => e instanceof ModelError && e.file === 'graph.onnx' && /fake-converted: file graph\.onnx is sha256/.test(e.message));
+    await writeFile(join(mdir, CONVERSION_MANIFEST), JSON.stringify({ ...manifest, inputs: { 'model.bin': 'f'.repeat(64) } }));
+    await assert.rejects(verifySpec(spec, dir), /made from a different model\.bin/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -110,6 +110,11 @@ async function verifyConversion(spec: ModelSpec, dir: string, paths: Map<string,
 export async function verifyModel(id: string, homeDir: string): Promise<VerifiedModel> {
   const spec = findModel(id);
   if (spec === undefined) throw new ModelError(`model "${id}" is not in the catalogue`, { modelId: id });
+  return verifySpec(spec, homeDir);
+}
+
+/** verifyModel for a spec in hand (set-up, tests with their own catalogue). */
+export async function verifySpec(spec: ModelSpec, homeDir: string): Promise<VerifiedModel> {
   const dir = modelDir(spec, homeDir);
   const paths = await verifyFiles(spec, homeDir);
   await verifyConversion(spec, dir, paths);
