@@ -12,6 +12,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, context, propagation, trace, type Context, type Span } from '@opentelemetry/api';
 import { RPCType, getRPCMetadata } from '@opentelemetry/core';
+import { sendJson } from '../core/health-server.js';
 import type { Logger } from '../core/logger.js';
 import type { GatewayMetrics } from '../core/metrics.js';
 import { ATTR, LOG } from '../core/observability-names.js';
@@ -138,13 +139,9 @@ export interface RequestListenerOptions {
   readonly metrics: GatewayMetrics;
 }
 
-/** Sends a JSON body; headers set earlier with setHeader (X-Request-ID, X-Trace-ID) are kept. */
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Readonly<Record<string, string>> = {}): void {
-  const payload = JSON.stringify(body);
-  res.writeHead(status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(payload) });
-  res.end(payload);
-}
+export { sendJson };
 
+/** Sends a text body; headers set earlier with setHeader (X-Request-ID, X-Trace-ID) are kept. */
 export function sendText(res: ServerResponse, status: number, body: string, contentType: string, headers: Readonly<Record<string, string>> = {}): void {
   res.writeHead(status, { ...headers, 'content-type': contentType, 'content-length': Buffer.byteLength(body) });
   res.end(body);
