@@ -3,5 +3,6 @@ export type { Recognizer, RecognitionRequest, RecognitionResult, Segment, Word }
 export { SAMPLE_RATE } from './recognizer.js';
 export { createRecognizer, availableRecognizerIds, implementedRecognizerIds, type RecognizerOptions } from './recognizers.js';
 export { MoonshineRecognizer, type MoonshineRecognizerOptions } from './moonshine/moonshine-recognizer.js';
+export { WhisperRecognizer, type WhisperRecognizerOptions } from './whisper/whisper-recognizer.js';
 export { normalizeTranscript, wordErrors, corpusWer, type WerResult, type WerCounts } from './wer.js';
 export { scoreWithSclite, type ScliteSummary, type ScoredUtterance } from './sclite.js';
