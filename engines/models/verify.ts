@@ -4,9 +4,10 @@
  * recogniser that silently returns empty text.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { REPO_ROOT } from '../../core/config.js';
 import { findModel, type ModelFile, type ModelSpec } from './catalogue.js';
 import { ModelError } from './model-error.js';
 
@@ -89,6 +90,11 @@ async function verifyConversion(spec: ModelSpec, dir: string, paths: Map<string,
     manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as ConversionManifest;
   } catch {
     throw new ModelError(`model ${spec.id}: file ${CONVERSION_MANIFEST} is missing or unreadable (${manifestPath}): not converted yet; ${repairHint(spec)}`, { modelId: spec.id, file: CONVERSION_MANIFEST });
+  }
+  // Outputs of an older conversion script are stale even when their checksums still match.
+  const script = join(REPO_ROOT, conversion.script);
+  if (existsSync(script) && manifest.scriptSha256 !== (await sha256File(script))) {
+    throw new ModelError(`model ${spec.id}: ${CONVERSION_MANIFEST} was made by an older ${conversion.script}; ${repairHint(spec)}`, { modelId: spec.id, file: CONVERSION_MANIFEST });
   }
   for (const f of spec.files) {
     if (manifest.inputs?.[f.name] !== f.sha256) {

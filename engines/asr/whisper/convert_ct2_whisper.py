@@ -8,7 +8,8 @@ encoder.onnx: mel [1, 80, 3000] -> audio_features [1, 1500, d] and, per decoder 
   keys/values cross_k_l / cross_v_l [1, heads, 1500, d/heads] (computed once per window, not per token).
 decoder.onnx: one token per call with a self-attention KV cache.
   inputs: tokens [1, 1] int64, position [1] int64, self_k_l / self_v_l [1, heads, past, d/heads], cross_k_l / cross_v_l
-  outputs: logits [1, 1, vocab], new_self_k_l / new_self_v_l [1, heads, past + 1, d/heads]
+  outputs: logits [1, 1, vocab], new_self_k_l / new_self_v_l [1, heads, past + 1, d/heads],
+           cross_qk_l [1, heads, 1, 1500] (pre-softmax cross-attention scores, for word alignment)
 Feeding one token at a time (the prompt too) means no causal mask is needed.
 
 Weights are CTranslate2's (fp16 here), widened to float32. CTranslate2 fuses q|k|v of self-attention into
@@ -133,9 +134,11 @@ class Graph:
         t = self.op('Transpose', [x], perm=[0, 2, 1, 3])
         return self.op('Reshape', [t, self.const(np.array([1, -1, d], dtype=np.int64))])
 
-    def attention(self, q, k, v, d_head):
+    def attention(self, q, k, v, d_head, scores_out=None):
         kt = self.op('Transpose', [k], perm=[0, 1, 3, 2])
         scores = self.op('Mul', [self.op('MatMul', [q, kt]), self.const(np.float32(1.0 / np.sqrt(d_head)))])
+        if scores_out is not None:
+            self.nodes.append(helper.make_node('Identity', [scores], [scores_out]))
         return self.op('MatMul', [self.op('Softmax', [scores], axis=-1), v])
 
     def ffn(self, x, prefix):
@@ -221,7 +224,9 @@ def build_decoder(w, out_path, n_heads, n_dec):
         x = g.op('Add', [x, g.linear(a, p + '/self_attention/linear_1')])
         h = g.layer_norm(x, p + '/attention/layer_norm')
         q = g.heads(g.linear(h, p + '/attention/linear_0'), n_heads, dh)
-        a = g.merge(g.attention(q, f'cross_k_{l}', f'cross_v_{l}', dh), d)
+        # Pre-softmax cross-attention scores, for word alignment by DTW over the alignment heads.
+        a = g.merge(g.attention(q, f'cross_k_{l}', f'cross_v_{l}', dh, scores_out=f'cross_qk_{l}'), d)
+        outputs.append(helper.make_tensor_value_info(f'cross_qk_{l}', TensorProto.FLOAT, [1, n_heads, 1, 1500]))
         x = g.op('Add', [x, g.linear(a, p + '/attention/linear_2')])
         x = g.ffn(x, p + '/ffn')
     x = g.layer_norm(x, 'decoder/layer_norm')

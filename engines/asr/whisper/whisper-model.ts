@@ -104,6 +104,45 @@ export class WhisperModel {
     return { ids, probs, truncated: true, noSpeechProb };
   }
 
+  /**
+   * Teacher-forces [sot, notimestamps, ...text, eot] and returns, per alignment head [layer, head], the
+   * pre-softmax cross-attention scores of the query rows notimestamps…last text token (text.length + 1 rows).
+   */
+  async crossAttentionScores(cross: Cross, text: readonly number[], alignmentHeads: readonly (readonly [number, number])[]): Promise<Float32Array[][]> {
+    const { heads, headDim, layers } = this.dims;
+    const empty = new ort.Tensor('float32', new Float32Array(0), [1, heads, 0, headDim]);
+    const cache: Cross = {};
+    for (let l = 0; l < layers; l++) {
+      cache[`self_k_${l}`] = empty;
+      cache[`self_v_${l}`] = empty;
+    }
+    const sequence = [T.sot, T.noTimestamps, ...text];
+    const out: Float32Array[][] = alignmentHeads.map(() => []);
+    for (const [position, token] of sequence.entries()) {
+      const r = await this.decoder.run({
+        ...cross,
+        ...cache,
+        tokens: new ort.Tensor('int64', BigInt64Array.of(BigInt(token)), [1, 1]),
+        position: new ort.Tensor('int64', BigInt64Array.of(BigInt(position)), [1]),
+      });
+      for (let l = 0; l < layers; l++) {
+        const k = r[`new_self_k_${l}`];
+        const v = r[`new_self_v_${l}`];
+        if (k === undefined || v === undefined) throw new Error(`Whisper decoder returned no cache for layer ${l}`);
+        cache[`self_k_${l}`] = k;
+        cache[`self_v_${l}`] = v;
+      }
+      if (position === 0) continue;
+      alignmentHeads.forEach(([layer, head], i) => {
+        const qk = r[`cross_qk_${layer}`];
+        if (qk === undefined) throw new Error(`Whisper decoder has no cross_qk_${layer} output (re-run set-up to convert again)`);
+        const frames = qk.dims[3] ?? 1500;
+        out[i]?.push((qk.data as Float32Array).slice(head * frames, (head + 1) * frames));
+      });
+    }
+    return out;
+  }
+
   async release(): Promise<void> {
     await Promise.all([this.encoder.release(), this.decoder.release()]);
   }

@@ -3,8 +3,9 @@
  * ≤ 29 s windows at Silero VAD boundaries; each window gets a log-mel front end, one encoder run, and a
  * greedy decode with Whisper's timestamp rules and a temperature fallback (compression ratio, mean
  * log-probability); windows Whisper judges silent (no-speech probability > 0.6 with a poor decode) are
- * dropped. Segment times come from the timestamp tokens; word times are estimated inside each timed segment
- * (result.wordTiming = 'estimated'; cross-attention alignment is not implemented).
+ * dropped. Segment times come from the timestamp tokens; word times from cross-attention alignment (DTW over
+ * the model's alignment heads, as openai-whisper's word_timestamps), clamped into their segment
+ * (result.wordTiming = 'native'). A word whose tokens cannot be matched falls back to the estimate.
  */
 import { readFile } from 'node:fs/promises';
 import { CancelledError, IllegalStateError, InvalidInputError } from '../../../core/errors.js';
@@ -17,10 +18,11 @@ import { modelPath, verifyModel } from '../../models/verify.js';
 import { SileroVad, VAD_FRAME_SECONDS } from '../../vad/silero-vad.js';
 import type { SpeechRegion, VadOptions } from '../../vad/speech-regions.js';
 import { compressionRatio, meanLogProb, needsFallback, seededRandom, type FallbackOptions } from '../decode-fallback.js';
-import { SAMPLE_RATE, type RecognitionRequest, type RecognitionResult, type Recognizer, type Segment } from '../recognizer.js';
+import { SAMPLE_RATE, type RecognitionRequest, type RecognitionResult, type Recognizer, type Segment, type Word } from '../recognizer.js';
 import { planWindows, type AudioWindow, type WindowOptions } from '../windows.js';
 import { estimateWordTimes, type UntimedWord } from '../word-timing.js';
 import { logMelSpectrogram } from './log-mel.js';
+import { FRAMES_PER_SECOND, alignWords, alignmentMatrix } from './word-alignment.js';
 import { splitByTimestamps, type RuleOptions } from './timestamp-rules.js';
 import { WhisperModel, type WhisperDecoded } from './whisper-model.js';
 import { WhisperTokenizer } from './whisper-tokenizer.js';
@@ -45,12 +47,14 @@ interface Loaded {
   readonly model: WhisperModel;
   readonly tokenizer: WhisperTokenizer;
   readonly rules: RuleOptions;
+  readonly alignmentHeads: readonly (readonly [number, number])[];
   readonly vad: SileroVad;
 }
 
 interface CtConfig {
   readonly suppress_ids?: readonly number[];
   readonly suppress_ids_begin?: readonly number[];
+  readonly alignment_heads?: readonly (readonly [number, number])[];
 }
 
 export class WhisperRecognizer implements Recognizer {
@@ -96,7 +100,7 @@ export class WhisperRecognizer implements Recognizer {
         throw new ModelError(`model ${WHISPER_TINY_EN.id}: encoder.onnx or decoder.onnx could not be loaded by onnxruntime`, { modelId: WHISPER_TINY_EN.id }, { cause: err });
       }
       const vad = await SileroVad.load(this.options.homeDir);
-      return { model, tokenizer: new WhisperTokenizer(), rules, vad };
+      return { model, tokenizer: new WhisperTokenizer(), rules, alignmentHeads: config.alignment_heads ?? [], vad };
     });
     this.loadSeconds = (performance.now() - started) / 1000;
     this.log.info({ load_seconds: this.loadSeconds }, 'model loaded');
@@ -121,7 +125,7 @@ export class WhisperRecognizer implements Recognizer {
       check();
       segments.push(...(await this.decodeWindow(s, request.audio, window)));
     }
-    return { language: 'en', text: segments.map((x) => x.text).join(' '), segments, wordTiming: 'estimated' };
+    return { language: 'en', text: segments.map((x) => x.text).join(' '), segments, wordTiming: s.alignmentHeads.length > 0 ? 'native' : 'estimated' };
   }
 
   private async decodeWindow(s: Loaded, audio: Float32Array, window: AudioWindow): Promise<Segment[]> {
@@ -150,15 +154,13 @@ export class WhisperRecognizer implements Recognizer {
     const q = quality(best);
     if (best.noSpeechProb > (this.options.noSpeechThreshold ?? 0.6) && q.meanLogProb < -1) return [];
     const windowSeconds = (to - from) / SAMPLE_RATE;
-    const segments: Segment[] = [];
     const probOf = new Map<number, number>();
-    best.ids.forEach((id, i) => probOf.set(i, best.probs[i] ?? 0));
+    best.ids.forEach((_, i) => probOf.set(i, best.probs[i] ?? 0));
+    interface Draft { start: number; end: number; text: string; words: (UntimedWord & { tokens: number })[] }
+    const drafts: Draft[] = [];
     let cursor = 0;
     for (const piece of splitByTimestamps(best.ids, windowSeconds)) {
       const text = s.tokenizer.decode(piece.tokens).trim();
-      if (text.length === 0) continue;
-      const start = window.start + Math.min(piece.start, windowSeconds);
-      const end = window.start + Math.min(Math.max(piece.end, piece.start), windowSeconds);
       // Token probabilities of this piece, found in order in the decoded ids.
       const pieceProbs: number[] = [];
       for (const tok of piece.tokens) {
@@ -166,8 +168,36 @@ export class WhisperRecognizer implements Recognizer {
         pieceProbs.push(probOf.get(cursor) ?? 0);
         cursor++;
       }
-      const speech = clipSpeech(window.speech, start, end);
-      segments.push({ start, end, text, words: estimateWordTimes(toWords(s.tokenizer, piece.tokens, pieceProbs), speech) });
+      if (text.length === 0) continue;
+      const start = Math.min(piece.start, windowSeconds);
+      drafts.push({ start, end: Math.min(Math.max(piece.end, piece.start), windowSeconds), text, words: toWords(s.tokenizer, piece.tokens, pieceProbs) });
+    }
+    const allWords = drafts.flatMap((d) => d.words);
+    const textTokens = best.ids.filter((id) => s.tokenizer.isText(id));
+    const frames = Math.min(1500, Math.floor((to - from) / (SAMPLE_RATE / FRAMES_PER_SECOND)));
+    let aligned: { start: number; end: number }[] | undefined;
+    const counted = allWords.reduce((n, w) => n + w.tokens, 0);
+    if (s.alignmentHeads.length > 0 && allWords.length > 0 && frames > 0 && counted === textTokens.length) {
+      const scores = await s.model.crossAttentionScores(cross, textTokens, s.alignmentHeads);
+      aligned = alignWords(alignmentMatrix(scores, frames), allWords, allWords.map((w) => w.tokens));
+    }
+    const segments: Segment[] = [];
+    let k = 0;
+    for (const d of drafts) {
+      const segStart = window.start + d.start;
+      const segEnd = window.start + d.end;
+      let words: Word[];
+      if (aligned !== undefined) {
+        words = d.words.map((w) => {
+          const a = aligned?.[k++];
+          const start = Math.min(segEnd, Math.max(segStart, window.start + (a?.start ?? d.start)));
+          const end = Math.min(segEnd, Math.max(start, window.start + (a?.end ?? d.end)));
+          return w.confidence === undefined ? { text: w.text, start, end } : { text: w.text, start, end, confidence: w.confidence };
+        });
+      } else {
+        words = estimateWordTimes(d.words, clipSpeech(window.speech, segStart, segEnd));
+      }
+      segments.push({ start: segStart, end: segEnd, text: d.text, words });
     }
     return segments;
   }
@@ -186,7 +216,7 @@ function clipSpeech(speech: readonly SpeechRegion[], start: number, end: number)
   return out.length > 0 ? out : [{ start, end: Math.max(start, end) }];
 }
 
-function toWords(tokenizer: WhisperTokenizer, tokens: readonly number[], probs: readonly number[]): UntimedWord[] {
+function toWords(tokenizer: WhisperTokenizer, tokens: readonly number[], probs: readonly number[]): (UntimedWord & { tokens: number })[] {
   const groups: { ids: number[]; probs: number[] }[] = [];
   tokens.forEach((id, i) => {
     const last = groups[groups.length - 1];
@@ -197,6 +227,6 @@ function toWords(tokenizer: WhisperTokenizer, tokens: readonly number[], probs: 
     }
   });
   return groups
-    .map((g) => ({ text: tokenizer.decode(g.ids).trim(), confidence: g.probs.reduce((a, b) => a + b, 0) / g.probs.length }))
+    .map((g) => ({ text: tokenizer.decode(g.ids).trim(), confidence: g.probs.reduce((a, b) => a + b, 0) / g.probs.length, tokens: g.ids.length }))
     .filter((w) => w.text.length > 0);
 }
