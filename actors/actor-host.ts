@@ -12,8 +12,9 @@ import { KeyedMailbox } from '../core/mailbox.js';
 import type { OrchestratorMetrics } from '../core/metrics.js';
 import { ATTR, LOG, SPAN } from '../core/observability-names.js';
 import type { Tracer } from '../core/telemetry/tracer.js';
+import type { StreamProducer} from '../streams/index.js';
 import {
-  ANALYTICS, JOB_EVENTS, JOB_STATE, SCHEMA_VERSION, TASK_CONTROL, StreamConsumer, StreamProducer, checkJobEvent, consumerGroupLag,
+  ANALYTICS, JOB_EVENTS, JOB_STATE, SCHEMA_VERSION, TASK_CONTROL, StreamConsumer, checkJobEvent, consumerGroupLag,
   decodeMessage, encodeMessage, engineGroupId, newMessageHeaders, prefixed, topicForStage,
   type Admin, type AnalyticsMessage, type ConsumedMessage, type DeadLetterWriter, type JobEvent, type JobState, type Kafka,
   type TaskState, type TopicPartitions,

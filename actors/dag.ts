@@ -53,6 +53,7 @@ export function buildDag(jobId: string, params: JobParams, engines: EngineSelect
       ...(params.model && params.model !== 'auto' ? { model: params.model } : {}),
       ...(node.channel !== undefined ? { channel: node.channel } : {}),
       ...(params.timestampsGranularity ? { timestampsGranularity: params.timestampsGranularity } : {}),
+      ...(node.stage === 'prepare' && params.perChannel ? { perChannel: true } : {}),
     },
     attempts: [],
   }));

@@ -72,7 +72,7 @@ test('happy path: prepare → transcribe → merge, inputs chained, job complete
   h.started('merge');
   h.completed('merge');
   assert.equal(h.state?.status, 'completed');
-  assert.equal(h.state?.transcriptKey, 'out/merge');
+  assert.equal(h.state?.transcriptKey, 'jobs/job_1/transcript.json');
   assert.equal(h.effects.filter((e) => e.type === 'job_finished').length, 1);
   assert.equal(h.completed('merge'), false, 'a redelivered result changes nothing');
   assert.equal(h.feed(created), false, 'a replayed job.created changes nothing');

@@ -12,6 +12,7 @@ import type {
   AttemptRecord, JobCreated, JobEvent, JobState, JobStatus, TaskCompleted, TaskDispatch, TaskFailed, TaskState,
 } from '../streams/index.js';
 import { SCHEMA_VERSION, topicForStage } from '../streams/index.js';
+import { artifactKeys } from '../storage/index.js';
 import { buildDag, type EngineSelection } from './dag.js';
 
 export interface TransitionSettings {
@@ -165,7 +166,7 @@ function onTaskCompleted(state: JobState, ev: TaskCompleted, ctx: TransitionCont
       next = { ...next, audioDurationSeconds: ev.metrics.audioDurationSeconds };
     }
     if (task?.stage.startsWith('transcribe') && ev.metrics.language && !next.language) next = { ...next, language: ev.metrics.language };
-    if (task?.stage === 'merge') next = { ...next, transcriptKey: ev.outputKey };
+    if (task?.stage === 'merge') next = { ...next, transcriptKey: artifactKeys.transcript(next.jobId) };
     return advance(next, ctx);
   });
 }

@@ -47,7 +47,7 @@ export class ClickHouseSink {
     const log = o.log.child({ component: 'clickhouse-sink' });
     const flushIntervalMs = o.flushIntervalMs ?? 250;
     const writer = <R extends Row>(table: string, columns: readonly string[]) =>
-      new BatchWriter<R>({ name: table, log, flushIntervalMs, batchRows: 500, write: (rows) => o.clickhouse.insert(table, rows as R[], columns as (keyof R & string)[]) });
+      new BatchWriter<R>({ name: table, log, flushIntervalMs, batchRows: 500, write: (rows) => o.clickhouse.insert(table, rows, columns) });
     this.#jobs = writer<JobRow>('jobs', JOB_COLUMNS);
     this.#tasks = writer<TaskRow>('tasks', TASK_COLUMNS);
     this.#facts = writer('task_facts', FACT_COLUMNS);

@@ -7,6 +7,7 @@ import { createArtifactStore } from '../storage/index.js';
 import { connectStreams } from '../streams/index.js';
 import { ClickHouseJobReader } from './adapters/clickhouse-job-reader.js';
 import { KafkaJobPublisher } from './adapters/kafka-job-publisher.js';
+import { transcriptRenderers } from './adapters/transcript-renderers.js';
 import { createGatewayApp } from './gateway-app.js';
 
 runService(SERVICE.gateway, async (config, log) => {
@@ -18,6 +19,7 @@ runService(SERVICE.gateway, async (config, log) => {
     publisher: new KafkaJobPublisher(streams.producer, config.topicPrefix),
     reader: new ClickHouseJobReader(clickhouse),
     store: createArtifactStore(config),
+    renderers: transcriptRenderers,
     readinessChecks: {
       kafka: streams.check,
       clickhouse: async () => {

@@ -7,7 +7,7 @@ import { SpanStatusCode, trace, type Attributes } from '@opentelemetry/api';
 import type { Clock } from '../core/clock.js';
 import { DependencyUnavailableError } from '../core/errors.js';
 import { ATTR, LOG, SPAN } from '../core/observability-names.js';
-import { NotFoundError, artifactKeys } from '../storage/index.js';
+import { NotFoundError, artifactKeys, isTaskOutputDocument } from '../storage/index.js';
 import { SCHEMA_VERSION, type AuditEvent, type JobCreated, type JobParams } from '../streams/index.js';
 import { HttpError, badRequest, conflict, notFound } from './errors.js';
 import { TRACER_NAME, sendJson, sendText, type AuthedRequestContext, type RouteSpec } from './http-server.js';
@@ -260,7 +260,9 @@ async function taskArtifacts(deps: TranscriptionsDeps, ctx: AuthedRequestContext
   }
   await publishAuditOrFail(deps.publisher, auditEvent(ctx, 'artifact.read', view, deps.clock.now(), { task_id: taskId, stage: stage.stage }));
   sendJson(ctx.res, 200, {
-    job_id: view.jobId, task_id: taskId, stage: stage.stage, engine_id: stage.engineId, status: stage.status, input, output: { data: output },
+    job_id: view.jobId, task_id: taskId, stage: stage.stage, engine_id: stage.engineId, status: stage.status, input,
+    // output.json holds the engine's data and its blob keys; older or foreign outputs are served as they are.
+    output: isTaskOutputDocument(output) ? { data: output.data, blobs: output.blobs } : { data: output },
   });
 }
 

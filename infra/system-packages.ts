@@ -27,6 +27,8 @@ export const SYSTEM_REQUIREMENTS: readonly Requirement[] = [
   { pkg: 'pocketsphinx-testdata', probe: '/usr/share/pocketsphinx/test/data/librivox', why: 'real recorded speech with references' },
   { pkg: 'sctk', probe: 'sctk', why: 'sclite word error rate scoring' },
   { pkg: 'prometheus', probe: 'promtool', why: 'alert rule tests and PromQL validation' },
+  // No Docker engine runs here; the compose client still validates compose/docker-compose.yml.
+  { pkg: 'docker-compose', probe: 'docker-compose', why: 'validates the compose file' },
 ];
 
 function present(probe: string): boolean {

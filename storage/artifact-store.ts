@@ -37,3 +37,17 @@ export function assertSafeKey(key: string): void {
     throw new Error(`unsafe artifact key: ${JSON.stringify(key)}`);
   }
 }
+
+/** What every task writes as its output.json: the engine's data plus where its blobs went. */
+export interface TaskOutputDocument {
+  readonly engine_id: string;
+  readonly task_id: string;
+  readonly stage: string;
+  readonly data: unknown;
+  /** Blob name → artifact key. */
+  readonly blobs: Readonly<Record<string, string>>;
+}
+
+export function isTaskOutputDocument(doc: unknown): doc is TaskOutputDocument {
+  return typeof doc === 'object' && doc !== null && 'engine_id' in doc && 'data' in doc && 'blobs' in doc;
+}

@@ -70,12 +70,18 @@ export type TaskCompleted = ReturnType<typeof taskCompleted>;
 export type TaskFailed = ReturnType<typeof taskFailed>;
 
 // ---- topic tasks.<stage>: work for engines ----
+const taskConfig = object({
+  language: optional(str), model: optional(str), channel: optional(int), timestampsGranularity: optional(str),
+  /** prepare: also write one WAV per channel (audio_ch<N>.wav). */
+  perChannel: optional(bool),
+});
+export type TaskConfig = ReturnType<typeof taskConfig>;
 const taskDispatch = object({
   v, type: literal('task.dispatch'), jobId: str, taskId: str, stage: str, engineId: str, attempt: int,
   enqueuedAt: int, deadlineAt: int,
   /** Named inputs: 'audio' for the original upload, otherwise the upstream stage name → its output artifact key. */
   inputs: recordOf(str),
-  config: object({ language: optional(str), model: optional(str), channel: optional(int), timestampsGranularity: optional(str) }),
+  config: taskConfig,
   audioDurationSeconds: optional(num),
 });
 export const checkTaskMessage = union({ 'task.dispatch': taskDispatch });
@@ -103,7 +109,7 @@ export type AttemptRecord = ReturnType<typeof attemptRecord>;
 const taskState = object({
   taskId: str, stage: str, engineId: str, dependsOn: arrayOf(str), required: bool,
   status: oneOf(TASK_STATUSES), attempt: int, retries: int,
-  config: object({ language: optional(str), model: optional(str), channel: optional(int), timestampsGranularity: optional(str) }),
+  config: taskConfig,
   readyAt: optional(int), enqueuedAt: optional(int), startedAt: optional(int), completedAt: optional(int),
   lastHeartbeatAt: optional(int), deadlineAt: optional(int), retryAt: optional(int),
   instanceId: optional(str), queueWaitMs: optional(int), processingMs: optional(int), modelLoadMs: optional(int),

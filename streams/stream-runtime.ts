@@ -13,8 +13,8 @@ export interface StreamRuntime {
   readonly producer: StreamProducer;
   readonly deadLetter: DeadLetterWriter;
   /** Throws when the cluster does not answer (for /ready). */
-  check(): Promise<void>;
-  close(): Promise<void>;
+  readonly check: () => Promise<void>;
+  readonly close: () => Promise<void>;
 }
 
 export async function connectStreams(options: { brokers: readonly string[]; clientId: string; topicPrefix: string; log: Logger }): Promise<StreamRuntime> {

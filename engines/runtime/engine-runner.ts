@@ -15,7 +15,7 @@ import type { Logger } from '../../core/logger.js';
 import type { EngineMetrics } from '../../core/metrics.js';
 import { ATTR, LOG, SPAN } from '../../core/observability-names.js';
 import type { Tracer } from '../../core/telemetry/tracer.js';
-import { artifactKeys, type ArtifactStore } from '../../storage/index.js';
+import { artifactKeys, type ArtifactStore, type TaskOutputDocument } from '../../storage/index.js';
 import {
   JOB_EVENTS, SCHEMA_VERSION, TASK_CONTROL, StreamConsumer, checkControlMessage, checkTaskMessage, decodeMessage, encodeMessage,
   engineGroupId, newMessageHeaders, prefixed, topicForStage,
@@ -38,15 +38,6 @@ export interface EngineRunnerOptions {
   readonly concurrency?: number;
   /** @default 5000 */
   readonly heartbeatIntervalMs?: number;
-}
-
-/** What a stage writes as output.json: the engine's data plus where its blobs went. */
-export interface TaskOutputDocument {
-  readonly engine_id: string;
-  readonly task_id: string;
-  readonly stage: string;
-  readonly data: unknown;
-  readonly blobs: Readonly<Record<string, string>>;
 }
 
 interface Running {
@@ -210,6 +201,8 @@ export class EngineRunner {
           }
           const doc: TaskOutputDocument = { engine_id: engine.engineId, task_id: task.taskId, stage: task.stage, data: result.data, blobs };
           await this.#o.store.put(outputKey, Buffer.from(JSON.stringify(doc)), 'application/json');
+          // The merged transcript also lives at the job's well-known key, as the plain document clients read.
+          if (task.stage === 'merge') await this.#o.store.put(artifactKeys.transcript(task.jobId), Buffer.from(JSON.stringify(result.data)), 'application/json');
         });
         const processingMs = clock.now() - pickedUp;
         await this.#publish({
