@@ -19,6 +19,10 @@ export type WordTimestamps = 'native' | 'estimated' | 'none';
 export interface ModelCapabilities {
   readonly wordTimestamps: WordTimestamps;
   readonly languageDetection: boolean;
+  /**
+   * The model suits live audio: its cost scales with the audio given (no fixed 30 s window), so it can
+   * re-decode a growing utterance cheaply. A property of the model; the real-time path decides how to use it.
+   */
   readonly streaming: boolean;
 }
 
