@@ -2,10 +2,13 @@
  * Runs a real Apache Kafka broker for development and tests: jars resolved once from Maven Central through
  * infra/kafka/pom.xml, then one JVM in KRaft combined mode (broker + controller) on 127.0.0.1.
  *
- * The JVM never outlives us: it is spawned in our process group (Ctrl-C in a terminal signals the whole group,
- * and Kafka shuts down cleanly on SIGINT), under `setpriv --pdeathsig SIGKILL` when util-linux provides it (the
- * kernel kills it if our process dies in any way, SIGKILL included), and an exit hook kills it if we exit without
- * calling stop().
+ * The JVM never outlives us:
+ * - Ctrl-C in a terminal: the JVM is spawned with `detached: false`, so it is in our process group and gets the
+ *   terminal's SIGINT too; Kafka shuts down cleanly on it.
+ * - Our process dies any other way (SIGKILL, SIGTERM, crash): the JVM runs under `setpriv --pdeathsig SIGTERM`
+ *   (util-linux), so the kernel sends it SIGTERM, and Kafka shuts down cleanly, when its parent dies.
+ * - We exit without calling stop() (process.exit, uncaught error): an 'exit' hook SIGKILLs it synchronously.
+ * Where setpriv is missing only the first and last hold; a SIGKILLed parent would then orphan the broker.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -343,8 +346,8 @@ function newClusterId(): string {
 }
 
 function pdeathsigPrefix(): string[] {
-  const ok = spawnSync('setpriv', ['--pdeathsig', 'SIGKILL', '--', 'true'], { stdio: 'ignore' }).status === 0;
-  return ok ? ['setpriv', '--pdeathsig', 'SIGKILL', '--'] : [];
+  const ok = spawnSync('setpriv', ['--pdeathsig', 'SIGTERM', '--', 'true'], { stdio: 'ignore' }).status === 0;
+  return ok ? ['setpriv', '--pdeathsig', 'SIGTERM', '--'] : [];
 }
 
 function spawnJava(args: readonly string[], logFile: string): ChildProcess {
@@ -352,7 +355,8 @@ function spawnJava(args: readonly string[], logFile: string): ChildProcess {
   try {
     const prefix = pdeathsigPrefix();
     const [cmd, ...rest] = [...prefix, 'java', ...args];
-    // detached: false keeps the JVM in our process group, so a terminal's Ctrl-C reaches it as well.
+    // detached: false keeps the JVM in our process group, so a terminal's Ctrl-C reaches it as well; the
+    // parent-death signal covers every other way our process can die.
     return spawn(cmd ?? 'java', rest, { stdio: ['ignore', fd, fd], detached: false });
   } finally {
     closeSync(fd);
