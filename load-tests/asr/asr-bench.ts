@@ -6,7 +6,11 @@
  *   (a) pocketsphinx-testdata LibriVox (5 utterances) and cards (5 commands),
  *   (b) espeak-ng sentences in several voices and speeds, clean and with pink noise mixed by sox at 10 dB SNR;
  * real-time factor (processing seconds / audio seconds, model already loaded), model load time, peak RSS.
- * Prints a table and writes JSON under load-tests/results/.
+ * Prints a table and writes JSON (with every hypothesis) under load-tests/results/.
+ *
+ * WER%(ts) is wer.ts on the same text: a unit-cost minimum edit distance. sclite aligns with weighted costs
+ * (substitution 4, insertion/deletion 3), so on very poor hypotheses it can count a few more errors.
+ * Peak RSS is the worker process's; recognisers that run child processes (pocketsphinx) do not include them.
  */
 import { execFile } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -40,6 +44,8 @@ interface WorkerOutput {
 
 interface SetReport {
   readonly set: string;
+  /** Per utterance, for looking at the errors behind a figure. */
+  readonly hypotheses: readonly { readonly id: string; readonly reference: string; readonly hypothesis: string }[];
   readonly utterances: number;
   readonly audioSeconds: number;
   readonly sclite: ScliteSummary;
@@ -125,7 +131,7 @@ async function main(): Promise<void> {
       const werTs = corpusWer(utts.map((u) => wordErrors(u.reference, u.hypothesis))).wer * 100;
       const audioSeconds = rows.reduce((s, x) => s + x.audioSeconds, 0);
       const rtf = rows.reduce((s, x) => s + x.seconds, 0) / audioSeconds;
-      sets.push({ set, utterances: rows.length, audioSeconds, sclite, werTs, rtf });
+      sets.push({ set, hypotheses: utts, utterances: rows.length, audioSeconds, sclite, werTs, rtf });
     }
     report.push({ engine, model: engine, publishedWer: findModel(engine)?.publishedWer, loadSeconds: out.loadSeconds, peakRssMb: out.peakRssMb, sets });
   }
