@@ -99,6 +99,8 @@ test('a task that fails twice (retryable) then succeeds shows retries: 2 and wai
   h.completed('prepare');
   assert.equal(h.task('prepare').retries, 2);
   assert.equal(h.task('prepare').attempts.length, 3);
+  assert.equal(h.task('prepare').error, undefined, 'a task that finally succeeded carries no error');
+  assert.equal(h.task('prepare').attempts[0]?.error?.message, 'boom', 'the failed attempts keep theirs');
   assert.equal(h.task('transcribe').status, 'ready');
 });
 

@@ -153,7 +153,8 @@ function onTaskCompleted(state: JobState, ev: TaskCompleted, ctx: TransitionCont
   return withTask(state, ev.taskId, ev.attempt, (task) => {
     if (task.status !== 'running' && task.status !== 'ready') return undefined;
     const done: TaskState = {
-      ...task, status: 'completed', completedAt: ev.at, outputKey: ev.outputKey, processingMs: ev.metrics.processingMs,
+      // Earlier attempts' errors stay in `attempts`; a task that finally succeeded reports none.
+      ...task, status: 'completed', error: undefined, completedAt: ev.at, outputKey: ev.outputKey, processingMs: ev.metrics.processingMs,
       queueWaitMs: ev.metrics.queueWaitMs, modelLoadMs: ev.metrics.modelLoadMs, instanceId: ev.instanceId,
       startedAt: task.startedAt ?? ev.at - ev.metrics.processingMs,
       attempts: [...task.attempts, attemptRecord(task, ev.engineId, ev.instanceId, ev.at, 'completed')],

@@ -78,6 +78,12 @@ export class ServiceProcess {
   }
 }
 
+/** Safety net: if our process exits without stopping its children, they must not outlive it (one hook for all). */
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of live) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+});
+
 export interface LaunchOptions {
   /** DALSTON_* settings shared by every process (brokers, ClickHouse, prefix, home, key). */
   readonly env: Readonly<Record<string, string>>;
@@ -111,11 +117,7 @@ export function launchService(spec: ServiceSpec, options: LaunchOptions): Servic
     },
   );
   closeSync(fd);
-  // Safety net: if our process exits without stopping its children, they must not outlive it.
-  const killOnExit = () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  };
-  process.once('exit', killOnExit);
-  child.once('exit', () => process.removeListener('exit', killOnExit));
+  live.add(child);
+  child.once('exit', () => live.delete(child));
   return new ServiceProcess(spec, child, logFile);
 }

@@ -20,7 +20,7 @@ after(async () => {
   await Promise.all(harnesses.map((h) => h.stop()));
 });
 
-test('retries: a flaky prepare engine succeeds on its third attempt; a corrupt file fails fast; poison goes to the DLQ', async (t) => {
+test('retries: a flaky prepare engine succeeds on its third attempt; poison goes to the DLQ while partitions keep flowing', async (t) => {
   const h = await startHarness({
     name: 'flaky',
     engines: [{ engineId: 'audio-prepare', env: { DALSTON_FAULT_INJECTION: 'fail-attempts:2' } }, POCKETSPHINX_ENGINE, 'merge'],
@@ -36,22 +36,6 @@ test('retries: a flaky prepare engine succeeds on its third attempt; a corrupt f
   assert.equal(prepare?.retries, 2, 'two failed attempts, then success');
   assert.equal(prepare?.error, null, 'a stage that finally succeeded reports no error');
   t.diagnostic(`flaky prepare: ${JSON.stringify(prepare)}`);
-
-  // A corrupt upload: not audio at all. Fails in prepare, not retried, with a human-readable message.
-  const dir = await mkdtemp(join(tmpdir(), 'dalston-corrupt-'));
-  const corrupt = join(dir, 'broken.mp3');
-  await writeFile(corrupt, Buffer.from('this is plainly not an mp3 file, just text pretending to be one\n'.repeat(20)));
-  const bad = await h.submit(corrupt);
-  assert.equal(bad.status, 201);
-  const failed = await h.waitFor(bad.body.id, (j) => TERMINAL.has(j.status), 60_000);
-  await rm(dir, { recursive: true, force: true });
-  assert.equal(failed.status, 'failed');
-  const badPrepare = failed.stages.find((s) => s.stage === 'prepare');
-  assert.equal(badPrepare?.status, 'failed');
-  assert.equal(badPrepare?.retries, 0, 'bad input is not retried');
-  assert.equal(badPrepare?.error?.code, 'DALSTON_ERR_INVALID_INPUT');
-  assert.match(failed.error?.message ?? '', /prepare failed: .*(audio|decod)/i);
-  assert.ok(failed.stages.filter((s) => s.stage !== 'prepare').every((s) => s.status === 'skipped'), 'later stages never ran');
 
   // Poison: undecodable bytes on every partition of jobs.events. They go to the DLQ and the next job still completes.
   const producer = new StreamProducer({ kafka: h.kafka, log: silentLogger });
@@ -82,7 +66,7 @@ test('retries: a flaky prepare engine succeeds on its third attempt; a corrupt f
   t.diagnostic(`dead letter example: ${JSON.stringify({ reason: poisoned[0]?.reason, error: poisoned[0]?.error })}`);
 });
 
-test('an engine that keeps failing fails the job with its error in stages', async () => {
+test('an engine that keeps failing fails the job with its error in stages; a corrupt file fails fast', async () => {
   const h = await startHarness({
     name: 'broken',
     engines: ['audio-prepare', { engineId: POCKETSPHINX_ENGINE, env: { DALSTON_FAULT_INJECTION: 'fail-attempts:99' } }, 'merge'],
@@ -98,4 +82,20 @@ test('an engine that keeps failing fails the job with its error in stages', asyn
   assert.equal(tr?.error?.code, 'DALSTON_ERR_INJECTED_FAULT');
   assert.match(job.error?.message ?? '', /^transcribe failed: /);
   assert.equal(job.stages.find((s) => s.stage === 'merge')?.status, 'skipped');
+
+  // A corrupt upload: not audio at all. Fails in prepare, not retried, with a human-readable message.
+  const dir = await mkdtemp(join(tmpdir(), 'dalston-corrupt-'));
+  const corrupt = join(dir, 'broken.mp3');
+  await writeFile(corrupt, Buffer.from('this is plainly not an mp3 file, just text pretending to be one\n'.repeat(20)));
+  const bad = await h.submit(corrupt);
+  assert.equal(bad.status, 201);
+  const failed = await h.waitFor(bad.body.id, (j) => TERMINAL.has(j.status), 60_000);
+  await rm(dir, { recursive: true, force: true });
+  assert.equal(failed.status, 'failed');
+  const badPrepare = failed.stages.find((s) => s.stage === 'prepare');
+  assert.equal(badPrepare?.status, 'failed');
+  assert.equal(badPrepare?.retries, 0, 'bad input is not retried');
+  assert.equal(badPrepare?.error?.code, 'DALSTON_ERR_INVALID_INPUT');
+  assert.match(failed.error?.message ?? '', /prepare failed: .*(audio|decod)/i);
+  assert.ok(failed.stages.filter((s) => s.stage !== 'prepare').every((s) => s.status === 'skipped'), 'later stages never ran');
 });
