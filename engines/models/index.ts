@@ -4,4 +4,3 @@ export type { ModelSpec, ModelFile, ModelSource, ModelCapabilities, ModelBackend
 export { installModels, installedModelIds, type ModelInstallReport, type SourceAttempt, type InstallOptions } from './install.js';
 export { verifyModel, verifySpec, modelDir, modelPath, modelsRoot, CONVERSION_MANIFEST, type VerifiedModel, type ConversionManifest } from './verify.js';
 export { ModelError, type ModelErrorDetails } from './model-error.js';
-export { withModelLoadSpan } from './model-load-span.js';

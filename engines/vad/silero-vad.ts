@@ -8,7 +8,6 @@ import ort from 'onnxruntime-node';
 import { CancelledError } from '../../core/errors.js';
 import { SILERO_VAD_V5 } from '../models/catalogue.js';
 import { ModelError } from '../models/model-error.js';
-import { withModelLoadSpan } from '../models/model-load-span.js';
 import { modelPath, verifyModel } from '../models/verify.js';
 import { speechRegions, type SpeechRegion, type VadOptions } from './speech-regions.js';
 
@@ -58,7 +57,7 @@ export class SileroVadStream {
 export class SileroVad {
   private constructor(
     private readonly session: ort.InferenceSession,
-    /** Seconds spent creating the session (inside the engine.model_load span). */
+    /** Seconds spent creating the session. */
     readonly loadSeconds: number,
   ) {}
 
@@ -66,15 +65,14 @@ export class SileroVad {
   static async load(homeDir: string): Promise<SileroVad> {
     const model = await verifyModel(SILERO_VAD_V5.id, homeDir);
     const path = modelPath(model, 'silero_vad_v5.onnx');
-    const { value, seconds } = await withModelLoadSpan(SILERO_VAD_V5.id, async () => {
-      try {
-        // One thread: a VAD frame is ~0.1 ms, thread hand-off would cost more than it saves.
-        return await ort.InferenceSession.create(path, { intraOpNumThreads: 1, interOpNumThreads: 1 });
-      } catch (err) {
-        throw new ModelError(`model ${SILERO_VAD_V5.id}: file silero_vad_v5.onnx could not be loaded by onnxruntime`, { modelId: SILERO_VAD_V5.id, file: 'silero_vad_v5.onnx' }, { cause: err });
-      }
-    });
-    return new SileroVad(value, seconds);
+    const started = performance.now();
+    try {
+      // One thread: a VAD frame is ~0.1 ms, thread hand-off would cost more than it saves.
+      const session = await ort.InferenceSession.create(path, { intraOpNumThreads: 1, interOpNumThreads: 1 });
+      return new SileroVad(session, (performance.now() - started) / 1000);
+    } catch (err) {
+      throw new ModelError(`model ${SILERO_VAD_V5.id}: file silero_vad_v5.onnx could not be loaded by onnxruntime`, { modelId: SILERO_VAD_V5.id, file: 'silero_vad_v5.onnx' }, { cause: err });
+    }
   }
 
   createStream(): SileroVadStream {

@@ -11,7 +11,6 @@ import type { Logger } from '../../../core/logger.js';
 import { silentLogger } from '../../../core/logger.js';
 import { MOONSHINE_TINY } from '../../models/catalogue.js';
 import { ModelError } from '../../models/model-error.js';
-import { withModelLoadSpan } from '../../models/model-load-span.js';
 import { modelPath, verifyModel } from '../../models/verify.js';
 import { SileroVad, VAD_FRAME_SECONDS } from '../../vad/silero-vad.js';
 import type { VadOptions } from '../../vad/speech-regions.js';
@@ -34,8 +33,8 @@ export interface MoonshineRecognizerOptions {
   readonly vad?: VadOptions;
   readonly fallback?: FallbackOptions;
   /**
-   * Wraps the load in the engine.model_load span. An engine running inside the task runner passes its
-   * context's measureModelLoad so the span and metric are recorded once. @default withModelLoadSpan
+   * Wraps the load (e.g. in an engine.model_load span) for hosts other than the engine runner, which wraps
+   * recognizer.load() itself. @default no wrapping
    */
   readonly measureModelLoad?: <T>(model: string, load: () => Promise<T>) => Promise<T>;
 }
@@ -81,7 +80,8 @@ export class MoonshineRecognizer implements Recognizer {
 
   private async doLoad(): Promise<Loaded> {
     const started = performance.now();
-    const measure = this.options.measureModelLoad ?? (async <T>(model: string, load: () => Promise<T>): Promise<T> => (await withModelLoadSpan(model, load)).value);
+    // The engine runner already wraps load() in the engine.model_load span; a standalone host may pass its own.
+    const measure = this.options.measureModelLoad ?? (<T>(_model: string, load: () => Promise<T>): Promise<T> => load());
     const value = await measure(MOONSHINE_TINY.id, async () => {
       const verified = await verifyModel(MOONSHINE_TINY.id, this.options.homeDir);
       const tokenizer = MoonshineTokenizer.parse(await readFile(modelPath(verified, 'tokenizer.bin')));

@@ -13,7 +13,6 @@ import type { Logger } from '../../../core/logger.js';
 import { silentLogger } from '../../../core/logger.js';
 import { WHISPER_TINY_EN } from '../../models/catalogue.js';
 import { ModelError } from '../../models/model-error.js';
-import { withModelLoadSpan } from '../../models/model-load-span.js';
 import { modelPath, verifyModel } from '../../models/verify.js';
 import { SileroVad, VAD_FRAME_SECONDS } from '../../vad/silero-vad.js';
 import type { SpeechRegion, VadOptions } from '../../vad/speech-regions.js';
@@ -88,7 +87,8 @@ export class WhisperRecognizer implements Recognizer {
 
   private async doLoad(): Promise<Loaded> {
     const started = performance.now();
-    const measure = this.options.measureModelLoad ?? (async <T>(model: string, load: () => Promise<T>): Promise<T> => (await withModelLoadSpan(model, load)).value);
+    // The engine runner already wraps load() in the engine.model_load span; a standalone host may pass its own.
+    const measure = this.options.measureModelLoad ?? (<T>(_model: string, load: () => Promise<T>): Promise<T> => load());
     const value = await measure(WHISPER_TINY_EN.id, async () => {
       const verified = await verifyModel(WHISPER_TINY_EN.id, this.options.homeDir);
       const config = JSON.parse(await readFile(modelPath(verified, 'config.json'), 'utf8')) as CtConfig;
