@@ -174,6 +174,8 @@ export class ActorHost {
       });
       if (!result.changed || !result.state) {
         if (input.type !== 'timer') log.debug({ event: input.type }, 'event changed nothing (replay or stale attempt)');
+        // A timer can fire a millisecond before the wall clock reaches its moment: arm it again, or the job stalls.
+        if (before) this.#arm(before);
         return;
       }
       const state = result.state;
