@@ -8,6 +8,8 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +23,9 @@ import { corpusWer, wordErrors } from '../../engines/asr/wer.js';
 import { scoreWithSclite } from '../../engines/asr/sclite.js';
 import { SileroVad } from '../../engines/vad/silero-vad.js';
 import { espeakSet, librivoxSet, synthesize, type SpeechFixture } from '../fixtures/speech-fixtures.js';
+import { readWav } from '../fixtures/wav.js';
 
+const run = promisify(execFile);
 const homeDir = loadConfig().homeDir;
 
 interface Bounds {
@@ -82,10 +86,15 @@ async function transcribeAll(r: Recognizer, set: readonly SpeechFixture[]): Prom
 const ids = implementedRecognizerIds();
 let librivox: SpeechFixture[] = [];
 let espeak: SpeechFixture[] = [];
+let pinkNoise: Float32Array = new Float32Array(0);
 
 before(async () => {
   librivox = await librivoxSet();
   espeak = await espeakSet({ voice: 'en-us', speed: 160 });
+  const noiseFile = join(await mkdtemp(join(tmpdir(), 'dalston-noise-')), 'pink.wav');
+  await run('sox', ['-R', '-n', '-r', String(SAMPLE_RATE), '-c', '1', '-b', '16', noiseFile, 'synth', '4', 'pinknoise', 'vol', '0.3']);
+  pinkNoise = (await readWav(noiseFile)).samples;
+  await rm(join(noiseFile, '..'), { recursive: true, force: true });
 });
 
 void test('the catalogue offers at least one neural recogniser and every one has a WER bound', () => {
@@ -166,10 +175,12 @@ for (const id of ids) {
       assert.ok(wordErrors(refs.join(' '), result.text).wer <= Math.max(b?.librivox ?? 0, b?.espeak ?? 0) + 0.05);
     });
 
-    void test('silence gives empty text and no segments', async () => {
-      const result = await r.recognize({ audio: silence(3) });
-      assert.equal(result.text.trim(), '');
-      assert.equal(result.segments.length, 0);
+    void test('silence and noise without speech give empty text and no segments', async () => {
+      for (const audio of [silence(3), pinkNoise]) {
+        const result = await r.recognize({ audio });
+        assert.equal(result.text.trim(), '', 'no hallucinated words');
+        assert.equal(result.segments.length, 0);
+      }
     });
 
     void test('a cancelled request is refused with CancelledError', async () => {
