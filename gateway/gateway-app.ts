@@ -14,7 +14,8 @@ import type { Logger } from '../core/logger.js';
 import { gatewayMetrics } from '../core/metrics.js';
 import { createApiKeyAuthenticator } from './auth.js';
 import { Router, createRequestListener, type RequestContext, type RouteSpec } from './http-server.js';
-import type { ArtifactStore, JobEventPublisher, JobReader } from './ports.js';
+import type { ArtifactStore, JobEventPublisher, JobReader, TraceReader } from './ports.js';
+import { modelRoutes } from './models.js';
 import { transcriptionRoutes, type OpenAiSyncResponder, type TranscriptRenderers } from './transcriptions.js';
 
 export interface GatewayDeps {
@@ -33,8 +34,12 @@ export interface GatewayDeps {
   readonly uploadTmpDir?: string;
   /** txt/srt/vtt export; without them those formats answer 501. */
   readonly renderers?: TranscriptRenderers;
+  /** Data directory whose installed models `GET /v1/models` reports. @default no /v1/models route */
+  readonly modelsHomeDir?: string;
   /** OpenAI synchronous mode; without it OpenAI model names answer 501. */
   readonly openAi?: OpenAiSyncResponder;
+  /** The ClickHouse span store behind `GET …/{id}/trace`; without it that route answers 404 saying the store is off. */
+  readonly traces?: TraceReader;
   /**
    * Longest time to receive one whole request, upload included (node's default of 300 s would cut a 1 GB upload
    * on a slow link). Headers must still arrive within node's headersTimeout (60 s). @default 1_800_000
@@ -76,8 +81,10 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
     tmpDir: deps.uploadTmpDir ?? tmpdir(),
     renderers: deps.renderers,
     openAi: deps.openAi,
+    traces: deps.traces,
   });
   for (const route of routes) router.add(route);
+  if (deps.modelsHomeDir !== undefined) for (const route of modelRoutes(deps.modelsHomeDir)) router.add(route);
 
   const listener = createRequestListener({
     router, authenticator: createApiKeyAuthenticator(apiKey), log: deps.log, metrics: gatewayMetrics(deps.registry),

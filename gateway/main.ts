@@ -6,6 +6,7 @@ import { runService } from '../core/service.js';
 import { createArtifactStore } from '../storage/index.js';
 import { connectStreams } from '../streams/index.js';
 import { ClickHouseJobReader } from './adapters/clickhouse-job-reader.js';
+import { ClickHouseTraceReader } from './adapters/clickhouse-trace-reader.js';
 import { KafkaJobPublisher } from './adapters/kafka-job-publisher.js';
 import { transcriptRenderers } from './adapters/transcript-renderers.js';
 import { createGatewayApp } from './gateway-app.js';
@@ -20,6 +21,9 @@ runService(SERVICE.gateway, async (config, log) => {
     reader: new ClickHouseJobReader(clickhouse),
     store: createArtifactStore(config),
     renderers: transcriptRenderers,
+    modelsHomeDir: config.homeDir,
+    // The span store is written only when tracing is on; otherwise the trace route says so instead of answering empty.
+    ...(config.otelEnabled && config.otelSpanStore === 'clickhouse' ? { traces: new ClickHouseTraceReader(clickhouse) } : {}),
     readinessChecks: {
       kafka: streams.check,
       clickhouse: async () => {

@@ -8,13 +8,15 @@ import type { Clock } from '../core/clock.js';
 import { DependencyUnavailableError } from '../core/errors.js';
 import { ATTR, LOG, SPAN } from '../core/observability-names.js';
 import { NotFoundError, artifactKeys, isTaskOutputDocument } from '../storage/index.js';
+import { ASR_MODEL_IDS } from './models.js';
 import { SCHEMA_VERSION, type AuditEvent, type JobCreated, type JobParams } from '../streams/index.js';
 import { HttpError, badRequest, conflict, notFound } from './errors.js';
 import { TRACER_NAME, sendJson, sendText, type AuthedRequestContext, type RouteSpec } from './http-server.js';
 import { newEventId, newJobId } from './ids.js';
 import { isTerminal, jobStatusBody, transcriptFields } from './job-view.js';
 import { parseLanguage } from './languages.js';
-import type { ArtifactStore, JobEventPublisher, JobReader, JobView, NewJobRecord } from './ports.js';
+import type { ArtifactStore, JobEventPublisher, JobReader, JobView, NewJobRecord, TraceReader } from './ports.js';
+import { traceWaterfall } from './trace-view.js';
 import { receiveUpload } from './upload.js';
 
 export const TRANSCRIPTIONS_PATH = '/v1/audio/transcriptions';
@@ -65,6 +67,9 @@ export function parseSubmitFields(fields: readonly (readonly [string, string])[]
   let openAiMode = false;
   if (model !== undefined && model !== '') {
     if (!MODEL_ID.test(model)) throw badRequest(`model "${model}" is not a valid model id`);
+    if (model !== 'auto' && !includes(OPENAI_MODELS, model) && !ASR_MODEL_IDS.has(model)) {
+      throw badRequest(`model "${model}" is not a model of this server; GET /v1/models lists them (or use "auto")`);
+    }
     params.model = model;
     openAiMode = includes(OPENAI_MODELS, model);
     if (openAiMode) params.api = 'openai';
@@ -117,7 +122,12 @@ export interface TranscriptionsDeps {
   /** Export renderers for txt/srt/vtt; without them those formats answer 501. */
   readonly renderers?: TranscriptRenderers | undefined;
   readonly openAi?: OpenAiSyncResponder | undefined;
+  /** The span store (DALSTON_OTEL_SPAN_STORE=clickhouse); without it `GET …/{id}/trace` answers 404 saying so. */
+  readonly traces?: TraceReader | undefined;
 }
+
+/** Most spans one trace request returns (a long job with many retries and heartbeats stays well below). */
+export const TRACE_SPAN_LIMIT = 5000;
 
 /** Runs fn in a child span of the active one; errors set status ERROR and are rethrown. */
 async function inSpan<T>(name: string, attributes: Attributes, fn: () => Promise<T>): Promise<T> {
@@ -266,6 +276,20 @@ async function taskArtifacts(deps: TranscriptionsDeps, ctx: AuthedRequestContext
   });
 }
 
+async function jobTrace(deps: TranscriptionsDeps, ctx: AuthedRequestContext): Promise<void> {
+  const view = await loadJob(deps, ctx);
+  if (!deps.traces) {
+    throw notFound('the trace store is off: start the processes with DALSTON_OTEL_ENABLED=true DALSTON_OTEL_SPAN_STORE=clickhouse '
+      + '(or find the trace in Jaeger by its trace_id)');
+  }
+  if (!view.traceId) throw conflict(`job ${view.jobId} was created with tracing off and has no trace`);
+  const spans = await deps.traces.getTrace(view.traceId, TRACE_SPAN_LIMIT);
+  if (spans.length === 0) {
+    throw notFound(`no spans of trace ${view.traceId} are stored yet (they are written in batches a few seconds after they end)`);
+  }
+  sendJson(ctx.res, 200, traceWaterfall(view.jobId, view.traceId, spans, TRACE_SPAN_LIMIT));
+}
+
 async function cancel(deps: TranscriptionsDeps, ctx: AuthedRequestContext): Promise<void> {
   const view = await loadJob(deps, ctx);
   if (isTerminal(view.status)) throw conflict(`job ${view.jobId} is already ${view.status} and cannot be cancelled`);
@@ -320,6 +344,7 @@ export function transcriptionRoutes(deps: TranscriptionsDeps): RouteSpec[] {
     { method: 'POST', path: p, auth: 'api_key', handler: (ctx) => submit(deps, ctx) },
     { method: 'GET', path: `${p}/:id`, auth: 'api_key', handler: (ctx) => status(deps, ctx) },
     { method: 'GET', path: `${p}/:id/tasks/:task_id/artifacts`, auth: 'api_key', handler: (ctx) => taskArtifacts(deps, ctx) },
+    { method: 'GET', path: `${p}/:id/trace`, auth: 'api_key', handler: (ctx) => jobTrace(deps, ctx) },
     { method: 'POST', path: `${p}/:id/cancel`, auth: 'api_key', handler: (ctx) => cancel(deps, ctx) },
     { method: 'GET', path: `${p}/:id/export/:format`, auth: 'api_key', handler: (ctx) => exportTranscript(deps, ctx) },
   ];

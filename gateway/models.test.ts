@@ -1,0 +1,23 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { REPO_ROOT } from '../core/config.js';
+import { HttpError } from './errors.js';
+import { listModels } from './models.js';
+import { parseSubmitFields } from './transcriptions.js';
+
+test('a job may name a catalogue model; an unknown model is a 400, never a silent fallback', () => {
+  assert.equal(parseSubmitFields([['model', 'moonshine-tiny']]).params.model, 'moonshine-tiny');
+  assert.equal(parseSubmitFields([['model', 'auto']]).params.model, 'auto');
+  assert.throws(() => parseSubmitFields([['model', 'whisper-huge-v9']]), (e: unknown) => e instanceof HttpError && e.status === 400 && /GET \/v1\/models/.test(e.message));
+});
+
+test('GET /v1/models lists the recognisers with installed flags (set-up installed them before the suite)', async () => {
+  const models = await listModels(process.env['DALSTON_HOME'] ?? join(REPO_ROOT, '.dalston'));
+  const byId = new Map(models.map((m) => [m.id, m]));
+  assert.equal(byId.get('pocketsphinx-en-us')?.engine_id, 'stt-batch-transcribe-pocketsphinx-en-us');
+  assert.equal(byId.get('moonshine-tiny')?.engine_id, 'stt-batch-transcribe-onnx-moonshine-tiny');
+  assert.equal(byId.get('pocketsphinx-en-us')?.installed, true);
+  assert.equal(byId.get('moonshine-tiny')?.installed, true);
+  assert.ok(models.every((m) => m.languages.length > 0));
+});

@@ -1,0 +1,37 @@
+/**
+ * `GET /v1/models`: the recognisers of the model catalogue and whether this machine has them installed (their
+ * files verify). A job may name any of them as `model`; an unknown model is a 400 at submission, never a silent
+ * fallback to another engine.
+ */
+import { CATALOGUE, batchEngineId, type ModelSpec } from '../engines/models/catalogue.js';
+import { verifyModel } from '../engines/models/verify.js';
+import { sendJson, type RouteSpec } from './http-server.js';
+
+export interface ModelListing {
+  readonly id: string;
+  readonly engine_id: string;
+  readonly backend: string;
+  readonly languages: readonly string[];
+  readonly capabilities: ModelSpec['capabilities'];
+  readonly installed: boolean;
+  readonly description: string;
+}
+
+/** Model ids a job may name (besides `auto` and the OpenAI aliases). */
+export const ASR_MODEL_IDS: ReadonlySet<string> = new Set(CATALOGUE.filter((m) => m.task === 'asr').map((m) => m.id));
+
+export async function listModels(homeDir: string): Promise<ModelListing[]> {
+  return Promise.all(
+    CATALOGUE.filter((m) => m.task === 'asr').map(async (m) => ({
+      id: m.id, engine_id: batchEngineId(m), backend: m.backend, languages: m.languages, capabilities: m.capabilities,
+      installed: await verifyModel(m.id, homeDir).then(() => true, () => false), description: m.description,
+    })),
+  );
+}
+
+export function modelRoutes(homeDir: string): RouteSpec[] {
+  return [{
+    method: 'GET', path: '/v1/models', auth: 'api_key',
+    handler: async (ctx) => sendJson(ctx.res, 200, { models: await listModels(homeDir) }),
+  }];
+}
