@@ -60,7 +60,7 @@ export async function createRecognizer(modelId: string, options: RecognizerOptio
     case 'moonshine':
       return new MoonshineRecognizer({ homeDir: options.homeDir, log: options.log ?? silentLogger });
     case 'whisper':
-      return new WhisperRecognizer({ homeDir: options.homeDir, log: options.log ?? silentLogger });
+      return new WhisperRecognizer({ homeDir: options.homeDir, model: spec, log: options.log ?? silentLogger });
     case 'pocketsphinx':
       return createPocketsphinx(options);
     case 'silero-vad':

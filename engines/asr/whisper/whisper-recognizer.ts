@@ -1,5 +1,6 @@
 /**
- * Whisper tiny.en (converted from CTranslate2 at set-up) behind the Recognizer interface. Audio is cut into
+ * Whisper (tiny.en, or multilingual base; converted from CTranslate2 at set-up) behind the Recognizer
+ * interface. Multilingual models detect the language from the first window with speech unless one is given. Audio is cut into
  * ≤ 29 s windows at Silero VAD boundaries; each window gets a log-mel front end, one encoder run, and a
  * greedy decode with Whisper's timestamp rules and a temperature fallback (compression ratio, mean
  * log-probability); windows Whisper judges silent (no-speech probability > 0.6 with a poor decode) are
@@ -11,7 +12,7 @@ import { readFile } from 'node:fs/promises';
 import { CancelledError, IllegalStateError, InvalidInputError } from '../../../core/errors.js';
 import type { Logger } from '../../../core/logger.js';
 import { silentLogger } from '../../../core/logger.js';
-import { WHISPER_TINY_EN } from '../../models/catalogue.js';
+import { WHISPER_TINY_EN, type ModelSpec } from '../../models/catalogue.js';
 import { ModelError } from '../../models/model-error.js';
 import { modelPath, verifyModel } from '../../models/verify.js';
 import { SileroVad, VAD_FRAME_SECONDS } from '../../vad/silero-vad.js';
@@ -28,6 +29,8 @@ import { WhisperTokenizer } from './whisper-tokenizer.js';
 
 export interface WhisperRecognizerOptions {
   readonly homeDir: string;
+  /** A catalogue Whisper model (English-only or multilingual). @default WHISPER_TINY_EN */
+  readonly model?: ModelSpec;
   /** @default silentLogger */
   readonly log?: Logger;
   /** onnxruntime intra-op threads; one measured 2.3x faster than two on the shared 2-core machine. @default 1 */
@@ -57,7 +60,8 @@ interface CtConfig {
 }
 
 export class WhisperRecognizer implements Recognizer {
-  readonly modelId = WHISPER_TINY_EN.id;
+  readonly modelId: string;
+  private readonly spec: ModelSpec;
   loadSeconds = 0;
   private loading: Promise<Loaded> | undefined;
   private state: Loaded | undefined;
@@ -65,7 +69,10 @@ export class WhisperRecognizer implements Recognizer {
   private readonly log: Logger;
 
   constructor(private readonly options: WhisperRecognizerOptions) {
-    this.log = (options.log ?? silentLogger).child({ model: WHISPER_TINY_EN.id });
+    this.spec = options.model ?? WHISPER_TINY_EN;
+    if (this.spec.family !== 'whisper') throw new IllegalStateError(`${this.spec.id} is not a Whisper model`);
+    this.modelId = this.spec.id;
+    this.log = (options.log ?? silentLogger).child({ model: this.spec.id });
   }
 
   get loaded(): boolean {
@@ -89,18 +96,25 @@ export class WhisperRecognizer implements Recognizer {
     const started = performance.now();
     // The engine runner already wraps load() in the engine.model_load span; a standalone host may pass its own.
     const measure = this.options.measureModelLoad ?? (<T>(_model: string, load: () => Promise<T>): Promise<T> => load());
-    const value = await measure(WHISPER_TINY_EN.id, async () => {
-      const verified = await verifyModel(WHISPER_TINY_EN.id, this.options.homeDir);
+    const id = this.spec.id;
+    const value = await measure(id, async () => {
+      const verified = await verifyModel(id, this.options.homeDir);
       const config = JSON.parse(await readFile(modelPath(verified, 'config.json'), 'utf8')) as CtConfig;
-      const rules: RuleOptions = { suppress: config.suppress_ids ?? [], suppressAtBegin: config.suppress_ids_begin ?? [] };
+      let tokenizer: WhisperTokenizer;
+      try {
+        tokenizer = WhisperTokenizer.fromTokenizerJson(await readFile(modelPath(verified, 'tokenizer.json'), 'utf8'), this.spec.capabilities.languageDetection);
+      } catch (err) {
+        throw new ModelError(`model ${id}: file tokenizer.json is not a Whisper tokenizer`, { modelId: id, file: 'tokenizer.json' }, { cause: err });
+      }
+      const rules: RuleOptions = { tokens: tokenizer.tokens, suppress: config.suppress_ids ?? [], suppressAtBegin: config.suppress_ids_begin ?? [] };
       let model: WhisperModel;
       try {
         model = await WhisperModel.create(modelPath(verified, 'encoder.onnx'), modelPath(verified, 'decoder.onnx'), this.options.threads ?? 1);
       } catch (err) {
-        throw new ModelError(`model ${WHISPER_TINY_EN.id}: encoder.onnx or decoder.onnx could not be loaded by onnxruntime`, { modelId: WHISPER_TINY_EN.id }, { cause: err });
+        throw new ModelError(`model ${id}: encoder.onnx or decoder.onnx could not be loaded by onnxruntime`, { modelId: id }, { cause: err });
       }
       const vad = await SileroVad.load(this.options.homeDir);
-      return { model, tokenizer: new WhisperTokenizer(), rules, alignmentHeads: config.alignment_heads ?? [], vad };
+      return { model, tokenizer, rules, alignmentHeads: config.alignment_heads ?? [], vad };
     });
     this.loadSeconds = (performance.now() - started) / 1000;
     this.log.info({ load_seconds: this.loadSeconds }, 'model loaded');
@@ -108,8 +122,10 @@ export class WhisperRecognizer implements Recognizer {
   }
 
   async recognize(request: RecognitionRequest): Promise<RecognitionResult> {
-    const lang = request.language;
-    if (lang !== undefined && lang !== 'auto' && lang !== 'en') throw new InvalidInputError(`${WHISPER_TINY_EN.id} transcribes English only, not "${lang}"`);
+    const requested = request.language === undefined || request.language === '' || request.language === 'auto' ? undefined : request.language.toLowerCase().split(/[-_]/)[0];
+    if (requested !== undefined && !this.spec.languages.includes(requested)) {
+      throw new InvalidInputError(`${this.spec.id} does not transcribe "${request.language}" (it knows ${this.spec.languages.length > 3 ? `${this.spec.languages.length} languages` : this.spec.languages.join(', ')})`);
+    }
     await this.load();
     const s = this.state;
     if (s === undefined) throw new IllegalStateError('recogniser not loaded');
@@ -121,29 +137,41 @@ export class WhisperRecognizer implements Recognizer {
     const analysis = await s.vad.analyse(request.audio, { minSilenceMs: 300, speechPadMs: 200, ...this.options.vad }, signal);
     const windows = planWindows(analysis.regions, analysis.probabilities, VAD_FRAME_SECONDS, { targetSeconds: 24, maxSeconds: 29, ...this.options.windows });
     const segments: Segment[] = [];
+    // English-only models speak 'en'; a multilingual model detects the language on the first window with
+    // speech unless one was requested, and keeps it for the whole recording.
+    let language = s.tokenizer.multilingual ? requested : 'en';
     for (const window of windows) {
       check();
-      segments.push(...(await this.decodeWindow(s, request.audio, window)));
+      const decoded = await this.decodeWindow(s, request.audio, window, language);
+      language = decoded.language;
+      segments.push(...decoded.segments);
     }
-    return { language: 'en', text: segments.map((x) => x.text).join(' '), segments, wordTiming: s.alignmentHeads.length > 0 ? 'native' : 'estimated' };
+    return { language: language ?? 'und', text: segments.map((x) => x.text).join(' '), segments, wordTiming: s.alignmentHeads.length > 0 ? 'native' : 'estimated' };
   }
 
-  private async decodeWindow(s: Loaded, audio: Float32Array, window: AudioWindow): Promise<Segment[]> {
+  private async decodeWindow(s: Loaded, audio: Float32Array, window: AudioWindow, known: string | undefined): Promise<{ language: string | undefined; segments: Segment[] }> {
     const from = Math.max(0, Math.floor(window.start * SAMPLE_RATE));
     const to = Math.min(audio.length, Math.ceil(window.end * SAMPLE_RATE));
-    if (to - from < SAMPLE_RATE / 10) return [];
+    if (to - from < SAMPLE_RATE / 10) return { language: known, segments: [] };
     const cross = await s.model.encode(logMelSpectrogram(audio.subarray(from, to)));
+    let language = known;
+    if (language === undefined) {
+      const detected = await s.model.detectLanguage(cross, s.tokenizer.tokens);
+      this.log.debug({ language: detected.language, probability: detected.probability }, 'language detected');
+      language = detected.language;
+    }
+    const prompt = s.tokenizer.prompt(language);
     const quality = (d: WhisperDecoded): { truncated: boolean; compressionRatio: number; meanLogProb: number } => ({
       truncated: d.truncated,
       compressionRatio: compressionRatio(s.tokenizer.decode(d.ids)),
       meanLogProb: meanLogProb(d.probs),
     });
-    let best = await s.model.decode(cross, { temperature: 0, rules: s.rules });
+    let best = await s.model.decode(cross, { prompt, temperature: 0, rules: s.rules });
     const fb = this.options.fallback;
     if (needsFallback(quality(best), fb)) {
       const random = seededRandom(from);
       for (const temperature of fb?.temperatures ?? [0.2, 0.4, 0.6]) {
-        const attempt = await s.model.decode(cross, { temperature, random, rules: s.rules });
+        const attempt = await s.model.decode(cross, { prompt, temperature, random, rules: s.rules });
         if (!needsFallback(quality(attempt), fb)) {
           best = attempt;
           break;
@@ -152,14 +180,14 @@ export class WhisperRecognizer implements Recognizer {
       }
     }
     const q = quality(best);
-    if (best.noSpeechProb > (this.options.noSpeechThreshold ?? 0.6) && q.meanLogProb < -1) return [];
+    if (best.noSpeechProb > (this.options.noSpeechThreshold ?? 0.6) && q.meanLogProb < -1) return { language, segments: [] };
     const windowSeconds = (to - from) / SAMPLE_RATE;
     const probOf = new Map<number, number>();
     best.ids.forEach((_, i) => probOf.set(i, best.probs[i] ?? 0));
     interface Draft { start: number; end: number; text: string; words: (UntimedWord & { tokens: number })[] }
     const drafts: Draft[] = [];
     let cursor = 0;
-    for (const piece of splitByTimestamps(best.ids, windowSeconds)) {
+    for (const piece of splitByTimestamps(best.ids, windowSeconds, s.tokenizer.tokens)) {
       const text = s.tokenizer.decode(piece.tokens).trim();
       // Token probabilities of this piece, found in order in the decoded ids.
       const pieceProbs: number[] = [];
@@ -178,7 +206,7 @@ export class WhisperRecognizer implements Recognizer {
     let aligned: { start: number; end: number }[] | undefined;
     const counted = allWords.reduce((n, w) => n + w.tokens, 0);
     if (s.alignmentHeads.length > 0 && allWords.length > 0 && frames > 0 && counted === textTokens.length) {
-      const scores = await s.model.crossAttentionScores(cross, textTokens, s.alignmentHeads);
+      const scores = await s.model.crossAttentionScores(cross, prompt, s.tokenizer.tokens, textTokens, s.alignmentHeads);
       aligned = alignWords(alignmentMatrix(scores, frames), allWords, allWords.map((w) => w.tokens));
     }
     const segments: Segment[] = [];
@@ -199,7 +227,7 @@ export class WhisperRecognizer implements Recognizer {
       }
       segments.push({ start: segStart, end: segEnd, text: d.text, words });
     }
-    return segments;
+    return { language, segments };
   }
 
   async close(): Promise<void> {
