@@ -22,6 +22,11 @@ export interface WhisperDecoded {
   readonly truncated: boolean;
   /** P(<|nospeech|>) at the start-of-transcript position. */
   readonly noSpeechProb: number;
+  /**
+   * With `alignmentHeads`: per head, the pre-softmax cross-attention row of the query that chose each sampled
+   * token (ids.length rows), then the row of the query that chose end-of-text (absent when truncated).
+   */
+  readonly attention?: readonly Float32Array[][];
 }
 
 export interface WhisperDecodeOptions {
@@ -32,6 +37,8 @@ export interface WhisperDecodeOptions {
   readonly rules: RuleOptions;
   /** Whisper's n_text_ctx / 2. @default 224 */
   readonly maxTokens?: number;
+  /** [layer, head] pairs whose cross-attention is kept for word alignment. */
+  readonly alignmentHeads?: readonly (readonly [number, number])[];
 }
 
 type Cross = Record<string, ort.Tensor>;
@@ -80,6 +87,8 @@ export class WhisperModel {
     const prompt = options.prompt;
     const ids: number[] = [];
     const probs: number[] = [];
+    const alignHeads = options.alignmentHeads ?? [];
+    const attention: Float32Array[][] | undefined = alignHeads.length > 0 ? alignHeads.map(() => []) : undefined;
     let noSpeechProb = 0;
     const maxTokens = options.maxTokens ?? 224;
     for (let position = 0; position < prompt.length + maxTokens; position++) {
@@ -98,6 +107,14 @@ export class WhisperModel {
         cache[`self_v_${l}`] = v;
       }
       if (position < prompt.length - 1) continue;
+      if (attention !== undefined) {
+        alignHeads.forEach(([layer, head], i) => {
+          const qk = out[`cross_qk_${layer}`];
+          if (qk === undefined) throw new Error(`Whisper decoder has no cross_qk_${layer} output (re-run set-up to convert again)`);
+          const frames = qk.dims[3] ?? 1500;
+          attention[i]?.push((qk.data as Float32Array).slice(head * frames, (head + 1) * frames));
+        });
+      }
       const logitsT = out['logits'];
       if (logitsT === undefined) throw new Error('Whisper decoder returned no logits');
       const logits = new Float32Array(logitsT.data as Float32Array);
@@ -105,50 +122,11 @@ export class WhisperModel {
       if (position === prompt.length - 1) noSpeechProb = probOf(T.noSpeech);
       applyTimestampRules(logits, ids, options.rules);
       const id = pick(logits, options.temperature, options.random);
-      if (id === T.eot) return { ids, probs, truncated: false, noSpeechProb };
+      if (id === T.eot) return attention ? { ids, probs, truncated: false, noSpeechProb, attention } : { ids, probs, truncated: false, noSpeechProb };
       ids.push(id);
       probs.push(probOf(id));
     }
     return { ids, probs, truncated: true, noSpeechProb };
-  }
-
-  /**
-   * Teacher-forces [...prompt, notimestamps, ...text] and returns, per alignment head [layer, head], the
-   * pre-softmax cross-attention scores of the query rows notimestamps…last text token (text.length + 1 rows).
-   */
-  async crossAttentionScores(cross: Cross, prompt: readonly number[], tokens: WhisperSpecialTokens, text: readonly number[], alignmentHeads: readonly (readonly [number, number])[]): Promise<Float32Array[][]> {
-    const { heads, headDim, layers } = this.dims;
-    const empty = new ort.Tensor('float32', new Float32Array(0), [1, heads, 0, headDim]);
-    const cache: Cross = {};
-    for (let l = 0; l < layers; l++) {
-      cache[`self_k_${l}`] = empty;
-      cache[`self_v_${l}`] = empty;
-    }
-    const sequence = [...prompt, tokens.noTimestamps, ...text];
-    const out: Float32Array[][] = alignmentHeads.map(() => []);
-    for (const [position, token] of sequence.entries()) {
-      const r = await this.decoder.run({
-        ...cross,
-        ...cache,
-        tokens: new ort.Tensor('int64', BigInt64Array.of(BigInt(token)), [1, 1]),
-        position: new ort.Tensor('int64', BigInt64Array.of(BigInt(position)), [1]),
-      });
-      for (let l = 0; l < layers; l++) {
-        const k = r[`new_self_k_${l}`];
-        const v = r[`new_self_v_${l}`];
-        if (k === undefined || v === undefined) throw new Error(`Whisper decoder returned no cache for layer ${l}`);
-        cache[`self_k_${l}`] = k;
-        cache[`self_v_${l}`] = v;
-      }
-      if (position < prompt.length) continue;
-      alignmentHeads.forEach(([layer, head], i) => {
-        const qk = r[`cross_qk_${layer}`];
-        if (qk === undefined) throw new Error(`Whisper decoder has no cross_qk_${layer} output (re-run set-up to convert again)`);
-        const frames = qk.dims[3] ?? 1500;
-        out[i]?.push((qk.data as Float32Array).slice(head * frames, (head + 1) * frames));
-      });
-    }
-    return out;
   }
 
   /** The most likely language token after <|startoftranscript|> (multilingual models), with its probability among languages. */

@@ -5,7 +5,8 @@
  * greedy decode with Whisper's timestamp rules and a temperature fallback (compression ratio, mean
  * log-probability); windows Whisper judges silent (no-speech probability > 0.6 with a poor decode) are
  * dropped. Segment times come from the timestamp tokens; word times from cross-attention alignment (DTW over
- * the model's alignment heads, as openai-whisper's word_timestamps), clamped into their segment
+ * the model's alignment heads, as openai-whisper's word_timestamps, but on the attention of the decode itself
+ * rather than a second teacher-forced pass without timestamps), clamped into their segment
  * (result.wordTiming = 'native'). A word whose tokens cannot be matched falls back to the estimate.
  */
 import { readFile } from 'node:fs/promises';
@@ -166,12 +167,13 @@ export class WhisperRecognizer implements Recognizer {
       compressionRatio: compressionRatio(s.tokenizer.decode(d.ids)),
       meanLogProb: meanLogProb(d.probs),
     });
-    let best = await s.model.decode(cross, { prompt, temperature: 0, rules: s.rules });
+    const alignmentHeads = s.alignmentHeads;
+    let best = await s.model.decode(cross, { prompt, temperature: 0, rules: s.rules, alignmentHeads });
     const fb = this.options.fallback;
     if (needsFallback(quality(best), fb)) {
       const random = seededRandom(from);
       for (const temperature of fb?.temperatures ?? [0.2, 0.4, 0.6]) {
-        const attempt = await s.model.decode(cross, { prompt, temperature, random, rules: s.rules });
+        const attempt = await s.model.decode(cross, { prompt, temperature, random, rules: s.rules, alignmentHeads });
         if (!needsFallback(quality(attempt), fb)) {
           best = attempt;
           break;
@@ -205,8 +207,13 @@ export class WhisperRecognizer implements Recognizer {
     const frames = Math.min(1500, Math.floor((to - from) / (SAMPLE_RATE / FRAMES_PER_SECOND)));
     let aligned: { start: number; end: number }[] | undefined;
     const counted = allWords.reduce((n, w) => n + w.tokens, 0);
-    if (s.alignmentHeads.length > 0 && allWords.length > 0 && frames > 0 && counted === textTokens.length) {
-      const scores = await s.model.crossAttentionScores(cross, prompt, s.tokenizer.tokens, textTokens, s.alignmentHeads);
+    const attention = best.attention;
+    if (attention !== undefined && !best.truncated && allWords.length > 0 && frames > 0 && counted === textTokens.length) {
+      // Rows of the queries that chose each text token, then the one that chose end-of-text (as whisper's
+      // find_alignment), taken from the decode itself instead of a second teacher-forced pass.
+      const keep = best.ids.map((id, i) => (s.tokenizer.isText(id) ? i : -1)).filter((i) => i >= 0);
+      keep.push(best.ids.length);
+      const scores = attention.map((rows) => keep.map((i) => rows[i] ?? new Float32Array(frames)));
       aligned = alignWords(alignmentMatrix(scores, frames), allWords, allWords.map((w) => w.tokens));
     }
     const segments: Segment[] = [];
