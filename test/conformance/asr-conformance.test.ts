@@ -22,7 +22,7 @@ import { SAMPLE_RATE, type RecognitionResult, type Recognizer } from '../../engi
 import { corpusWer, wordErrors } from '../../engines/asr/wer.js';
 import { scoreWithSclite } from '../../engines/asr/sclite.js';
 import { SileroVad } from '../../engines/vad/silero-vad.js';
-import { espeakSet, librivoxSet, synthesize, type SpeechFixture } from '../fixtures/speech-fixtures.js';
+import { ESPEAK_SENTENCES, espeakSet, librivoxSet, synthesize, type SpeechFixture } from '../fixtures/speech-fixtures.js';
 import { readWav } from '../fixtures/wav.js';
 
 const run = promisify(execFile);
@@ -93,7 +93,8 @@ let pinkNoise: Float32Array = new Float32Array(0);
 
 before(async () => {
   librivox = await librivoxSet();
-  espeak = await espeakSet({ voice: 'en-us', speed: 160 });
+  // Four sentences (46 words) keep the suite fast; the benchmark runs the full set in several voices.
+  espeak = await espeakSet({ voice: 'en-us', speed: 160 }, ESPEAK_SENTENCES.slice(0, 4));
   const noiseFile = join(await mkdtemp(join(tmpdir(), 'dalston-noise-')), 'pink.wav');
   await run('sox', ['-R', '-n', '-r', String(SAMPLE_RATE), '-c', '1', '-b', '16', noiseFile, 'synth', '4', 'pinknoise', 'vol', '0.3']);
   pinkNoise = (await readWav(noiseFile)).samples;
@@ -109,6 +110,8 @@ for (const id of ids) {
   void describe(`recogniser ${id}`, () => {
     let r: Recognizer;
     let vad: SileroVad;
+    /** Languages of the LibriVox results, checked by the language test (saves transcribing again). */
+    let librivoxLanguages: string[] = [];
     before(async () => {
       r = await createRecognizer(id, { homeDir });
       vad = await SileroVad.load(homeDir);
@@ -129,6 +132,7 @@ for (const id of ids) {
 
     void test(`LibriVox read speech within the WER bound`, async () => {
       const results = await transcribeAll(r, librivox);
+      librivoxLanguages = results.map(({ result }) => result.language);
       for (const { fixture, result } of results) assertWellFormed(result, fixture.audio.length / SAMPLE_RATE, fixture.id);
       const wer = corpusWer(results.map(({ fixture, result }) => wordErrors(fixture.reference, result.text)));
       assert.equal(wer.refWords, 71);
@@ -197,9 +201,7 @@ for (const id of ids) {
       assert.ok(spec);
       const foreign = spec.languages.includes('de') ? 'xx' : 'de';
       await assert.rejects(r.recognize({ audio: silence(1), language: foreign }), { code: 'DALSTON_ERR_INVALID_INPUT' });
-      const clip = librivox[0];
-      assert.ok(clip);
-      assert.equal((await r.recognize({ audio: clip.audio })).language, 'en', spec.capabilities.languageDetection ? 'language detected' : 'model language');
+      assert.ok(librivoxLanguages.length > 0 && librivoxLanguages.every((l) => l === 'en'), `${spec.capabilities.languageDetection ? 'detected' : 'reported'} languages: ${librivoxLanguages.join(', ')}`);
     });
   });
 }
