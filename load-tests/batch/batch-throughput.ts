@@ -94,6 +94,9 @@ async function main(): Promise<void> {
     return Date.parse(body.completed_at) - Date.parse(body.created_at);
   });
   const queueWait = completed.flatMap((j) => j.stages.map((s) => s.queue_wait_ms ?? 0));
+  // What the actors and Kafka add on their own: wall time minus engine processing minus time tasks sat in queues.
+  const pureOverhead = completed.map((j, i) => (overhead[i] ?? 0) - j.stages.reduce((sum, s) => sum + (s.queue_wait_ms ?? 0), 0));
+  const failures = jobs.filter((j) => j.status !== 'completed').map((j) => ({ id: j.id, status: j.status, error: j.error, stages: j.stages.map((s) => ({ stage: s.stage, status: s.status, retries: s.retries, error: s.error })) }));
   const result = {
     date: new Date().toISOString(),
     machine: { cores: (await import('node:os')).availableParallelism(), node: process.version },
@@ -105,6 +108,8 @@ async function main(): Promise<void> {
     jobsPerSecond: completed.length / elapsedS,
     jobWallMs: stats(wall),
     orchestrationOverheadMs: stats(overhead),
+    orchestrationOverheadExcludingQueueWaitMs: stats(pureOverhead),
+    failures,
     stageQueueWaitMs: stats(queueWait),
     kafkaHopMs: stats(hops),
   };
@@ -121,8 +126,10 @@ async function main(): Promise<void> {
       `  (${instances} transcribe instances, submit concurrency ${concurrency}, ${result.settings.audioSeconds ?? '?'} s of audio per job)`,
       row('job wall time (ms)', result.jobWallMs),
       row('orchestration overhead (ms)', result.orchestrationOverheadMs),
+      row('  of which not queue wait (ms)', result.orchestrationOverheadExcludingQueueWaitMs),
       row('stage queue wait (ms)', result.stageQueueWaitMs),
       row('Kafka hop, probe (ms)', result.kafkaHopMs),
+      ...failures.map((f) => `failed: ${f.id} ${JSON.stringify(f.error)} ${JSON.stringify(f.stages.filter((s) => s.error))}`),
       `results: ${file}`,
       '',
     ].join('\n'),
