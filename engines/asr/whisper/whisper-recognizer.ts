@@ -46,6 +46,14 @@ export interface WhisperRecognizerOptions {
   readonly measureModelLoad?: <T>(model: string, load: () => Promise<T>) => Promise<T>;
 }
 
+/** A timed piece of a window before word times are attached (times relative to the window). */
+interface Draft {
+  readonly start: number;
+  readonly end: number;
+  readonly text: string;
+  readonly words: readonly (UntimedWord & { readonly tokens: number })[];
+}
+
 interface Loaded {
   readonly model: WhisperModel;
   readonly tokenizer: WhisperTokenizer;
@@ -184,9 +192,6 @@ export class WhisperRecognizer implements Recognizer {
     const q = quality(best);
     if (best.noSpeechProb > (this.options.noSpeechThreshold ?? 0.6) && q.meanLogProb < -1) return { language, segments: [] };
     const windowSeconds = (to - from) / SAMPLE_RATE;
-    const probOf = new Map<number, number>();
-    best.ids.forEach((_, i) => probOf.set(i, best.probs[i] ?? 0));
-    interface Draft { start: number; end: number; text: string; words: (UntimedWord & { tokens: number })[] }
     const drafts: Draft[] = [];
     let cursor = 0;
     for (const piece of splitByTimestamps(best.ids, windowSeconds, s.tokenizer.tokens)) {
@@ -195,7 +200,7 @@ export class WhisperRecognizer implements Recognizer {
       const pieceProbs: number[] = [];
       for (const tok of piece.tokens) {
         while (cursor < best.ids.length && best.ids[cursor] !== tok) cursor++;
-        pieceProbs.push(probOf.get(cursor) ?? 0);
+        pieceProbs.push(best.probs[cursor] ?? 0);
         cursor++;
       }
       if (text.length === 0) continue;
