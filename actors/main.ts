@@ -3,7 +3,7 @@ import { createClickHouse } from '../clickhouse/client.js';
 import { ClickHouseSink } from '../clickhouse/sink.js';
 import { systemClock } from '../core/clock.js';
 import { startHealthServer } from '../core/health-server.js';
-import { createRegistry, orchestratorMetrics } from '../core/metrics.js';
+import { createRegistry, orchestratorMetrics, streamMetrics } from '../core/metrics.js';
 import { SERVICE } from '../core/observability-names.js';
 import { runService } from '../core/service.js';
 import { createOtelTracer } from '../core/telemetry/tracer.js';
@@ -14,7 +14,7 @@ import { transcribeEnginesByModel } from './transcribe-engines.js';
 
 runService(SERVICE.orchestrator, async (config, log) => {
   const registry = createRegistry();
-  const streams = await connectStreams({ brokers: config.kafkaBrokers, clientId: SERVICE.orchestrator, topicPrefix: config.topicPrefix, log });
+  const streams = await connectStreams({ brokers: config.kafkaBrokers, clientId: SERVICE.orchestrator, topicPrefix: config.topicPrefix, log, deadLetterCounter: streamMetrics(registry).deadLetters });
   await ensureTopics(streams.kafka, ALL_TOPICS.map((t) => ({ ...t, name: prefixed(config.topicPrefix, t.name) })), log);
   const clickhouse = createClickHouse({ url: config.clickhouseUrl, database: config.clickhouseDatabase, log });
   const engines = createEngineSelection({ defaultTranscribeEngine: config.transcribeEngine, transcribeEngines: transcribeEnginesByModel() });

@@ -4,7 +4,7 @@
  * request id: cardinality would grow without bound.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { METRIC } from './observability-names.js';
+import { METRIC, STREAM_METRIC } from './observability-names.js';
 
 /** Stage work spans 50 ms (merge of a short clip) to several minutes (long audio on CPU). */
 export const STAGE_SECONDS_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 60, 120, 240, 400, 800];
@@ -31,9 +31,16 @@ export function engineMetrics(registry: Registry) {
 }
 export type EngineMetrics = ReturnType<typeof engineMetrics>;
 
+/** The terminal job statuses of dalston_orchestrator_jobs_total. */
+export const JOB_OUTCOMES = ['completed', 'failed', 'cancelled'] as const;
+
 export function orchestratorMetrics(registry: Registry) {
+  const jobs = new Counter({ name: METRIC.orchestratorJobs, help: 'Jobs reaching a terminal state.', labelNames: ['status'] as const, registers: [registry] });
+  // Every outcome exported from start-up at 0: Prometheus then sees the first job as an increase (a series born at 1
+  // has no increase, and NoJobsProcessed or the completion rate would miss it).
+  for (const status of JOB_OUTCOMES) jobs.inc({ status }, 0);
   return {
-    jobs: new Counter({ name: METRIC.orchestratorJobs, help: 'Jobs reaching a terminal state.', labelNames: ['status'] as const, registers: [registry] }),
+    jobs,
     jobDuration: new Histogram({ name: METRIC.orchestratorJobDuration, help: 'Job wall time from creation to terminal state.', labelNames: ['status'] as const, buckets: STAGE_SECONDS_BUCKETS, registers: [registry] }),
     queueDepth: new Gauge({ name: METRIC.queueDepth, help: 'Consumer-group lag of each stage topic.', labelNames: ['engine_id', 'stage'] as const, registers: [registry] }),
   };
@@ -47,6 +54,14 @@ export function gatewayMetrics(registry: Registry) {
   };
 }
 export type GatewayMetrics = ReturnType<typeof gatewayMetrics>;
+
+/** Metrics of the Kafka layer (streams/) in a process that consumes. */
+export function streamMetrics(registry: Registry) {
+  return {
+    deadLetters: new Counter({ name: STREAM_METRIC.deadLetters, help: 'Messages dead-lettered by a consumer, by source topic.', labelNames: ['topic'] as const, registers: [registry] }),
+  };
+}
+export type StreamMetrics = ReturnType<typeof streamMetrics>;
 
 export function realtimeMetrics(registry: Registry) {
   return {

@@ -62,6 +62,15 @@ export const METRIC = {
   realtimeLatency: 'dalston_realtime_latency_seconds',
 } as const;
 
+/**
+ * Metrics beyond the contract's table that alerts depend on (compose/prometheus/alerts.yml), kept apart from
+ * METRIC so METRIC stays exactly the contract's list.
+ */
+export const STREAM_METRIC = {
+  /** Messages a consumer gave up on and parked on the dead-letter topic, by source topic (DeadLettersGrowing). */
+  deadLetters: 'dalston_stream_dead_letters_total',
+} as const;
+
 /** Log field names (snake_case, as the contract writes them). */
 export const LOG = {
   requestId: 'request_id',

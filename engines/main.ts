@@ -2,7 +2,7 @@
 import { systemClock } from '../core/clock.js';
 import { ConfigError } from '../core/errors.js';
 import { startHealthServer } from '../core/health-server.js';
-import { createRegistry, engineMetrics } from '../core/metrics.js';
+import { createRegistry, engineMetrics, streamMetrics } from '../core/metrics.js';
 import { SERVICE } from '../core/observability-names.js';
 import { runService } from '../core/service.js';
 import { createOtelTracer } from '../core/telemetry/tracer.js';
@@ -22,7 +22,7 @@ runService(SERVICE.engine, async (config, baseLog) => {
     engine = withFaults(engine, parseFaultPlan(config.faultInjection));
   }
   const registry = createRegistry();
-  const streams = await connectStreams({ brokers: config.kafkaBrokers, clientId: `dalston-engine-${engineId}`, topicPrefix: config.topicPrefix, log });
+  const streams = await connectStreams({ brokers: config.kafkaBrokers, clientId: `dalston-engine-${engineId}`, topicPrefix: config.topicPrefix, log, deadLetterCounter: streamMetrics(registry).deadLetters });
   const runner = new EngineRunner({
     engine, kafka: streams.kafka, producer: streams.producer, deadLetter: streams.deadLetter, store: createArtifactStore(config),
     topicPrefix: config.topicPrefix, clock: systemClock, log, tracer: createOtelTracer(SERVICE.engine), metrics: engineMetrics(registry),

@@ -1,6 +1,7 @@
 /** The gateway area: the HTTP API on node:http against its ports (Kafka publisher, job reader, artifact store). */
 export { createGatewayApp, type GatewayApp, type GatewayDeps } from './gateway-app.js';
-export type { ArtifactStore, JobCancelRequested, JobEventPublisher, JobReader, JobView, NewJobRecord, PublishHeaders, StageView } from './ports.js';
+export type { ArtifactStore, JobCancelRequested, JobEventPublisher, JobReader, JobView, NewJobRecord, PublishHeaders, StageView, StoredSpan, TraceReader } from './ports.js';
+export { traceWaterfall, type TraceWaterfall, type WaterfallSpan } from './trace-view.js';
 export {
   jobStatusBody, jobViewFromState, parseStagesJson, stageRow, stageViewsFromTasks, stagesJson, traceIdFromTraceparent, transcriptFields,
   type JobStatusBody, type StageRow,

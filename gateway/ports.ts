@@ -91,3 +91,28 @@ export interface JobReader {
   /** Writes the initial `pending` row so a status request right after the 201 finds the job. */
   createJobRecord(record: NewJobRecord): Promise<void>;
 }
+
+/** One span of the optional ClickHouse span store (`spans` table, DALSTON_OTEL_SPAN_STORE=clickhouse). */
+export interface StoredSpan {
+  readonly traceId: string;
+  readonly spanId: string;
+  /** '' for a root span. */
+  readonly parentSpanId: string;
+  readonly name: string;
+  /** `service.name` of the process that recorded it. */
+  readonly service: string;
+  /** INTERNAL | SERVER | CLIENT | PRODUCER | CONSUMER */
+  readonly kind: string;
+  /** Epoch microseconds. */
+  readonly startUs: number;
+  readonly durationUs: number;
+  /** UNSET | OK | ERROR */
+  readonly statusCode: string;
+  readonly statusMessage: string;
+  readonly attributes: Readonly<Record<string, string>>;
+}
+
+export interface TraceReader {
+  /** Spans of one trace in start order, at most `limit` of them; [] when none are stored (yet). */
+  getTrace(traceId: string, limit: number): Promise<readonly StoredSpan[]>;
+}

@@ -169,6 +169,7 @@ export class StreamConsumer<T> {
   constructor(options: StreamConsumerOptions<T>) {
     this.#o = compile(options);
     this.#log = options.log.child({ component: 'stream-consumer', group_id: options.groupId });
+    options.deadLetter.watch?.(this.#o.topics);
     this.#consumer = options.kafka.consumer({
       groupId: options.groupId,
       sessionTimeout: options.sessionTimeoutMs ?? 30_000,

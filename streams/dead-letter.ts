@@ -47,6 +47,13 @@ export interface DeadLetterRecord {
 /** Where a consumer puts messages it gives up on. Resolves once the dead letter is durable. */
 export interface DeadLetterSink {
   write(record: DeadLetterRecord): Promise<void>;
+  /** Declares the source topics a consumer reads, so their dead-letter count is exported (at 0) before the first one. */
+  watch?(topics: readonly string[]): void;
+}
+
+/** Counts dead letters per source topic: `dalston_stream_dead_letters_total{topic}` (core/metrics.ts streamMetrics). */
+export interface DeadLetterCounter {
+  inc(labels: { topic: string }, value?: number): void;
 }
 
 export function encodeDeadLetter(record: DeadLetterRecord): Buffer {
@@ -73,6 +80,8 @@ export interface DeadLetterWriterOptions {
   readonly topic: string;
   /** @default systemClock */
   readonly clock?: Clock;
+  /** Incremented per durable dead letter, labelled with the source topic. @default none */
+  readonly counter?: DeadLetterCounter;
 }
 
 /**
@@ -83,11 +92,17 @@ export class DeadLetterWriter implements DeadLetterSink {
   readonly #producer: StreamProducer;
   readonly #topic: string;
   readonly #clock: Clock;
+  readonly #counter: DeadLetterCounter | undefined;
 
   constructor(options: DeadLetterWriterOptions) {
     this.#producer = options.producer;
     this.#topic = options.topic;
     this.#clock = options.clock ?? systemClock;
+    this.#counter = options.counter;
+  }
+
+  watch(topics: readonly string[]): void {
+    for (const topic of topics) this.#counter?.inc({ topic }, 0);
   }
 
   get topic(): string {
@@ -105,5 +120,6 @@ export class DeadLetterWriter implements DeadLetterSink {
       ...(h[HEADER.tracestate] !== undefined && { tracestate: h[HEADER.tracestate] }),
     };
     await this.#producer.send(this.#topic, { key: record.key, value: encodeDeadLetter(record), headers });
+    this.#counter?.inc({ topic: record.source.topic });
   }
 }

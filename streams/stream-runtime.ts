@@ -2,7 +2,7 @@
  * Everything a process needs to talk to Kafka, connected once: client, admin, producer and dead-letter writer.
  */
 import type { Logger } from '../core/logger.js';
-import { DeadLetterWriter } from './dead-letter.js';
+import { DeadLetterWriter, type DeadLetterCounter } from './dead-letter.js';
 import { createKafka, type Admin, type Kafka } from './kafka-client.js';
 import { StreamProducer } from './producer.js';
 import { DEAD_LETTER, prefixed } from './topics.js';
@@ -17,13 +17,24 @@ export interface StreamRuntime {
   readonly close: () => Promise<void>;
 }
 
-export async function connectStreams(options: { brokers: readonly string[]; clientId: string; topicPrefix: string; log: Logger }): Promise<StreamRuntime> {
+export interface ConnectStreamsOptions {
+  readonly brokers: readonly string[];
+  readonly clientId: string;
+  readonly topicPrefix: string;
+  readonly log: Logger;
+  /** Counts this process's dead letters per source topic (`streamMetrics(registry).deadLetters`). @default none */
+  readonly deadLetterCounter?: DeadLetterCounter;
+}
+
+export async function connectStreams(options: ConnectStreamsOptions): Promise<StreamRuntime> {
   const kafka = createKafka({ brokers: [...options.brokers], clientId: options.clientId, log: options.log });
   const admin = kafka.admin();
   await admin.connect();
   const producer = new StreamProducer({ kafka, log: options.log });
   await producer.connect();
-  const deadLetter = new DeadLetterWriter({ producer, topic: prefixed(options.topicPrefix, DEAD_LETTER.name) });
+  const deadLetter = new DeadLetterWriter({
+    producer, topic: prefixed(options.topicPrefix, DEAD_LETTER.name), ...(options.deadLetterCounter ? { counter: options.deadLetterCounter } : {}),
+  });
   return {
     kafka, admin, producer, deadLetter,
     check: async () => {
