@@ -17,11 +17,11 @@ test('spans come depth-first, children in start order, with depth and offsets; a
     span('c', 'a', 'engine.process', t0 + 3000, 1000),
     span('a', '', 'POST /v1/audio/transcriptions', t0, 10_000),
     span('b', 'a', 'upload_to_s3', t0 + 1000, 500),
-    span('d', 'c', 'engine.model_load', t0 + 3100, 200),
+    span('d', 'c', 'engine.child', t0 + 3100, 200),
     span('o', 'gone', 'engine.orphan', t0 + 12_000, 1500),
   ], 5000);
   assert.deepEqual(w.spans.map((s) => [s.name, s.depth]), [
-    ['POST /v1/audio/transcriptions', 0], ['upload_to_s3', 1], ['engine.process', 1], ['engine.model_load', 2], ['engine.orphan', 0],
+    ['POST /v1/audio/transcriptions', 0], ['upload_to_s3', 1], ['engine.process', 1], ['engine.child', 2], ['engine.orphan', 0],
   ]);
   assert.deepEqual(w.spans.map((s) => s.offset_ms), [0, 1, 3, 3.1, 12]);
   assert.equal(w.duration_ms, 13.5);
