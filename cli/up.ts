@@ -13,6 +13,7 @@ import { isPortTaken } from '../infra/ports.js';
 import { SetupError } from '../infra/errors.js';
 import { launchService, type ServiceProcess, type ServiceSpec } from '../infra/service-launcher.js';
 import { setup } from '../infra/setup.js';
+import { CATALOGUE, batchEngineId } from '../engines/models/catalogue.js';
 
 async function apiKey(config: DalstonConfig): Promise<string> {
   if (config.apiKey) return config.apiKey;
@@ -23,8 +24,14 @@ async function apiKey(config: DalstonConfig): Promise<string> {
   return key;
 }
 
-export function serviceSpecs(config: DalstonConfig): ServiceSpec[] {
-  const engines = config.engines.split(',').map((e) => e.trim()).filter((e) => e.length > 0);
+/** `auto`: prepare, merge and a transcribe engine for every recogniser set-up installed. */
+export function engineIds(config: DalstonConfig, installedModels: readonly string[]): string[] {
+  if (config.engines.trim() !== 'auto') return config.engines.split(',').map((e) => e.trim()).filter((e) => e.length > 0);
+  const asr = CATALOGUE.filter((m) => m.task === 'asr' && installedModels.includes(m.id)).map(batchEngineId);
+  return ['audio-prepare', ...asr, 'merge'];
+}
+
+export function serviceSpecs(config: DalstonConfig, engines: readonly string[]): ServiceSpec[] {
   return [
     { name: 'gateway', kind: 'gateway', port: config.gatewayPort },
     { name: 'actors', kind: 'actors', port: config.actorsPort },
@@ -34,11 +41,19 @@ export function serviceSpecs(config: DalstonConfig): ServiceSpec[] {
 
 export async function up(config: DalstonConfig, log: Logger): Promise<number> {
   await mkdir(config.homeDir, { recursive: true });
-  const specs = serviceSpecs(config);
-  for (const s of specs) {
-    if (await isPortTaken(s.port)) throw new SetupError(`port ${s.port} (${s.name}) is already in use; stop what uses it or set ${s.kind === 'gateway' ? 'DALSTON_GATEWAY_PORT' : s.kind === 'actors' ? 'DALSTON_ACTORS_PORT' : 'DALSTON_ENGINE_PORT'}`);
+  // Ports of the gateway and actor host are checked before any install work, so a taken port fails at once.
+  for (const s of serviceSpecs(config, [])) {
+    if (await isPortTaken(s.port)) throw new SetupError(`port ${s.port} (${s.name}) is already in use; stop what uses it or set ${s.kind === 'gateway' ? 'DALSTON_GATEWAY_PORT' : 'DALSTON_ACTORS_PORT'}`);
   }
   const installed = await setup(config.homeDir, log);
+  const engines = engineIds(config, installed.models.filter((m) => m.status !== 'missing').map((m) => m.id));
+  if (!engines.includes(config.transcribeEngine)) {
+    throw new SetupError(`DALSTON_TRANSCRIBE_ENGINE ${config.transcribeEngine} is not among the engines to start (${engines.join(', ')}); install its model or change the variable`);
+  }
+  const specs = serviceSpecs(config, engines);
+  for (const s of specs.filter((x) => x.kind === 'engine')) {
+    if (await isPortTaken(s.port)) throw new SetupError(`port ${s.port} (${s.name}) is already in use; stop what uses it or set DALSTON_ENGINE_PORT`);
+  }
   const stack = await startLocalStack({
     dataDir: config.homeDir, kafka: installed.kafka, kafkaPort: config.kafkaPort, clickhousePort: config.clickhousePort,
     topicPrefix: config.topicPrefix, database: config.clickhouseDatabase, log,

@@ -87,6 +87,8 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     DALSTON_LOG_LEVEL: 'info',
     DALSTON_ENGINE_HEARTBEAT_SECONDS: '1',
     DALSTON_TASK_RETRY_DELAY_MS: '200',
+    // The harness starts pocketsphinx by default (tests name other models explicitly).
+    DALSTON_TRANSCRIBE_ENGINE: POCKETSPHINX_ENGINE,
     ...options.env,
   };
   const services: ServiceProcess[] = [];
