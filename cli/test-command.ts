@@ -13,6 +13,7 @@ import type { Logger } from '../core/logger.js';
 import { startLocalStack } from '../infra/local-stack.js';
 import { freePort } from '../infra/ports.js';
 import { setup } from '../infra/setup.js';
+import { ensureTestTools } from '../infra/test-tools.js';
 
 async function findTests(dir: string): Promise<string[]> {
   const out: string[] = [];
@@ -45,6 +46,7 @@ function runStreaming(cmd: string, args: string[], env: NodeJS.ProcessEnv, onLin
 export async function test(config: DalstonConfig, log: Logger, filter: readonly string[]): Promise<number> {
   const started = Date.now();
   const installed = await setup(config.homeDir, log);
+  await ensureTestTools(config.homeDir, log);
 
   log.info({}, 'lint: eslint');
   const lint = await runStreaming(join(REPO_ROOT, 'node_modules/.bin/eslint'), ['.'], process.env);
