@@ -6,7 +6,7 @@
  * confidence is the mean probability of the word's tokens.
  */
 import { readFile } from 'node:fs/promises';
-import { CancelledError, IllegalStateError, InvalidInputError } from '../../../core/errors.js';
+import { CancelledError, InvalidInputError } from '../../../core/errors.js';
 import type { Logger } from '../../../core/logger.js';
 import { silentLogger } from '../../../core/logger.js';
 import { MOONSHINE_TINY } from '../../models/catalogue.js';
@@ -14,6 +14,7 @@ import { ModelError } from '../../models/model-error.js';
 import { modelPath, verifyModel } from '../../models/verify.js';
 import { SileroVad, VAD_FRAME_SECONDS } from '../../vad/silero-vad.js';
 import type { VadOptions } from '../../vad/speech-regions.js';
+import { LazyModel } from '../lazy-model.js';
 import { SAMPLE_RATE, type RecognitionRequest, type RecognitionResult, type Recognizer, type Segment } from '../recognizer.js';
 import { planWindows, type AudioWindow, type WindowOptions } from '../windows.js';
 import { estimateWordTimes, type UntimedWord } from '../word-timing.js';
@@ -51,9 +52,7 @@ export class MoonshineRecognizer implements Recognizer {
   readonly modelId = MOONSHINE_TINY.id;
   /** Seconds the last load() took (verify + sessions), for the model-load metric. */
   loadSeconds = 0;
-  private loading: Promise<Loaded> | undefined;
-  private state: Loaded | undefined;
-  private closed = false;
+  private readonly model = new LazyModel<Loaded>(() => this.doLoad());
   private readonly log: Logger;
 
   constructor(private readonly options: MoonshineRecognizerOptions) {
@@ -61,21 +60,11 @@ export class MoonshineRecognizer implements Recognizer {
   }
 
   get loaded(): boolean {
-    return this.state !== undefined;
+    return this.model.loaded;
   }
 
   async load(): Promise<void> {
-    if (this.closed) throw new IllegalStateError('recogniser is closed');
-    if (this.state !== undefined) return;
-    this.loading ??= this.doLoad().then(
-      (s) => (this.state = s),
-      (err: unknown) => {
-        // A failed load may be retried after set-up repairs the files.
-        this.loading = undefined;
-        throw err;
-      },
-    );
-    await this.loading;
+    await this.model.get();
   }
 
   private async doLoad(): Promise<Loaded> {
@@ -104,9 +93,7 @@ export class MoonshineRecognizer implements Recognizer {
     if (lang !== undefined && lang !== 'auto' && lang !== 'en') {
       throw new InvalidInputError(`${MOONSHINE_TINY.id} transcribes English only, not "${lang}"`);
     }
-    await this.load();
-    const s = this.state;
-    if (s === undefined) throw new IllegalStateError('recogniser not loaded');
+    const s = await this.model.get();
     const signal = request.signal;
     const check = (): void => {
       if (signal?.aborted === true) throw new CancelledError('transcription cancelled');
@@ -162,9 +149,7 @@ export class MoonshineRecognizer implements Recognizer {
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    const s = this.state ?? (this.loading ? await this.loading.catch(() => undefined) : undefined);
-    this.state = undefined;
+    const s = await this.model.close();
     if (s !== undefined) await Promise.all([s.model.release(), s.vad.close()]);
   }
 }

@@ -19,6 +19,7 @@ import { modelPath, verifyModel } from '../../models/verify.js';
 import { SileroVad, VAD_FRAME_SECONDS } from '../../vad/silero-vad.js';
 import type { SpeechRegion, VadOptions } from '../../vad/speech-regions.js';
 import { compressionRatio, meanLogProb, needsFallback, seededRandom, type FallbackOptions } from '../decode-fallback.js';
+import { LazyModel } from '../lazy-model.js';
 import { SAMPLE_RATE, type RecognitionRequest, type RecognitionResult, type Recognizer, type Segment, type Word } from '../recognizer.js';
 import { planWindows, type AudioWindow, type WindowOptions } from '../windows.js';
 import { estimateWordTimes, type UntimedWord } from '../word-timing.js';
@@ -72,9 +73,7 @@ export class WhisperRecognizer implements Recognizer {
   readonly modelId: string;
   private readonly spec: ModelSpec;
   loadSeconds = 0;
-  private loading: Promise<Loaded> | undefined;
-  private state: Loaded | undefined;
-  private closed = false;
+  private readonly model = new LazyModel<Loaded>(() => this.doLoad());
   private readonly log: Logger;
 
   constructor(private readonly options: WhisperRecognizerOptions) {
@@ -85,20 +84,11 @@ export class WhisperRecognizer implements Recognizer {
   }
 
   get loaded(): boolean {
-    return this.state !== undefined;
+    return this.model.loaded;
   }
 
   async load(): Promise<void> {
-    if (this.closed) throw new IllegalStateError('recogniser is closed');
-    if (this.state !== undefined) return;
-    this.loading ??= this.doLoad().then(
-      (s) => (this.state = s),
-      (err: unknown) => {
-        this.loading = undefined;
-        throw err;
-      },
-    );
-    await this.loading;
+    await this.model.get();
   }
 
   private async doLoad(): Promise<Loaded> {
@@ -135,9 +125,7 @@ export class WhisperRecognizer implements Recognizer {
     if (requested !== undefined && !this.spec.languages.includes(requested)) {
       throw new InvalidInputError(`${this.spec.id} does not transcribe "${request.language}" (it knows ${this.spec.languages.length > 3 ? `${this.spec.languages.length} languages` : this.spec.languages.join(', ')})`);
     }
-    await this.load();
-    const s = this.state;
-    if (s === undefined) throw new IllegalStateError('recogniser not loaded');
+    const s = await this.model.get();
     const signal = request.signal;
     const check = (): void => {
       if (signal?.aborted === true) throw new CancelledError('transcription cancelled');
@@ -243,9 +231,7 @@ export class WhisperRecognizer implements Recognizer {
   }
 
   async close(): Promise<void> {
-    this.closed = true;
-    const s = this.state ?? (this.loading ? await this.loading.catch(() => undefined) : undefined);
-    this.state = undefined;
+    const s = await this.model.close();
     if (s !== undefined) await Promise.all([s.model.release(), s.vad.close()]);
   }
 }
