@@ -13,10 +13,8 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { REPO_ROOT } from '../../core/config.js';
@@ -24,7 +22,7 @@ import { METRIC, SERVICE, SPAN, STREAM_METRIC } from '../../core/observability-n
 import { expandGrafanaSqlMacros, listDashboardPromQLTargets, listDashboardSqlTargets } from '../../core/telemetry/dashboard-targets.js';
 import { buildSpanTree, startOtlpTestReceiver, type DecodedSpan, type OtlpTestReceiver, type SpanTree } from '../../core/telemetry/otlp-test-receiver.js';
 import { keyIdOf } from '../../gateway/index.js';
-import { freePort } from '../../infra/ports.js';
+import { startPrometheus, stopPrometheus, type PrometheusServer } from '../support/prometheus-server.js';
 import type { ServiceProcess } from '../../infra/service-launcher.js';
 import { ESPEAK_SENTENCES, synthesizeFile } from '../fixtures/speech-fixtures.js';
 import { POCKETSPHINX_ENGINE, TERMINAL, startHarness, type Harness, type JobBody } from './pipeline-harness.js';
@@ -34,7 +32,7 @@ const ALERTS = join(REPO_ROOT, 'compose', 'prometheus', 'alerts.yml');
 
 let h: Harness;
 let otlp: OtlpTestReceiver;
-let prom: { url: string; child: ChildProcess; dir: string } | undefined;
+let prom: PrometheusServer | undefined;
 let job: JobBody;
 let submitted: { headers: Headers; requestId: string };
 
@@ -134,44 +132,6 @@ function labelNames(samples: readonly Sample[], family: string): string[] {
   return [...names].sort();
 }
 
-async function startPrometheus(targets: Readonly<Record<string, readonly number[]>>): Promise<{ url: string; child: ChildProcess; dir: string }> {
-  const dir = mkdtempSync(join(tmpdir(), 'dalston-e2e-prom-'));
-  const port = await freePort();
-  const jobs = Object.entries(targets).map(([name, ports]) =>
-    `  - job_name: ${name}\n    static_configs:\n      - targets: [${ports.map((p) => `"127.0.0.1:${p}"`).join(', ')}]\n`).join('');
-  writeFileSync(join(dir, 'prometheus.yml'),
-    `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - ${JSON.stringify(ALERTS)}\nscrape_configs:\n${jobs}`);
-  const child = spawn('/usr/bin/prometheus', [
-    `--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`,
-  ], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  child.stderr?.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-4000)));
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`prometheus exited (${child.exitCode}): ${log}`);
-    const ready = await fetch(`${url}/-/ready`).then((r) => r.ok, () => false);
-    if (ready) break;
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`prometheus not ready in 30 s: ${log}`);
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return { url, child, dir };
-}
-
-async function stopPrometheus(p: { child: ChildProcess; dir: string }): Promise<void> {
-  if (p.child.exitCode === null) {
-    const exited = new Promise<void>((resolve) => p.child.once('exit', () => resolve()));
-    p.child.kill('SIGTERM');
-    const timer = setTimeout(() => p.child.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
-  }
-  rmSync(p.dir, { recursive: true, force: true });
-}
-
 async function promQuery(expr: string): Promise<{ status: string; error?: string; data?: { result: { metric: Record<string, string> }[] } }> {
   const res = await fetch(`${prom?.url ?? ''}/api/v1/query?${new URLSearchParams({ query: expr }).toString()}`);
   return (await res.json()) as { status: string; error?: string; data?: { result: { metric: Record<string, string> }[] } };
@@ -198,7 +158,8 @@ before(async () => {
   });
   const port = (s: ServiceProcess) => s.spec.port;
   prom = await startPrometheus({
-    [SERVICE.gateway]: services('gateway').map(port), [SERVICE.orchestrator]: services('actors').map(port), [SERVICE.engine]: services('engine').map(port),
+    scrapeInterval: '1s', ruleFiles: [ALERTS],
+    jobs: { [SERVICE.gateway]: services('gateway').map(port), [SERVICE.orchestrator]: services('actors').map(port), [SERVICE.engine]: services('engine').map(port) },
   });
   // A running stack is scraped before the job: Prometheus must see the counters at 0 to see the job as an increase
   // (its target discovery takes up to 5 s to hand the targets to the scrapers).

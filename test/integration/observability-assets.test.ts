@@ -6,8 +6,8 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -16,6 +16,7 @@ import { silentLogger } from '../../core/logger.js';
 import { createRegistry, engineMetrics, gatewayMetrics, orchestratorMetrics, realtimeMetrics } from '../../core/metrics.js';
 import { METRIC } from '../../core/observability-names.js';
 import { freePort } from '../../infra/ports.js';
+import { startPrometheus, stopPrometheus, type PrometheusServer } from '../support/prometheus-server.js';
 import { startClickHouse } from '../../infra/clickhouse-server.js';
 import { createClickHouse } from '../../clickhouse/client.js';
 import { applyMigrations } from '../../clickhouse/migrate.js';
@@ -161,53 +162,11 @@ void test('every PromQL expression uses contract metric names and only their lab
 
 // ------------------------------------------------------------------------------------------------ a real Prometheus
 
-let prometheus: { url: string; child: ChildProcess; dir: string } | undefined;
-
-async function startPrometheus(): Promise<{ url: string; child: ChildProcess; dir: string }> {
-  const dir = mkdtempSync(join(tmpdir(), 'dalston-prom-'));
-  const port = await freePort();
-  // Only loopback: the compose scrape targets (gateway:8000, …) are not resolvable here.
-  writeFileSync(
-    join(dir, 'prometheus.yml'),
-    `global:\n  scrape_interval: 15s\nrule_files:\n  - ${JSON.stringify(ALERTS)}\nscrape_configs:\n  - job_name: prometheus\n    static_configs:\n      - targets: ["127.0.0.1:${port}"]\n`,
-  );
-  const child = spawn('/usr/bin/prometheus', [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let log = '';
-  child.stderr?.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-4000)));
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`prometheus exited (${child.exitCode}): ${log}`);
-    try {
-      const r = await fetch(`${url}/-/ready`);
-      if (r.ok) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`prometheus not ready in 30 s: ${log}`);
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return { url, child, dir };
-}
-
-async function stopPrometheus(p: { child: ChildProcess; dir: string }): Promise<void> {
-  if (p.child.exitCode === null) {
-    const exited = new Promise<void>((resolve) => p.child.once('exit', () => resolve()));
-    p.child.kill('SIGTERM');
-    const timer = setTimeout(() => p.child.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
-  }
-  rmSync(p.dir, { recursive: true, force: true });
-}
+let prometheus: PrometheusServer | undefined;
 
 void test("Debian's Prometheus loads the alert rules and evaluates every PromQL expression of alerts and dashboards without error", async () => {
-  prometheus = await startPrometheus();
+  // Only loopback: the compose scrape targets (gateway:8000, …) are not resolvable here.
+  prometheus = await startPrometheus({ scrapeInterval: '15s', ruleFiles: [ALERTS], jobs: { prometheus: 'self' } });
   try {
     const rules = (await (await fetch(`${prometheus.url}/api/v1/rules`)).json()) as { data: { groups: { rules: { name: string; health: string }[] }[] } };
     const loaded = rules.data.groups.flatMap((g) => g.rules);
