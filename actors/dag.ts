@@ -19,6 +19,8 @@ export interface DagNode {
 
 export function planStages(params: JobParams, channels = 1): DagNode[] {
   const nodes: DagNode[] = [{ stage: 'prepare', dependsOn: [], required: true }];
+  // VAD runs beside transcription (recognisers cut their own windows); merge carries its regions.
+  if (params.vad) nodes.push({ stage: 'vad', dependsOn: ['prepare'], required: true });
   const transcribeStages: string[] = [];
   if (params.perChannel && channels > 1) {
     for (let ch = 0; ch < channels; ch++) {
@@ -29,7 +31,7 @@ export function planStages(params: JobParams, channels = 1): DagNode[] {
     nodes.push({ stage: 'transcribe', dependsOn: ['prepare'], required: true });
     transcribeStages.push('transcribe');
   }
-  nodes.push({ stage: 'merge', dependsOn: ['prepare', ...transcribeStages], required: true });
+  nodes.push({ stage: 'merge', dependsOn: ['prepare', ...(params.vad ? ['vad'] : []), ...transcribeStages], required: true });
   return nodes;
 }
 

@@ -13,6 +13,7 @@ export interface EngineSelectionOptions {
 
 export const STAGE_ENGINES: Readonly<Record<string, string>> = {
   prepare: 'audio-prepare',
+  vad: 'silero-vad-v5',
   merge: 'merge',
 };
 

@@ -28,7 +28,8 @@ async function apiKey(config: DalstonConfig): Promise<string> {
 export function engineIds(config: DalstonConfig, installedModels: readonly string[]): string[] {
   if (config.engines.trim() !== 'auto') return config.engines.split(',').map((e) => e.trim()).filter((e) => e.length > 0);
   const asr = CATALOGUE.filter((m) => m.task === 'asr' && installedModels.includes(m.id)).map(batchEngineId);
-  return ['audio-prepare', ...asr, 'merge'];
+  const vad = installedModels.includes('silero-vad-v5') ? ['silero-vad-v5'] : [];
+  return ['audio-prepare', ...vad, ...asr, 'merge'];
 }
 
 export function serviceSpecs(config: DalstonConfig, engines: readonly string[]): ServiceSpec[] {

@@ -12,6 +12,7 @@ import { CATALOGUE, batchEngineId } from './models/catalogue.js';
 import { verifyModel } from './models/verify.js';
 import type { Engine } from './sdk/engine.js';
 import { TranscribeEngine } from './transcribe/index.js';
+import { VAD_ENGINE_ID, VadEngine } from './vad/vad-engine.js';
 
 export interface EngineFactoryOptions {
   readonly homeDir: string;
@@ -19,12 +20,16 @@ export interface EngineFactoryOptions {
 }
 
 export function knownEngineIds(): string[] {
-  return ['audio-prepare', 'merge', ...CATALOGUE.filter((m) => m.task === 'asr').map(batchEngineId)];
+  return ['audio-prepare', 'merge', VAD_ENGINE_ID, ...CATALOGUE.filter((m) => m.task === 'asr').map(batchEngineId)];
 }
 
 export async function createEngine(engineId: string, options: EngineFactoryOptions): Promise<Engine> {
   if (engineId === 'audio-prepare') return new AudioPrepareEngine();
   if (engineId === 'merge') return new MergeEngine();
+  if (engineId === VAD_ENGINE_ID) {
+    await verifyModel(VAD_ENGINE_ID, options.homeDir);
+    return new VadEngine(options.homeDir);
+  }
   const model = CATALOGUE.find((m) => m.task === 'asr' && batchEngineId(m) === engineId);
   if (!model) throw new ConfigError(`DALSTON_ENGINE_ID "${engineId}" is not an engine this build has; known: ${knownEngineIds().join(', ')}`);
   await verifyModel(model.id, options.homeDir);

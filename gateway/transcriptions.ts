@@ -30,7 +30,7 @@ export const EXPORT_FORMATS = ['txt', 'srt', 'vtt', 'json'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 
 /** The accepted form fields of a submission besides `file`. */
-export const SUBMIT_FIELDS = ['language', 'model', 'timestamps_granularity', 'response_format'] as const;
+export const SUBMIT_FIELDS = ['language', 'model', 'timestamps_granularity', 'response_format', 'vad'] as const;
 
 export interface SubmitRequest {
   readonly params: JobParams;
@@ -73,6 +73,11 @@ export function parseSubmitFields(fields: readonly (readonly [string, string])[]
     params.model = model;
     openAiMode = includes(OPENAI_MODELS, model);
     if (openAiMode) params.api = 'openai';
+  }
+  const vad = seen.get('vad');
+  if (vad !== undefined && vad !== '') {
+    if (vad !== 'true' && vad !== 'false') throw badRequest(`vad "${vad}" must be true or false`);
+    if (vad === 'true') params.vad = true;
   }
   const granularity = seen.get('timestamps_granularity');
   if (granularity !== undefined && granularity !== '') {

@@ -22,6 +22,8 @@ const jobParams = object({
   /** Catalogue model id or 'auto'. */
   model: optional(str),
   timestampsGranularity: optional(oneOf(['none', 'segment', 'word'] as const)),
+  /** Run the vad stage (Silero speech regions, carried into the transcript). */
+  vad: optional(bool),
   /** Split channels and transcribe each (transcribe_ch0…N). */
   perChannel: optional(bool),
   /** Which API created the job: shapes the response only. */

@@ -55,6 +55,8 @@ export interface TranscriptDocument {
     /** Model of each transcribe stage, by stage name. */
     readonly models: Readonly<Record<string, string>>;
     readonly timestamps_granularity: 'none' | 'segment' | 'word';
+    /** Silero speech regions (seconds) when the job ran the vad stage. */
+    readonly speech_regions?: readonly { readonly start: number; readonly end: number }[];
   };
 }
 
@@ -66,6 +68,19 @@ export interface MergeRequest {
   /** 'none' | 'segment' | 'word' (default word): words are dropped unless 'word'. */
   readonly timestampsGranularity?: string;
   readonly createdAt: Date;
+  /** The vad stage's speech regions, when the job ran it. */
+  readonly speechRegions?: readonly { readonly start: number; readonly end: number }[];
+}
+
+/** The regions of a vad output (engines/vad/vad-engine.ts), checked field by field like every upstream output. */
+export function checkVadRegions(raw: unknown): { start: number; end: number }[] {
+  const regions = typeof raw === 'object' && raw !== null ? (raw as { regions?: unknown }).regions : undefined;
+  if (!Array.isArray(regions)) throw malformed('vad', 'regions', 'an array');
+  return regions.map((r: unknown, i) => {
+    const o = (typeof r === 'object' && r !== null ? r : {}) as { start?: unknown; end?: unknown };
+    if (typeof o.start !== 'number' || typeof o.end !== 'number') throw malformed('vad', `regions[${i}]`, '{start, end} in seconds');
+    return { start: o.start, end: o.end };
+  });
 }
 
 const STAGE_ORDER = ['prepare', 'vad', 'transcribe', 'align', 'diarize', 'pii_detect', 'audio_redact', 'merge'];
@@ -134,12 +149,13 @@ export function mergeTranscript(request: MergeRequest): TranscriptDocument {
     segments,
     words,
     metadata: {
-      pipeline_stages: [...(request.prepare ? ['prepare'] : []), ...stages, 'merge'],
+      pipeline_stages: [...(request.prepare ? ['prepare'] : []), ...(request.speechRegions ? ['vad'] : []), ...stages, 'merge'],
       channels: request.prepare?.original.channels ?? Math.max(1, stages.length),
       sample_rate: request.prepare?.original.sample_rate ?? request.prepare?.sample_rate ?? 16000,
       created_at: request.createdAt.toISOString(),
       models: Object.fromEntries(stages.map((s) => [s, request.transcripts[s]?.model ?? 'unknown'])),
       timestamps_granularity: granularity(request.timestampsGranularity),
+      ...(request.speechRegions ? { speech_regions: request.speechRegions } : {}),
     },
   };
 }
@@ -227,14 +243,17 @@ export class MergeEngine implements Engine {
       }
     };
     let prepare: PrepareOutput | undefined;
+    let speechRegions: { start: number; end: number }[] | undefined;
     const transcripts: Record<string, TranscribeOutput> = {};
     for (const [name, path] of Object.entries(ctx.inputs)) {
       if (name === 'prepare') prepare = checkPrepareOutput(await readJson(name, path));
+      else if (name === 'vad') speechRegions = checkVadRegions(await readJson(name, path));
       else if (/^transcribe(_ch\d+)?$/.test(name)) transcripts[name] = checkTranscribeOutput(name, await readJson(name, path));
     }
     const doc = mergeTranscript({
       jobId: ctx.jobId, transcripts, createdAt: this.#now(),
       ...(prepare ? { prepare } : {}),
+      ...(speechRegions ? { speechRegions } : {}),
       ...(ctx.config.timestampsGranularity !== undefined ? { timestampsGranularity: ctx.config.timestampsGranularity } : {}),
     });
     const blobs: Record<string, string> = {

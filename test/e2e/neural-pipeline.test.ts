@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { wordErrors } from '../../engines/asr/wer.js';
 import { MOONSHINE_TINY, batchEngineId } from '../../engines/models/catalogue.js';
 import { SileroVad } from '../../engines/vad/index.js';
+import { VAD_ENGINE_ID } from '../../engines/vad/vad-engine.js';
 import { TESTDATA, parseSphinxTranscription } from '../fixtures/speech-fixtures.js';
 import { readWav } from '../fixtures/wav.js';
 import { TERMINAL, startHarness, type Harness } from './pipeline-harness.js';
@@ -16,21 +17,29 @@ import { TERMINAL, startHarness, type Harness } from './pipeline-harness.js';
 const ENGINE = batchEngineId(MOONSHINE_TINY);
 let h: Harness;
 before(async () => {
-  h = await startHarness({ name: 'neural', engines: ['audio-prepare', ENGINE, 'merge'] });
+  h = await startHarness({ name: 'neural', engines: ['audio-prepare', VAD_ENGINE_ID, ENGINE, 'merge'] });
 });
 after(async () => {
   await h?.stop();
 });
 
-test('moonshine-tiny transcribes a LibriVox recording; word times lie inside Silero speech regions', async (t) => {
+test('moonshine-tiny transcribes a LibriVox recording with the vad stage; word times lie inside Silero speech regions', async (t) => {
   const refs = parseSphinxTranscription(await readFile(join(TESTDATA, 'librivox', 'transcription'), 'utf8'));
   const [id, reference] = [...refs.entries()][1] ?? ['', ''];
   const file = join(TESTDATA, 'librivox', `${id}.wav`);
-  const res = await h.submit(file, { model: MOONSHINE_TINY.id, language: 'en' });
+  const res = await h.submit(file, { model: MOONSHINE_TINY.id, language: 'en', vad: 'true' });
   assert.equal(res.status, 201, JSON.stringify(res.body));
   const job = await h.waitFor(res.body.id, (j) => TERMINAL.has(j.status), 180_000);
   assert.equal(job.status, 'completed', JSON.stringify(job.error));
   assert.equal(job.stages.find((s) => s.stage === 'transcribe')?.engine_id, ENGINE, 'the job named its model; the actor chose its engine');
+  assert.deepEqual(job.stages.map((s) => `${s.stage}:${s.status}`), ['prepare:completed', 'vad:completed', 'transcribe:completed', 'merge:completed']);
+
+  // The vad stage's own output: Silero regions over the prepared audio, served as the task's artifact.
+  const vadStage = job.stages.find((s) => s.stage === 'vad');
+  const art = await h.api(`/v1/audio/transcriptions/${job.id}/tasks/${vadStage?.task_id ?? ''}/artifacts`);
+  assert.equal(art.status, 200);
+  const vadOut = ((await art.json()) as { output: { data: { regions: { start: number; end: number }[]; speech_seconds: number } } }).output.data;
+  assert.ok(vadOut.regions.length > 0 && vadOut.speech_seconds > 1, `vad stage found speech: ${JSON.stringify(vadOut)}`);
 
   const wer = wordErrors(reference, job.text ?? '');
   t.diagnostic(`moonshine-tiny via the pipeline on ${id}: WER ${(wer.wer * 100).toFixed(1)} % (${wer.errors}/${wer.refWords})`);
@@ -43,6 +52,7 @@ test('moonshine-tiny transcribes a LibriVox recording; word times lie inside Sil
   const regions = await vad.detectSpeech((await readWav(file)).samples);
   await vad.close();
   assert.ok(regions.length > 0, 'Silero finds speech');
+  assert.equal(vadOut.regions.length, regions.length, 'the pipeline stage and a direct Silero run agree on the regions');
   const slack = 0.25; // VAD padding and frame granularity (32 ms frames)
   for (const w of allWords) {
     assert.ok(w.start <= w.end, `${w.text}: start before end`);
