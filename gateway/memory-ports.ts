@@ -44,6 +44,10 @@ export class InMemoryJobReader implements JobReader {
     });
   }
 
+  async deleteJob(jobId: string, tenantId: string): Promise<void> {
+    if (this.jobs.get(jobId)?.tenantId === tenantId) this.jobs.delete(jobId);
+  }
+
   /** Replaces a job's view, as the actor's state writes would. */
   put(view: JobView): void {
     this.jobs.set(view.jobId, view);

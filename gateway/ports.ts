@@ -90,6 +90,8 @@ export interface JobReader {
   getJob(jobId: string, tenantId: string): Promise<JobView | undefined>;
   /** Writes the initial `pending` row so a status request right after the 201 finds the job. */
   createJobRecord(record: NewJobRecord): Promise<void>;
+  /** Removes a finished job's rows (job and tasks); from then on getJob answers undefined. */
+  deleteJob(jobId: string, tenantId: string): Promise<void>;
 }
 
 /** One span of the optional ClickHouse span store (`spans` table, DALSTON_OTEL_SPAN_STORE=clickhouse). */

@@ -313,6 +313,23 @@ async function cancel(deps: TranscriptionsDeps, ctx: AuthedRequestContext): Prom
   });
 }
 
+/**
+ * Deletes a finished job and its data: every artifact under the job's prefix (upload, task outputs, transcript),
+ * then its rows. Audited as job.deleted and data.deleted before anything is removed. A job still running must be
+ * cancelled first (409), so no engine writes into a deleted job.
+ */
+async function deleteJob(deps: TranscriptionsDeps, ctx: AuthedRequestContext): Promise<void> {
+  const view = await loadJob(deps, ctx);
+  if (!isTerminal(view.status)) throw conflict(`job ${view.jobId} is ${view.status}; cancel it before deleting it`);
+  const now = deps.clock.now();
+  await publishAuditOrFail(deps.publisher, auditEvent(ctx, 'job.deleted', view, now, { status: view.status }));
+  const removed = await deps.store.deletePrefix(artifactKeys.jobPrefix(view.jobId));
+  await deps.reader.deleteJob(view.jobId, ctx.principal.tenantId);
+  await publishAuditOrFail(deps.publisher, auditEvent(ctx, 'data.deleted', view, deps.clock.now(), { artifacts: removed }));
+  ctx.res.writeHead(204);
+  ctx.res.end();
+}
+
 const EXPORT_CONTENT_TYPES: Readonly<Record<ExportFormat, string>> = {
   txt: 'text/plain; charset=utf-8',
   srt: 'application/x-subrip; charset=utf-8',
@@ -351,6 +368,7 @@ export function transcriptionRoutes(deps: TranscriptionsDeps): RouteSpec[] {
     { method: 'GET', path: `${p}/:id/tasks/:task_id/artifacts`, auth: 'api_key', handler: (ctx) => taskArtifacts(deps, ctx) },
     { method: 'GET', path: `${p}/:id/trace`, auth: 'api_key', handler: (ctx) => jobTrace(deps, ctx) },
     { method: 'POST', path: `${p}/:id/cancel`, auth: 'api_key', handler: (ctx) => cancel(deps, ctx) },
+    { method: 'DELETE', path: `${p}/:id`, auth: 'api_key', handler: (ctx) => deleteJob(deps, ctx) },
     { method: 'GET', path: `${p}/:id/export/:format`, auth: 'api_key', handler: (ctx) => exportTranscript(deps, ctx) },
   ];
 }

@@ -35,6 +35,24 @@ export class ClickHouseJobReader implements JobReader {
     };
   }
 
+  /**
+   * A tombstone row with the highest version hides the job at once (its status is not a job status, so getJob
+   * answers undefined); ALTER … DELETE mutations then remove the rows for good, asynchronously, on 18.16 as on
+   * current releases. The mutations are issued first so they cannot remove the tombstone inserted after them.
+   */
+  async deleteJob(jobId: string, tenantId: string): Promise<void> {
+    const where = `job_id = ${str(jobId)}`;
+    await this.ch.exec(`ALTER TABLE ${qualified(this.ch.database, 'jobs')} DELETE WHERE ${where} AND tenant_id = ${str(tenantId)}`);
+    await this.ch.exec(`ALTER TABLE ${qualified(this.ch.database, 'tasks')} DELETE WHERE ${where}`);
+    const now = Date.now();
+    const tombstone: JobRow = {
+      job_id: jobId, tenant_id: tenantId, status: 'deleted', created_at: formatDateTime(now), created_ms: now, started_ms: 0,
+      completed_ms: 0, audio_duration_seconds: 0, language: '', model: '', request_id: '', trace_id: '', error_code: '',
+      error_message: '', stages_json: '[]', params_json: '{}', transcript_key: '', version: Number.MAX_SAFE_INTEGER,
+    };
+    await this.ch.insert('jobs', [tombstone], [...JOB_COLUMNS]);
+  }
+
   async createJobRecord(record: NewJobRecord): Promise<void> {
     const row: JobRow = {
       job_id: record.jobId, tenant_id: record.tenantId, status: record.status, created_at: formatDateTime(record.createdAt),

@@ -8,6 +8,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { wordErrors } from '../../engines/asr/wer.js';
 import { run } from '../../infra/exec.js';
@@ -92,6 +93,28 @@ test('a real LibriVox recording is transcribed; task artifacts and exports are s
     const body = await exp.text();
     if (format === 'srt') assert.match(body, /^1\r?\n\d\d:\d\d:\d\d,\d\d\d --> \d\d:\d\d:\d\d,\d\d\d/);
     if (format === 'vtt') assert.match(body, /^WEBVTT/);
+  }
+
+  // Deleting the finished job removes its data and is audited; afterwards the job is gone.
+  const artifactsDir = join(process.env['DALSTON_HOME'] ?? join(process.cwd(), '.dalston'), 'artifacts', 'jobs', job.id);
+  assert.equal(existsSync(artifactsDir), true, 'the job has artifacts before deletion');
+  const del = await h.api(`/v1/audio/transcriptions/${job.id}`, { method: 'DELETE' });
+  assert.equal(del.status, 204);
+  assert.equal((await h.api(`/v1/audio/transcriptions/${job.id}`)).status, 404, 'a deleted job is not found');
+  assert.equal(existsSync(artifactsDir), false, 'its artifacts are gone');
+  assert.equal((await h.api(`/v1/audio/transcriptions/${job.id}`, { method: 'DELETE' })).status, 404);
+  const deadline = Date.now() + 20_000;
+  let events: string[] = [];
+  while (Date.now() < deadline) {
+    const rows = await h.clickhouse.client.query<{ event_type: string }>(
+      `SELECT toString(event_type) AS event_type FROM ${h.database}.audit_events WHERE job_id = '${job.id}' ORDER BY time_ms`,
+    );
+    events = rows.map((r) => r.event_type);
+    if (events.includes('data.deleted')) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  for (const e of ['job.created', 'job.completed', 'artifact.read', 'transcript.exported', 'job.deleted', 'data.deleted']) {
+    assert.ok(events.includes(e), `audit trail has ${e}: ${events.join(', ')}`);
   }
 });
 
