@@ -11,7 +11,7 @@ import type { DalstonConfig } from '../core/config.js';
 import { REPO_ROOT } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
 import { startLocalStack } from '../infra/local-stack.js';
-import { freePort } from '../infra/ports.js';
+import { freePortPair } from '../infra/ports.js';
 import { setup } from '../infra/setup.js';
 import { ensureTestTools } from '../infra/test-tools.js';
 
@@ -56,8 +56,9 @@ export async function test(config: DalstonConfig, log: Logger, filter: readonly 
   }
 
   const dataDir = await mkdtemp(join(tmpdir(), 'dalston-test-'));
-  const kafkaPort = await freePort();
-  const clickhousePort = await freePort();
+  const kafkaPort = await freePortPair();
+  let clickhousePort = await freePortPair();
+  while (Math.abs(clickhousePort - kafkaPort) < 2) clickhousePort = await freePortPair();
   const stack = await startLocalStack({
     dataDir, kafka: installed.kafka, kafkaPort, clickhousePort, topicPrefix: 'dalston-test.', database: 'dalston_test', log,
   });

@@ -22,3 +22,16 @@ export function isPortTaken(port: number, host = '127.0.0.1'): Promise<boolean> 
     srv.listen(port, host, () => srv.close(() => resolve(false)));
   });
 }
+
+/**
+ * A port p with p+1 free too, for servers that take two (Kafka broker + controller, ClickHouse HTTP + native).
+ * Chosen below Linux's ephemeral range (32768+), so client connections and freePort() callers running at the
+ * same time cannot take p+1 between this check and the server's start.
+ */
+export async function freePortPair(host = '127.0.0.1'): Promise<number> {
+  for (let i = 0; i < 200; i++) {
+    const p = 20000 + 2 * Math.floor(Math.random() * 6000);
+    if (!(await isPortTaken(p, host)) && !(await isPortTaken(p + 1, host))) return p;
+  }
+  throw new Error('no free pair of loopback ports found between 20000 and 32000');
+}

@@ -11,7 +11,7 @@ import { mkdtemp, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../../core/config.js';
-import { freePort } from '../../infra/ports.js';
+import { freePortPair } from '../../infra/ports.js';
 import { processesMentioning } from '../integration/kafka-fixture.js';
 
 /** A fresh DALSTON_HOME that shares the checkout's caches and models (installing them again would only cost time). */
@@ -23,12 +23,12 @@ async function freshHome(tag: string): Promise<string> {
   return home;
 }
 
+/** Distinct pairs (p, p+1) outside the ephemeral range: Kafka and ClickHouse also take the port after theirs. */
 async function ports(n: number): Promise<number[]> {
   const out = new Set<number>();
   while (out.size < n) {
-    const p = await freePort();
-    // Kafka and ClickHouse use the next port too; keep a gap.
-    if (![...out].some((q) => Math.abs(q - p) < 3)) out.add(p);
+    const p = await freePortPair();
+    if (![...out].some((q) => Math.abs(q - p) < 2)) out.add(p);
   }
   return [...out];
 }
