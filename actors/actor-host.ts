@@ -19,7 +19,7 @@ import {
   type Admin, type AnalyticsMessage, type ConsumedMessage, type DeadLetterWriter, type JobEvent, type JobState, type Kafka,
   type TaskState, type TopicPartitions,
 } from '../streams/index.js';
-import { isTerminalJob, nextWakeAt, transition, type ActorInput, type Effect, type TransitionSettings } from './job-transition.js';
+import { dispatchEffect, isTerminalJob, nextWakeAt, transition, type ActorInput, type Effect, type TransitionSettings } from './job-transition.js';
 import { StateTail } from './state-tail.js';
 
 export interface ActorHostOptions {
@@ -136,7 +136,7 @@ export class ActorHost {
         // Engines and the transition both tolerate the duplicate (same task id and attempt).
         await this.#mailbox.run(state.jobId, async () => {
           const current = this.#tail.get(state.jobId) ?? state;
-          await this.#runEffects(current, current.tasks.filter((t) => t.status === 'ready').map((t) => redispatch(current, t)));
+          await this.#runEffects(current, current.tasks.filter((t) => t.status === 'ready').map((t) => dispatchEffect(current, t, this.#o.settings)));
           this.#arm(current);
         });
       }
@@ -298,22 +298,6 @@ export class ActorHost {
       this.#log.debug({ err: String(err) }, 'queue depth unavailable');
     }
   }
-}
-
-function redispatch(state: JobState, t: TaskState): Effect {
-  const inputs: Record<string, string> = { audio: state.audio.key };
-  for (const d of t.dependsOn) {
-    const dep = state.tasks.find((x) => x.stage === d);
-    if (dep?.outputKey) inputs[d] = dep.outputKey;
-  }
-  return {
-    type: 'dispatch', topic: topicForStage(t.stage),
-    task: {
-      v: SCHEMA_VERSION, type: 'task.dispatch', jobId: state.jobId, taskId: t.taskId, stage: t.stage, engineId: t.engineId,
-      attempt: t.attempt, enqueuedAt: t.enqueuedAt ?? Date.now(), deadlineAt: t.deadlineAt ?? Date.now() + 60_000, inputs, config: t.config,
-      ...(state.audioDurationSeconds !== undefined ? { audioDurationSeconds: state.audioDurationSeconds } : {}),
-    },
-  };
 }
 
 function traceIdOf(traceparent: string | undefined): string {

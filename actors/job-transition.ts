@@ -249,23 +249,8 @@ function advance(state: JobState, ctx: TransitionContext): { state: JobState; ef
       return dep !== undefined && (dep.status === 'completed' || dep.status === 'skipped');
     });
     if (!depsDone) return task;
-    const attempt = task.attempt + 1;
-    const deadlineAt = ctx.now + taskTimeoutMs(state, task, ctx.settings);
-    const ready: TaskState = { ...task, status: 'ready', attempt, readyAt: task.readyAt ?? ctx.now, enqueuedAt: ctx.now, retryAt: undefined, error: task.error };
-    const inputs: Record<string, string> = { audio: state.audio.key };
-    for (const d of task.dependsOn) {
-      const dep = byStage.get(d);
-      if (dep?.outputKey) inputs[d] = dep.outputKey;
-    }
-    effects.push({
-      type: 'dispatch',
-      topic: topicForStage(task.stage),
-      task: {
-        v: SCHEMA_VERSION, type: 'task.dispatch', jobId: state.jobId, taskId: task.taskId, stage: task.stage,
-        engineId: task.engineId, attempt, enqueuedAt: ctx.now, deadlineAt, inputs, config: task.config,
-        ...(state.audioDurationSeconds !== undefined ? { audioDurationSeconds: state.audioDurationSeconds } : {}),
-      },
-    });
+    const ready: TaskState = { ...task, status: 'ready', attempt: task.attempt + 1, readyAt: task.readyAt ?? ctx.now, enqueuedAt: ctx.now, retryAt: undefined };
+    effects.push(dispatchEffect(state, ready, ctx.settings));
     return ready;
   });
   let next: JobState = { ...state, tasks };
@@ -332,6 +317,29 @@ function attemptRecord(task: TaskState, engineId: string, instanceId: string | u
   return {
     attempt: task.attempt, engineId, endedAt: at, outcome,
     ...(instanceId ? { instanceId } : {}), ...(task.startedAt !== undefined ? { startedAt: task.startedAt } : {}),
+  };
+}
+
+/**
+ * The dispatch of a ready task's current attempt: inputs are the upload plus each dependency's output. Used when
+ * a task becomes ready and when a restored actor re-sends the dispatches of its ready tasks.
+ */
+export function dispatchEffect(state: JobState, task: TaskState, settings: TransitionSettings): Effect {
+  const inputs: Record<string, string> = { audio: state.audio.key };
+  for (const d of task.dependsOn) {
+    const dep = state.tasks.find((t) => t.stage === d);
+    if (dep?.outputKey) inputs[d] = dep.outputKey;
+  }
+  const enqueuedAt = task.enqueuedAt ?? 0;
+  return {
+    type: 'dispatch',
+    topic: topicForStage(task.stage),
+    task: {
+      v: SCHEMA_VERSION, type: 'task.dispatch', jobId: state.jobId, taskId: task.taskId, stage: task.stage,
+      engineId: task.engineId, attempt: task.attempt, enqueuedAt, deadlineAt: enqueuedAt + taskTimeoutMs(state, task, settings),
+      inputs, config: task.config,
+      ...(state.audioDurationSeconds !== undefined ? { audioDurationSeconds: state.audioDurationSeconds } : {}),
+    },
   };
 }
 
