@@ -11,7 +11,7 @@ import { join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError, DependencyUnavailableError, IllegalStateError, TimeoutError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
-import { isPortTaken } from './ports.js';
+import { isPortTaken, twoFreePorts } from './ports.js';
 
 export interface ClickHouseServerOptions {
   /** Directory holding config, data and logs; created if missing, reused on restart. */
@@ -273,6 +273,12 @@ async function checkBeforeStart(binary: string, httpPort: number, tcpPort: numbe
  * the binary is missing or a port is taken, and with the log tail when the server exits or does not answer in time
  * (the half-started process is killed first).
  */
+/** An HTTP and a native port that are free together (adjacent, below the ephemeral range), for a server started now. */
+export async function freeClickHousePorts(): Promise<{ httpPort: number; tcpPort: number }> {
+  const [httpPort, tcpPort] = await twoFreePorts();
+  return { httpPort, tcpPort };
+}
+
 export async function startClickHouse(opts: ClickHouseServerOptions): Promise<ClickHouseServerHandle> {
   const binary = opts.binary ?? DEFAULT_BINARY;
   const startTimeoutMs = opts.startTimeoutMs ?? 30_000;

@@ -35,3 +35,9 @@ export async function freePortPair(host = '127.0.0.1'): Promise<number> {
   }
   throw new Error('no free pair of loopback ports found between 20000 and 32000');
 }
+
+/** Two adjacent free ports from freePortPair, for a server configured with two listening ports. */
+export async function twoFreePorts(host = '127.0.0.1'): Promise<[number, number]> {
+  const p = await freePortPair(host);
+  return [p, p + 1];
+}

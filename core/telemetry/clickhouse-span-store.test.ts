@@ -13,8 +13,7 @@ import { createClickHouse } from '../../clickhouse/client.js';
 import { applyMigrations } from '../../clickhouse/migrate.js';
 import { REPO_ROOT } from '../config.js';
 import { silentLogger } from '../logger.js';
-import { startClickHouse } from '../../infra/clickhouse-server.js';
-import { freePort } from '../../infra/ports.js';
+import { freeClickHousePorts, startClickHouse } from '../../infra/clickhouse-server.js';
 
 const DIST = join(REPO_ROOT, 'dist', 'core', 'telemetry');
 
@@ -52,7 +51,7 @@ interface SpanRowOut {
 
 void test('with DALSTON_OTEL_SPAN_STORE=clickhouse a process writes its span tree to the spans table', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'dalston-spans-'));
-  const server = await startClickHouse({ dataDir: dir, httpPort: await freePort(), tcpPort: await freePort(), log: silentLogger });
+  const server = await startClickHouse({ dataDir: dir, ...(await freeClickHousePorts()), log: silentLogger });
   const ch = createClickHouse({ url: server.url, database: 'dalston', log: silentLogger });
   try {
     await applyMigrations(ch, 'dalston', silentLogger);

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger, type Logger } from '../../core/logger.js';
 import { clickhouseVersion, startClickHouse, type ClickHouseServerHandle } from '../../infra/clickhouse-server.js';
-import { freePort } from '../../infra/ports.js';
+import { twoFreePorts } from '../../infra/ports.js';
 import { createClickHouse, type ClickHouse } from '../../clickhouse/client.js';
 
 export interface ClickHouseFixture {
@@ -62,9 +62,7 @@ export async function clickhouseForTest(fileTag: string, opts: FixtureOptions = 
     };
   }
   const dataDir = await mkdtemp(join(tmpdir(), `dalston-ch-${fileTag}-`));
-  const httpPort = await freePort();
-  let tcpPort = await freePort();
-  while (tcpPort === httpPort) tcpPort = await freePort();
+  const [httpPort, tcpPort] = await twoFreePorts();
   let server: ClickHouseServerHandle | undefined = await startClickHouse({ dataDir, httpPort, tcpPort, log, ...(opts.timezone === undefined ? {} : { timezone: opts.timezone }) });
   const first = server;
   const database = 'dalston_test';

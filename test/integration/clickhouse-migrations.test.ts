@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, DependencyUnavailableError } from '../../core/errors.js';
 import { silentLogger, type Logger } from '../../core/logger.js';
-import { startClickHouse } from '../../infra/clickhouse-server.js';
+import { freeClickHousePorts, startClickHouse } from '../../infra/clickhouse-server.js';
 import { freePort } from '../../infra/ports.js';
 import { ClickHouseQueryError } from '../../clickhouse/errors.js';
 import { applyMigrations, listMigrations } from '../../clickhouse/migrate.js';
@@ -259,7 +259,7 @@ void test('the server runner refuses a taken port and a missing binary before st
       err instanceof ConfigError && err.message.includes(`port ${taken}`),
     );
     await assert.rejects(
-      startClickHouse({ dataDir: dir, httpPort: await freePort(), tcpPort: await freePort(), log: silentLogger, binary: join(dir, 'no-such-clickhouse') }),
+      startClickHouse({ dataDir: dir, ...(await freeClickHousePorts()), log: silentLogger, binary: join(dir, 'no-such-clickhouse') }),
       (err: unknown) => err instanceof ConfigError && err.message.includes('binary not found'),
     );
   } finally {
@@ -269,9 +269,9 @@ void test('the server runner refuses a taken port and a missing binary before st
 
 void test('a second server on a running data directory is refused, and a server that dies during start-up is reported with its log tail', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'dalston-ch-lock-'));
-  const first = await startClickHouse({ dataDir: dir, httpPort: await freePort(), tcpPort: await freePort(), log: silentLogger });
+  const first = await startClickHouse({ dataDir: dir, ...(await freeClickHousePorts()), log: silentLogger });
   try {
-    await assert.rejects(startClickHouse({ dataDir: dir, httpPort: await freePort(), tcpPort: await freePort(), log: silentLogger }), (err: unknown) =>
+    await assert.rejects(startClickHouse({ dataDir: dir, ...(await freeClickHousePorts()), log: silentLogger }), (err: unknown) =>
       err instanceof ConfigError && err.message.includes(`pid ${first.pid}`),
     );
     assert.ok(processExists(first.pid), 'the first server still runs');
@@ -282,7 +282,7 @@ void test('a second server on a running data directory is refused, and a server 
   try {
     // An unknown time zone makes the server abort while starting: the error carries its own words.
     await assert.rejects(
-      startClickHouse({ dataDir: dir, httpPort: await freePort(), tcpPort: await freePort(), log: silentLogger, timezone: 'Not/AZone' }),
+      startClickHouse({ dataDir: dir, ...(await freeClickHousePorts()), log: silentLogger, timezone: 'Not/AZone' }),
       (err: unknown) => err instanceof DependencyUnavailableError && err.message.includes('exited during start-up') && err.message.includes('Not/AZone'),
     );
   } finally {
@@ -293,7 +293,7 @@ void test('a second server on a running data directory is refused, and a server 
 void test('stop() falls back to SIGKILL, and a server starts again over the stale status file a kill leaves', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'dalston-ch-kill-'));
   try {
-    const ports = { httpPort: await freePort(), tcpPort: await freePort() };
+    const ports = await freeClickHousePorts();
     // A 1 ms grace period: SIGTERM cannot finish in time, so stop() must SIGKILL.
     const messages: string[] = [];
     const capture: Logger = { ...silentLogger, warn: (_f, msg) => void messages.push(msg), child: () => capture };

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { REPO_ROOT } from '../../core/config.js';
 import type { Logger } from '../../core/logger.js';
 import { ensureKafkaInstalled, startKafka } from '../../infra/kafka-server.js';
-import { freePort } from '../../infra/ports.js';
+import { twoFreePorts } from '../../infra/ports.js';
 
 export interface TestKafka {
   readonly brokers: string[];
@@ -37,9 +37,7 @@ export async function startTestKafka(log: Logger): Promise<TestKafka> {
   }
   const install = await ensureKafkaInstalled({ cacheDir: join(REPO_ROOT, '.dalston', 'cache'), log });
   const dataDir = await mkdtemp(join(tmpdir(), 'dalston-kafka-test-'));
-  const port = await freePort();
-  let controllerPort = await freePort();
-  while (controllerPort === port) controllerPort = await freePort();
+  const [port, controllerPort] = await twoFreePorts();
   const t0 = performance.now();
   const handle = await startKafka({ dataDir, port, controllerPort, libDir: install.libDir, version: install.version, log, heapMb: 512 });
   const startMs = Math.round(performance.now() - t0);

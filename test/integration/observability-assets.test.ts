@@ -15,7 +15,7 @@ import { REPO_ROOT } from '../../core/config.js';
 import { silentLogger } from '../../core/logger.js';
 import { createRegistry, engineMetrics, gatewayMetrics, orchestratorMetrics, realtimeMetrics } from '../../core/metrics.js';
 import { METRIC } from '../../core/observability-names.js';
-import { freePort } from '../../infra/ports.js';
+import { twoFreePorts } from '../../infra/ports.js';
 import { startPrometheus, stopPrometheus, type PrometheusServer } from '../support/prometheus-server.js';
 import { startClickHouse } from '../../infra/clickhouse-server.js';
 import { createClickHouse } from '../../clickhouse/client.js';
@@ -351,7 +351,7 @@ function fact(at: string, job: string, stage: string, engine: string, model: str
 
 void test('every dashboard SQL target runs on ClickHouse 18.16 with the migrations; cost and RTF panels compute the right numbers', async () => {
   chDir = mkdtempSync(join(tmpdir(), 'dalston-ch-'));
-  const [httpPort, tcpPort] = [await freePort(), await freePort()];
+  const [httpPort, tcpPort] = await twoFreePorts();
   clickhouse = await startClickHouse({ dataDir: chDir, httpPort, tcpPort, log: silentLogger });
   const ch = createClickHouse({ url: clickhouse.url, database: 'dalston', log: silentLogger });
   try {
