@@ -2,10 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { JobEvent, JobState } from '../streams/index.js';
 import { SCHEMA_VERSION } from '../streams/index.js';
-import { nextWakeAt, transition, type ActorInput, type Effect, type TransitionSettings } from './job-transition.js';
+import { nextWakeAt, restoredState, transition, type ActorInput, type Effect, type TransitionSettings } from './job-transition.js';
 
 const settings: TransitionSettings = {
-  maxRetries: 2, minTaskTimeoutMs: 60_000, engineTimeFactor: { transcribe: 3 }, heartbeatTimeoutMs: 15_000,
+  maxRetries: 2, minTaskTimeoutMs: 60_000, engineTimeFactor: { transcribe: 3 }, heartbeatTimeoutMs: 15_000, queueTimeoutMs: 600_000,
   retryBaseDelayMs: 1000, engines: { engineFor: (stage) => `eng-${stage}` },
 };
 
@@ -188,4 +188,59 @@ test('events for an unknown job are ignored', () => {
   const r = transition(undefined, { v, type: 'job.cancel_requested', jobId: 'nope', at: 1 }, { now: 1, settings });
   assert.equal(r.state, undefined);
   assert.equal(r.changed, false);
+});
+
+test('a released task (its engine shut down) is dispatched again at once as the next attempt, without spending a retry', () => {
+  const h = new Harness();
+  h.feed(created);
+  h.started('prepare');
+  const t = h.task('prepare');
+  const changed = h.feed({ v, type: 'task.released', jobId: 'job_1', taskId: t.taskId, attempt: 1, engineId: t.engineId, instanceId: 'i1', at: h.now, reason: 'shutdown' });
+  assert.equal(changed, true);
+  assert.deepEqual(h.dispatched(), ['prepare#1', 'prepare#2']);
+  assert.equal(h.task('prepare').retries, 0);
+  assert.equal(h.task('prepare').attempts.at(-1)?.outcome, 'released');
+  // A late result of the released attempt changes nothing.
+  assert.equal(h.feed({ v, type: 'task.released', jobId: 'job_1', taskId: t.taskId, attempt: 1, engineId: t.engineId, instanceId: 'i1', at: h.now, reason: 'again' }), false);
+});
+
+test('a ready task that no engine picks up fails the job after the queue timeout, with a cancel for the queued dispatch', () => {
+  const h = new Harness();
+  h.feed(created);
+  assert.equal(nextWakeAt(h.state, settings), 1000 + settings.queueTimeoutMs);
+  h.now += settings.queueTimeoutMs - 1;
+  assert.equal(h.feed({ type: 'timer' }), false, 'not before the timeout');
+  h.now += 1;
+  assert.equal(h.feed({ type: 'timer' }), true);
+  assert.equal(h.state?.status, 'failed');
+  assert.equal(h.state?.error?.code, 'DALSTON_ERR_QUEUE_TIMEOUT');
+  assert.ok(h.effects.some((e) => e.type === 'cancel_task' && e.taskId === h.task('prepare').taskId));
+  assert.equal(h.task('transcribe').status, 'skipped');
+});
+
+test('a heartbeat changes the state in memory only (not durable, no new revision)', () => {
+  const h = new Harness();
+  h.feed(created);
+  h.started('prepare');
+  const before = h.state;
+  h.now += 2000;
+  const t = h.task('prepare');
+  const r = transition(before, { v, type: 'task.heartbeat', jobId: 'job_1', taskId: t.taskId, attempt: 1, instanceId: 'i1', at: h.now }, { now: h.now, settings });
+  assert.equal(r.changed, true);
+  assert.equal(r.durable, false);
+  assert.equal(r.state?.revision, before?.revision);
+  assert.equal(r.state?.tasks.find((x) => x.taskId === t.taskId)?.lastHeartbeatAt, h.now);
+});
+
+test('a restored actor gives running tasks a fresh heartbeat window, so a stale last beat is not a lost worker', () => {
+  const h = new Harness();
+  h.feed(created);
+  h.started('prepare');
+  h.now += 20_000; // past the 15 s heartbeat timeout, within the task's 60 s deadline
+  const restored = restoredState(h.state!, h.now);
+  const r = transition(restored, { type: 'timer' }, { now: h.now, settings });
+  assert.equal(r.changed, false, 'no worker-lost failure right after the takeover');
+  assert.equal(nextWakeAt(restored, settings), h.now + settings.heartbeatTimeoutMs);
+  // Without the grace, the same timer declares the worker lost.
+  assert.equal(transition(h.state, { type: 'timer' }, { now: h.now, settings }).changed, true);
 });

@@ -26,6 +26,11 @@ export interface TransitionSettings {
   readonly heartbeatTimeoutMs: number;
   /** First retry delay; doubles per retry. */
   readonly retryBaseDelayMs: number;
+  /**
+   * A ready task that no engine picks up within this long fails its stage (no engine serves it, or every instance is
+   * gone): a job never waits forever in a queue nobody reads.
+   */
+  readonly queueTimeoutMs: number;
   readonly engines: EngineSelection;
 }
 
@@ -57,6 +62,11 @@ export interface TransitionResult {
   readonly effects: readonly Effect[];
   /** False when nothing changed: the host may skip persisting. */
   readonly changed: boolean;
+  /**
+   * False for a change that need not be persisted (a heartbeat only moves lastHeartbeatAt; a restored actor gives its
+   * running tasks a fresh heartbeat window instead). @default true when changed
+   */
+  readonly durable?: boolean;
 }
 
 const TERMINAL_TASK: ReadonlySet<TaskState['status']> = new Set(['completed', 'failed', 'cancelled', 'skipped']);
@@ -84,10 +94,26 @@ export function transition(state: JobState | undefined, input: ActorInput, ctx: 
         if (s.status !== 'pending') return { state: s, effects: [] };
         return { state: { ...s, status: 'running', startedAt: ctx.now }, effects: [{ type: 'job_started' }] };
       });
-    case 'task.heartbeat':
-      return withTask(state, input.taskId, input.attempt, (task) =>
-        task.status === 'running' ? { task: { ...task, lastHeartbeatAt: ctx.now }, effects: [] } : undefined,
-      );
+    case 'task.heartbeat': {
+      if (isTerminalJob(state.status)) return { state, effects: [], changed: false };
+      const task = state.tasks.find((t) => t.taskId === input.taskId);
+      if (!task || task.attempt !== input.attempt || task.status !== 'running') return { state, effects: [], changed: false };
+      // Kept in memory only: persisting every beat would write a snapshot (and two ClickHouse rows) per beat.
+      return { state: replaceTask(state, { ...task, lastHeartbeatAt: ctx.now }), effects: [], changed: true, durable: false };
+    }
+    case 'task.released':
+      return withTask(state, input.taskId, input.attempt, (task) => {
+        if (task.status !== 'running' && task.status !== 'ready') return undefined;
+        // Given back by an engine that is shutting down: run it again at once, without spending a retry.
+        const released: TaskState = {
+          ...task, status: 'pending', retryAt: undefined, startedAt: undefined, lastHeartbeatAt: undefined, deadlineAt: undefined,
+          attempts: [...task.attempts, attemptRecord(task, input.engineId, input.instanceId, input.at, 'released')],
+        };
+        return { task: released, effects: [] };
+      }, (s) => advance(s, ctx));
+    case 'job.deleted':
+      // Removing the snapshot is the host's business (a tombstone); the job's state does not change.
+      return { state, effects: [], changed: false };
     case 'task.completed':
       return onTaskCompleted(state, input, ctx);
     case 'task.failed':
@@ -99,6 +125,20 @@ export function transition(state: JobState | undefined, input: ActorInput, ctx: 
   }
 }
 
+/**
+ * The state a host that has just taken over a job acts on: running tasks get a fresh heartbeat window from `now`.
+ * Heartbeats are not persisted, and those sent while the job had no owner are still queued behind the restore, so
+ * judging worker loss by the snapshot's last beat would cancel healthy tasks; a worker that really died is still
+ * found one heartbeat timeout after the takeover. In memory only (not a new revision).
+ */
+export function restoredState(state: JobState, now: number): JobState {
+  if (isTerminalJob(state.status) || !state.tasks.some((t) => t.status === 'running')) return state;
+  return {
+    ...state,
+    tasks: state.tasks.map((t) => (t.status === 'running' ? { ...t, lastHeartbeatAt: Math.max(t.lastHeartbeatAt ?? 0, now) } : t)),
+  };
+}
+
 /** The earliest time the actor must wake up on its own (retry back-off, deadline, heartbeat loss), if any. */
 export function nextWakeAt(state: JobState | undefined, settings: TransitionSettings): number | undefined {
   if (!state || isTerminalJob(state.status)) return undefined;
@@ -108,6 +148,7 @@ export function nextWakeAt(state: JobState | undefined, settings: TransitionSett
   };
   for (const task of state.tasks) {
     if (task.status === 'pending' && task.retryAt !== undefined) consider(task.retryAt);
+    if (task.status === 'ready' && task.enqueuedAt !== undefined) consider(task.enqueuedAt + settings.queueTimeoutMs);
     if (task.status === 'running') {
       consider(task.deadlineAt);
       if (task.lastHeartbeatAt !== undefined) consider(task.lastHeartbeatAt + settings.heartbeatTimeoutMs);
@@ -187,7 +228,13 @@ function onTimer(state: JobState, ctx: TransitionContext): TransitionResult {
   for (const task of state.tasks) {
     const live = current.tasks.find((t) => t.taskId === task.taskId) ?? task;
     let failure: FailureRecord | undefined;
-    if (live.status === 'running' && live.deadlineAt !== undefined && live.deadlineAt <= ctx.now) {
+    if (live.status === 'ready' && live.enqueuedAt !== undefined && live.enqueuedAt + ctx.settings.queueTimeoutMs <= ctx.now) {
+      // Retrying would queue the same work behind the same missing engine: the stage fails with a clear reason.
+      failure = {
+        name: 'QueueTimeoutError', code: 'DALSTON_ERR_QUEUE_TIMEOUT', retryable: false,
+        message: `no instance of engine ${live.engineId} picked the ${live.stage} task up within ${Math.round(ctx.settings.queueTimeoutMs / 1000)} s`,
+      };
+    } else if (live.status === 'running' && live.deadlineAt !== undefined && live.deadlineAt <= ctx.now) {
       failure = { name: 'TimeoutError', code: 'DALSTON_ERR_TIMEOUT', message: `task exceeded its deadline of ${Math.round(taskTimeoutMs(current, live, ctx.settings) / 1000)} s`, retryable: true };
     } else if (live.status === 'running' && live.lastHeartbeatAt !== undefined && live.lastHeartbeatAt + ctx.settings.heartbeatTimeoutMs <= ctx.now) {
       failure = { name: 'DependencyUnavailableError', code: 'DALSTON_ERR_WORKER_LOST', message: `engine instance ${live.instanceId ?? '?'} stopped reporting for ${Math.round(ctx.settings.heartbeatTimeoutMs / 1000)} s`, retryable: true };

@@ -169,6 +169,16 @@ export class BatchWriter<Row> {
   }
 
   /**
+   * Resolves once every row accepted so far has been written, at the writer's own pace (batch size or interval): a
+   * consumer commits offsets on it without forcing one write per message.
+   */
+  whenWritten(): Promise<void> {
+    const target = this.accepted;
+    if (this.written >= target) return Promise.resolve();
+    return new Promise<void>((resolve) => this.flushWaiters.push({ target, resolve }));
+  }
+
+  /**
    * Stops accepting rows and writes the rest. If ClickHouse stays unavailable beyond closeTimeoutMs, gives up and
    * rejects with a DependencyUnavailableError naming how many rows were not written.
    */

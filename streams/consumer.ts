@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../core/logger.js';
 import type { DeadLetterReason, DeadLetterSink } from './dead-letter.js';
 import { decodeHeaders, extractTraceContext, rawHeadersToStrings, type MessageHeaders } from './headers.js';
-import type { Consumer, EachMessagePayload, Kafka } from './kafka-client.js';
+import { fetchTopicOffsets, type Admin, type Consumer, type EachMessagePayload, type Kafka } from './kafka-client.js';
 import { MessageDecodeError } from './validate.js';
 
 export interface ConsumedMessage<T> {
@@ -28,10 +28,24 @@ export interface ConsumedMessage<T> {
   readonly signal: AbortSignal;
   /** Tells the group coordinator this member is alive (kafkajs rate-limits it; the consumer also calls it periodically). */
   heartbeat(): Promise<void>;
+  /**
+   * Leaves this message uncommitted and fetches it again from its offset: the handler could not take it now (e.g. every
+   * task slot is busy). Pair it with pause(); the message comes back after resume().
+   */
+  requeue(): void;
 }
 
-/** Resolve only once the message's effects are durable: the offset is committed right after. */
-export type MessageHandler<T> = (message: ConsumedMessage<T>) => Promise<void>;
+/**
+ * What a handler may hand back instead of finishing its work inline: a promise that settles once the message's effects
+ * are durable (e.g. its rows are in a batch that was written). The consumer goes on with the next message at once and
+ * commits offsets in order as they become durable, so batching sinks do not pay one write per message.
+ */
+export interface DeferredDurability {
+  readonly durable: Promise<void>;
+}
+
+/** Resolve only once the message's effects are durable (the offset is committed right after), or defer durability. */
+export type MessageHandler<T> = (message: ConsumedMessage<T>) => Promise<void | DeferredDurability>;
 
 export interface TopicPartitions {
   readonly topic: string;
@@ -41,7 +55,9 @@ export interface TopicPartitions {
 export interface RebalanceHooks {
   /**
    * Partitions newly assigned to this member. No message of any partition is handed to the handler until the
-   * returned promise settles (an actor host restores its actors here). A rejection is logged, not retried.
+   * returned promise resolves (an actor host restores its actors here); the consumer keeps heart-beating meanwhile. A
+   * rejection is logged and the hook is called again with back-off (for the partitions still assigned) until it
+   * succeeds, the assignment changes or the consumer closes: a failed restore never lets events through.
    */
   readonly onPartitionsAssigned?: (assigned: readonly TopicPartitions[]) => Promise<void> | void;
   /** Partitions this member lost (rebalance, crash or close). Runs before a following assignment's hook. */
@@ -49,7 +65,11 @@ export interface RebalanceHooks {
 }
 
 export interface RetryOptions {
-  /** Handler attempts for one message, the first included, before it is dead-lettered. @default 5 */
+  /**
+   * Handler attempts for one message, the first included, before a retryable failure is dead-lettered. Infinity: a
+   * retryable failure (a dependency down) is retried with back-off until it succeeds and is never dead-lettered; only
+   * non-retryable failures are. @default 5
+   */
   readonly maxAttempts?: number;
   /** @default 200 */
   readonly initialBackoffMs?: number;
@@ -86,6 +106,18 @@ export interface StreamConsumerOptions<T> {
   readonly maxWaitTimeMs?: number;
   /** start() gives up when the group has not been joined by then. @default 60000 */
   readonly startTimeoutMs?: number;
+  /** How long the coordinator waits for members to rejoin a rebalance. @default 60000 (kafkajs) */
+  readonly rebalanceTimeoutMs?: number;
+  /**
+   * Commit offsets to the group. false for readers that always start from the beginning (a state tail, a control
+   * stream): they leave no offsets, so their per-instance groups vanish from the broker once empty. @default true
+   */
+  readonly commitOffsets?: boolean;
+  /**
+   * Turns a record without a value (a compaction tombstone) into a message for the handler. Without it such a record
+   * is dead-lettered as undecodable.
+   */
+  readonly onTombstone?: (key: string | null) => T;
 }
 
 interface CompiledOptions<T> {
@@ -103,6 +135,9 @@ interface CompiledOptions<T> {
   readonly hooks: RebalanceHooks;
   readonly heartbeatIntervalMs: number;
   readonly startTimeoutMs: number;
+  readonly sessionTimeoutMs: number;
+  readonly commitOffsets: boolean;
+  readonly onTombstone: ((key: string | null) => T) | undefined;
 }
 
 function compile<T>(o: StreamConsumerOptions<T>): CompiledOptions<T> {
@@ -111,6 +146,7 @@ function compile<T>(o: StreamConsumerOptions<T>): CompiledOptions<T> {
     if (!Number.isInteger(n) || n < 1) throw new IllegalStateError(`StreamConsumer option ${name} must be a positive integer, got ${n}`);
     return n;
   };
+  const maxAttempts = o.retry?.maxAttempts === Number.POSITIVE_INFINITY ? Number.POSITIVE_INFINITY : positiveInt(o.retry?.maxAttempts, 5, 'retry.maxAttempts');
   if (o.topics.length === 0) throw new IllegalStateError('StreamConsumer needs at least one topic');
   return {
     groupId: o.groupId,
@@ -120,13 +156,16 @@ function compile<T>(o: StreamConsumerOptions<T>): CompiledOptions<T> {
     deadLetter: o.deadLetter,
     concurrency: positiveInt(o.partitionsConsumedConcurrently, 1, 'partitionsConsumedConcurrently'),
     fromBeginning: o.fromBeginning ?? true,
-    maxAttempts: positiveInt(o.retry?.maxAttempts, 5, 'retry.maxAttempts'),
+    maxAttempts,
     initialBackoffMs: positiveInt(o.retry?.initialBackoffMs, 200, 'retry.initialBackoffMs'),
     maxBackoffMs: positiveInt(o.retry?.maxBackoffMs, 10_000, 'retry.maxBackoffMs'),
     drainTimeoutMs: positiveInt(o.drainTimeoutMs, 10_000, 'drainTimeoutMs'),
     hooks: o.hooks ?? {},
     heartbeatIntervalMs: positiveInt(o.heartbeatIntervalMs, 3000, 'heartbeatIntervalMs'),
     startTimeoutMs: positiveInt(o.startTimeoutMs, 60_000, 'startTimeoutMs'),
+    sessionTimeoutMs: positiveInt(o.sessionTimeoutMs, 30_000, 'sessionTimeoutMs'),
+    commitOffsets: o.commitOffsets ?? true,
+    onTombstone: o.onTombstone,
   };
 }
 
@@ -139,7 +178,17 @@ function compile<T>(o: StreamConsumerOptions<T>): CompiledOptions<T> {
  */
 export type ConsumerState = 'idle' | 'running' | 'closing' | 'closed';
 
-type Outcome = { readonly kind: 'done' } | { readonly kind: 'failed'; readonly error: unknown } | { readonly kind: 'abandoned' };
+type Outcome =
+  | { readonly kind: 'done'; readonly durable?: Promise<void> }
+  | { readonly kind: 'requeued' }
+  | { readonly kind: 'failed'; readonly error: unknown }
+  | { readonly kind: 'abandoned' };
+
+/** Offsets handled but not yet durable, per partition, in arrival order: committed as a contiguous prefix. */
+interface PendingOffset {
+  readonly offset: string;
+  state: 'waiting' | 'durable' | 'failed';
+}
 
 /** Dead-letter writes are retried this often before the message is left uncommitted for redelivery. */
 const DEAD_LETTER_ATTEMPTS = 5;
@@ -160,6 +209,18 @@ export class StreamConsumer<T> {
   #assignment = new Map<string, Set<number>>();
   /** Settles when the latest assignment/revocation hooks have run; message handling waits for it. */
   #barrier: Promise<void> = Promise.resolve();
+  /** Hook runs queued or running: while 0, messages need not wait on the barrier (the hot path). */
+  #hooksPending = 0;
+  /** Bumped on every group join: a retrying assignment hook stops once a newer assignment exists. */
+  #joins = 0;
+  /** Between the coordinator announcing a rebalance and our next join: handlers should let go rather than wait. */
+  #rebalancing = false;
+  /** Last time the coordinator confirmed our membership (join, heartbeat, commit): the ownership lease. */
+  #aliveAt = 0;
+  readonly #pending = new Map<string, PendingOffset[]>();
+  /** Next offset to read per `topic:partition`, whatever became of the record (handled, dead-lettered, skipped). */
+  readonly #positions = new Map<string, bigint>();
+  readonly #durableWork = new Set<Promise<void>>();
   #closed: Promise<void> | undefined;
   /** Settles on the first group join (resolve) or on a crash kafkajs will not restart from (reject). */
   readonly #firstJoin: Promise<void>;
@@ -172,7 +233,8 @@ export class StreamConsumer<T> {
     options.deadLetter.watch?.(this.#o.topics);
     this.#consumer = options.kafka.consumer({
       groupId: options.groupId,
-      sessionTimeout: options.sessionTimeoutMs ?? 30_000,
+      sessionTimeout: this.#o.sessionTimeoutMs,
+      ...(options.rebalanceTimeoutMs !== undefined ? { rebalanceTimeout: options.rebalanceTimeoutMs } : {}),
       heartbeatInterval: this.#o.heartbeatIntervalMs,
       maxBytesPerPartition: options.maxBytesPerPartition ?? 1024 * 1024,
       maxBytes: options.maxBytes ?? 10 * 1024 * 1024,
@@ -186,7 +248,13 @@ export class StreamConsumer<T> {
     this.#firstJoin.catch(() => undefined); // observed by start(); a late crash must not be an unhandled rejection
     const ev = this.#consumer.events;
     this.#consumer.on(ev.GROUP_JOIN, (e) => this.#onGroupJoin(e.payload.memberAssignment));
-    this.#consumer.on(ev.REBALANCING, () => this.#log.info({}, 'consumer group is rebalancing'));
+    this.#consumer.on(ev.REBALANCING, () => {
+      this.#rebalancing = true;
+      this.#log.info({}, 'consumer group is rebalancing');
+    });
+    this.#consumer.on(ev.HEARTBEAT, () => {
+      this.#aliveAt = Date.now();
+    });
     this.#consumer.on(ev.CRASH, (e) => {
       // kafkajs restarts after retriable crashes (e.g. "coordinator is loading" right after the broker started).
       const fields = { err: e.payload.error.message, restart: e.payload.restart };
@@ -211,6 +279,20 @@ export class StreamConsumer<T> {
 
   get paused(): boolean {
     return this.#paused;
+  }
+
+  /**
+   * Until when this member may act as the owner of its partitions: the coordinator evicts a member only after a full
+   * session timeout without a heartbeat, so ownership is certain until (last confirmation + session timeout). 0 when
+   * the member holds nothing.
+   */
+  get leaseUntil(): number {
+    return this.#assignment.size === 0 || this.#aliveAt === 0 ? 0 : this.#aliveAt + this.#o.sessionTimeoutMs;
+  }
+
+  /** True while a rebalance is under way: the group waits for this member's handlers before it can finish. */
+  get rebalancing(): boolean {
+    return this.#rebalancing;
   }
 
   /** Partitions currently assigned to this member. */
@@ -285,6 +367,7 @@ export class StreamConsumer<T> {
       // fetching; messages already fetched are skipped uncommitted by #onMessage (state is no longer running).
       this.#consumer.pause(this.#o.topics.map((topic) => ({ topic })));
       await Promise.race([Promise.allSettled([...this.#inFlight]), this.#abandoned]);
+      await Promise.race([Promise.allSettled([...this.#durableWork]), this.#abandoned]);
       await this.#consumer.stop();
       await this.#consumer.disconnect();
     } catch (err) {
@@ -306,6 +389,10 @@ export class StreamConsumer<T> {
     const revoked = difference(this.#assignment, next);
     const assigned = difference(next, this.#assignment);
     this.#assignment = next;
+    this.#rebalancing = false;
+    this.#joins++;
+    this.#aliveAt = Date.now();
+    for (const r of revoked) for (const p of r.partitions) this.#pending.delete(`${r.topic}:${p}`);
     this.#joined();
     this.#log.info({ assignment: this.assignment }, 'consumer joined the group');
     this.#runHooks(revoked, assigned);
@@ -314,30 +401,90 @@ export class StreamConsumer<T> {
   #revokeAll(): void {
     const revoked = difference(this.#assignment, new Map());
     this.#assignment = new Map();
+    this.#joins++;
+    this.#pending.clear();
     this.#runHooks(revoked, []);
+  }
+
+  #stillAssigned(assigned: readonly TopicPartitions[]): TopicPartitions[] {
+    return assigned
+      .map((a) => ({ topic: a.topic, partitions: a.partitions.filter((p) => this.#assignment.get(a.topic)?.has(p)) }))
+      .filter((a) => a.partitions.length > 0);
   }
 
   #runHooks(revoked: TopicPartitions[], assigned: TopicPartitions[]): void {
     const { onPartitionsRevoked, onPartitionsAssigned } = this.#o.hooks;
-    this.#barrier = this.#barrier.then(async () => {
-      try {
-        if (revoked.length > 0 && onPartitionsRevoked) await onPartitionsRevoked(revoked);
-      } catch (err) {
-        this.#log.error({ err: errorText(err) }, 'onPartitionsRevoked failed');
-      }
-      try {
-        if (assigned.length > 0 && onPartitionsAssigned) await onPartitionsAssigned(assigned);
-      } catch (err) {
-        this.#log.error({ err: errorText(err) }, 'onPartitionsAssigned failed');
-      }
+    this.#hooksPending++;
+    this.#barrier = this.#barrier.then(() => this.#hooks(revoked, assigned, onPartitionsRevoked, onPartitionsAssigned)).finally(() => {
+      this.#hooksPending--;
     });
+  }
+
+  async #hooks(
+    revoked: TopicPartitions[], assigned: TopicPartitions[],
+    onPartitionsRevoked: RebalanceHooks['onPartitionsRevoked'], onPartitionsAssigned: RebalanceHooks['onPartitionsAssigned'],
+  ): Promise<void> {
+    try {
+      if (revoked.length > 0 && onPartitionsRevoked) await onPartitionsRevoked(revoked);
+    } catch (err) {
+      this.#log.error({ err: errorText(err) }, 'onPartitionsRevoked failed');
+    }
+    if (assigned.length === 0 || !onPartitionsAssigned) return;
+    const joins = this.#joins;
+    for (let attempt = 1; ; attempt++) {
+      // A newer assignment or revocation queued its own hooks; stop retrying this one.
+      if (this.#joins !== joins || this.#state !== 'running') return;
+      const still = this.#stillAssigned(assigned);
+      if (still.length === 0) return;
+      try {
+        await onPartitionsAssigned(still);
+        return;
+      } catch (err) {
+        const backoffMs = this.#backoff(Math.min(attempt, 6));
+        this.#log.error({ err: errorText(err), attempt, backoff_ms: backoffMs }, 'onPartitionsAssigned failed; retrying, messages wait');
+        await sleep(backoffMs, undefined, { signal: this.#closing.signal }).catch(() => undefined);
+      }
+    }
+  }
+
+  /**
+   * Waits for the assignment hooks (actor restore) while heart-beating, so a slow restore does not get this member
+   * evicted. False when the wait should end without handling the message (closing, abandoned, or a rebalance began:
+   * the message stays uncommitted and is fetched again).
+   */
+  async #awaitBarrier(payload: EachMessagePayload): Promise<boolean> {
+    if (this.#hooksPending === 0) return true;
+    let settled = false;
+    const barrier = this.#barrier.then(() => {
+      settled = true;
+    });
+    let rebalancing = false;
+    const beat = setInterval(() => {
+      payload.heartbeat().catch((err: unknown) => {
+        // kafkajs rejects the heartbeat once the group rebalances: let go so the member can rejoin.
+        rebalancing = true;
+        this.#log.debug({ err: errorText(err) }, 'heartbeat failed while waiting for the assignment hooks');
+      });
+    }, Math.min(this.#o.heartbeatIntervalMs, 1000));
+    try {
+      while (!settled) {
+        await Promise.race([barrier, this.#abandoned, sleep(100)]);
+        if (this.#abandon.signal.aborted || this.#state !== 'running' || rebalancing) return false;
+      }
+      return true;
+    } finally {
+      clearInterval(beat);
+    }
   }
 
   async #onMessage(payload: EachMessagePayload): Promise<void> {
     // Closing: leave the message uncommitted for the partition's next owner.
     if (this.#state !== 'running') return;
     // Wait for assignment hooks (actor restore), but never past an abandon (destroy / drain deadline).
-    await Promise.race([this.#barrier, this.#abandoned]);
+    if (!(await this.#awaitBarrier(payload))) {
+      this.#requeue(payload);
+      return;
+    }
     if (this.#state !== 'running') return;
     const work = this.#process(payload);
     this.#inFlight.add(work);
@@ -348,14 +495,42 @@ export class StreamConsumer<T> {
     }
   }
 
+  /**
+   * Resolves once this consumer has gone past every record its topics held when called (for readers that must see
+   * a stream's history before acting, e.g. cancels before taking tasks). Needs the whole topic assigned to it.
+   */
+  async waitCaughtUp(admin: Admin, timeoutMs = 30_000): Promise<void> {
+    const targets: { key: string; high: bigint }[] = [];
+    for (const topic of this.#o.topics) {
+      for (const o of await fetchTopicOffsets(admin, topic)) {
+        if (BigInt(o.high) > BigInt(o.low)) targets.push({ key: `${topic}:${o.partition}`, high: BigInt(o.high) });
+      }
+    }
+    const deadline = Date.now() + timeoutMs;
+    while (targets.some((t) => (this.#positions.get(t.key) ?? 0n) < t.high)) {
+      if (Date.now() > deadline) throw new TimeoutError(`${this.#o.groupId} did not catch up with ${this.#o.topics.join(',')} within ${timeoutMs} ms`);
+      await sleep(20);
+    }
+  }
+
   async #process(payload: EachMessagePayload): Promise<void> {
+    await this.#processRecord(payload);
+    const { topic, partition, message } = payload;
+    this.#positions.set(`${topic}:${partition}`, BigInt(message.offset) + 1n);
+  }
+
+  async #processRecord(payload: EachMessagePayload): Promise<void> {
     const { topic, partition, message } = payload;
     let headers: MessageHeaders;
     let value: T;
     try {
-      if (message.value === null) throw new MessageDecodeError('record has no value');
       headers = decodeHeaders(message.headers);
-      value = this.#o.decode(message.value, headers);
+      if (message.value === null) {
+        if (!this.#o.onTombstone) throw new MessageDecodeError('record has no value');
+        value = this.#o.onTombstone(message.key === null ? null : message.key.toString('utf8'));
+      } else {
+        value = this.#o.decode(message.value, headers);
+      }
     } catch (err) {
       if (await this.#deadLetter(payload, 'undecodable', err, 0)) await this.#commit(topic, partition, message.offset);
       return;
@@ -363,8 +538,13 @@ export class StreamConsumer<T> {
     for (let attempt = 1; ; attempt++) {
       const outcome = await this.#runHandler(payload, headers, value, attempt);
       if (outcome.kind === 'abandoned') return;
+      if (outcome.kind === 'requeued') {
+        this.#requeue(payload);
+        return;
+      }
       if (outcome.kind === 'done') {
-        await this.#commit(topic, partition, message.offset);
+        if (outcome.durable) this.#deferCommit(topic, partition, message.offset, outcome.durable);
+        else await this.#commit(topic, partition, message.offset);
         return;
       }
       const failure = toFailureRecord(outcome.error);
@@ -387,7 +567,7 @@ export class StreamConsumer<T> {
     const { topic, partition, message } = payload;
     const signal = this.#abandon.signal;
     if (signal.aborted) return { kind: 'abandoned' };
-    const msg: ConsumedMessage<T> = {
+    const base = {
       topic,
       partition,
       offset: message.offset,
@@ -406,6 +586,13 @@ export class StreamConsumer<T> {
       payload.heartbeat().catch((err: unknown) => this.#log.debug({ err: errorText(err) }, 'heartbeat failed'));
     }, this.#o.heartbeatIntervalMs);
     beat.unref();
+    let requeued = false;
+    const msg: ConsumedMessage<T> = {
+      ...base,
+      requeue: () => {
+        requeued = true;
+      },
+    };
     let onAbort: (() => void) | undefined;
     const abandoned = new Promise<Outcome>((resolve) => {
       onAbort = () => resolve({ kind: 'abandoned' });
@@ -413,7 +600,7 @@ export class StreamConsumer<T> {
     });
     try {
       const run = otelContext.with(ctx, () => this.#o.handler(msg)).then(
-        (): Outcome => ({ kind: 'done' }),
+        (result): Outcome => (requeued ? { kind: 'requeued' } : result ? { kind: 'done', durable: result.durable } : { kind: 'done' }),
         (error: unknown): Outcome => ({ kind: 'failed', error }),
       );
       return await Promise.race([run, abandoned]);
@@ -455,10 +642,48 @@ export class StreamConsumer<T> {
     }
   }
 
+  /** Fetches the message again from its offset (kafkajs resolves seeks in memory when it does not auto-commit). */
+  #requeue(payload: EachMessagePayload): void {
+    if (this.#state !== 'running') return;
+    try {
+      this.#consumer.seek({ topic: payload.topic, partition: payload.partition, offset: payload.message.offset });
+    } catch (err) {
+      this.#log.warn({ topic: payload.topic, partition: payload.partition, err: errorText(err) }, 'could not requeue a message');
+    }
+  }
+
+  /** Records a handled offset whose effects become durable later; commits the contiguous durable prefix. */
+  #deferCommit(topic: string, partition: number, offset: string, durable: Promise<void>): void {
+    const key = `${topic}:${partition}`;
+    const queue = this.#pending.get(key) ?? [];
+    this.#pending.set(key, queue);
+    const entry: PendingOffset = { offset, state: 'waiting' };
+    queue.push(entry);
+    const work = durable.then(
+      async () => {
+        entry.state = 'durable';
+        // The queue may have been replaced by a revocation: then the next owner re-reads from the committed offset.
+        if (this.#pending.get(key) !== queue) return;
+        let last: PendingOffset | undefined;
+        while (queue[0]?.state === 'durable') last = queue.shift();
+        if (last) await this.#commit(topic, partition, last.offset);
+      },
+      (err: unknown) => {
+        // Left uncommitted: the message is redelivered after a restart or rebalance.
+        entry.state = 'failed';
+        this.#log.warn({ topic, partition, offset, err: errorText(err) }, 'deferred effects failed; the offset stays uncommitted');
+      },
+    );
+    this.#durableWork.add(work);
+    void work.finally(() => this.#durableWork.delete(work));
+  }
+
   async #commit(topic: string, partition: number, offset: string): Promise<void> {
+    if (!this.#o.commitOffsets) return;
     const next = (BigInt(offset) + 1n).toString();
     try {
       await this.#consumer.commitOffsets([{ topic, partition, offset: next }]);
+      this.#aliveAt = Date.now();
     } catch (err) {
       // The effects are done; a lost commit only means a redelivery (at-least-once), so do not re-run the handler.
       this.#log.warn({ topic, partition, offset, err: errorText(err) }, 'offset commit failed; the message may be redelivered');

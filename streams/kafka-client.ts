@@ -2,7 +2,7 @@
  * The one module that imports kafkajs. kafkajs is in maintenance mode, so everything else in Dalston sees the
  * client through this file (and the types re-exported here), which keeps a later swap to another client local.
  */
-import { Kafka, Partitioners, logLevel, type LogEntry, type logCreator } from 'kafkajs';
+import { Kafka, Partitioners, logLevel, type Admin, type LogEntry, type logCreator } from 'kafkajs';
 import { DependencyUnavailableError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 
@@ -90,6 +90,27 @@ export function createKafka(options: KafkaClientOptions): Kafka {
   });
 }
 
+/** True for errors kafkajs marks as retriable (leader moving, metadata not yet propagated after a topic was created). */
+function isRetriable(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { retriable?: unknown }).retriable === true;
+}
+
+/**
+ * A topic's partition offsets. Retries the errors a just-created topic answers with while its leaders settle
+ * ("not the leader", "does not host this topic-partition") for up to `timeoutMs`.
+ */
+export async function fetchTopicOffsets(admin: Admin, topic: string, timeoutMs = 15_000): Promise<{ partition: number; high: string; low: string }[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (let delay = 50; ; delay = Math.min(delay * 2, 1000)) {
+    try {
+      return await admin.fetchTopicOffsets(topic);
+    } catch (err) {
+      if (!isRetriable(err) || Date.now() + delay > deadline) throw err;
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
+
 export interface TopicSpec {
   readonly name: string;
   readonly partitions: number;
@@ -116,22 +137,34 @@ export async function ensureTopics(kafka: Kafka, specs: readonly TopicSpec[], lo
     const missing = specs.filter((s) => !present.has(s.name));
     const created: string[] = [];
     if (missing.length > 0) {
-      try {
-        await admin.createTopics({
-          waitForLeaders: true,
-          topics: missing.map((s) => ({
-            topic: s.name,
-            numPartitions: s.partitions,
-            configEntries: [
-              { name: 'cleanup.policy', value: s.cleanupPolicy },
-              ...Object.entries(s.config ?? {}).map(([name, value]) => ({ name, value })),
-            ],
-          })),
-        });
-      } catch (err) {
-        if (!isAlreadyExists(err)) throw err;
+      for (let attempt = 1; ; attempt++) {
+        const still = new Set(await admin.listTopics());
+        const todo = missing.filter((s) => !still.has(s.name));
+        if (todo.length === 0) break;
+        try {
+          await admin.createTopics({
+            waitForLeaders: true,
+            topics: todo.map((s) => ({
+              topic: s.name,
+              numPartitions: s.partitions,
+              configEntries: [
+                { name: 'cleanup.policy', value: s.cleanupPolicy },
+                ...Object.entries(s.config ?? {}).map(([name, value]) => ({ name, value })),
+              ],
+            })),
+          });
+          break;
+        } catch (err) {
+          if (isAlreadyExists(err)) break;
+          // Waiting for leaders can answer "does not host this topic-partition" while another client creates topics
+          // too: the creation itself usually went through; check again rather than fail.
+          if (!isRetriable(err) || attempt >= 5) throw err;
+          await new Promise((r) => setTimeout(r, 200 * attempt));
+        }
       }
       created.push(...missing.map((s) => s.name));
+      // createTopics returns before every partition answers: wait until each created topic serves offsets.
+      for (const name of created) await fetchTopicOffsets(admin, name, 30_000);
     }
     const existing = specs.filter((s) => present.has(s.name));
     if (existing.length > 0 && log) {

@@ -10,7 +10,8 @@ import { Partitioners, type Kafka, type Producer, type RecordMetadata } from './
 export interface OutgoingMessage {
   /** Partition key: messages with one key keep their order. null spreads messages over partitions. */
   readonly key: string | Buffer | null;
-  readonly value: Buffer;
+  /** null writes a tombstone: compaction then removes the key from a compacted topic. */
+  readonly value: Buffer | null;
   readonly headers: MessageHeaders;
   /** Explicit partition, overriding the key's. */
   readonly partition?: number;
@@ -44,7 +45,13 @@ export interface StreamProducerOptions {
  */
 export type ProducerState = 'idle' | 'connected' | 'closing' | 'closed';
 
-export class StreamProducer {
+/** What a component needs to publish: the producer, or a wrapper around it (fault injection in tests). */
+export interface MessageSender {
+  send(topic: string, message: OutgoingMessage): Promise<SendResult>;
+  sendBatch(batches: readonly TopicBatch[]): Promise<SendResult[]>;
+}
+
+export class StreamProducer implements MessageSender {
   readonly #producer: Producer;
   readonly #log: Logger;
   readonly #sendTimeoutMs: number;

@@ -19,6 +19,12 @@ export const str: Check<string> = (v, p) => (typeof v === 'string' ? v : fail(p,
 export const num: Check<number> = (v, p) => (typeof v === 'number' && Number.isFinite(v) ? v : fail(p, 'finite number', v));
 export const int: Check<number> = (v, p) => (typeof v === 'number' && Number.isInteger(v) ? v : fail(p, 'integer', v));
 export const bool: Check<boolean> = (v, p) => (typeof v === 'boolean' ? v : fail(p, 'boolean', v));
+/** Raw bytes (msgpack bin): audio rides as binary, not base64. Answers a Buffer view of the same memory. */
+export const bytes: Check<Buffer> = (v, p) => {
+  if (Buffer.isBuffer(v)) return v;
+  if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+  return fail(p, 'bytes', v);
+};
 
 export function literal<const T extends string | number>(expected: T): Check<T> {
   return (v, p) => (v === expected ? expected : fail(p, JSON.stringify(expected), v));

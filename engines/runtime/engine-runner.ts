@@ -1,16 +1,24 @@
 /**
  * The engine runner: consumes its stage topic in group `dalston-engine-<engine_id>` and, per task, downloads the
- * inputs, runs the engine, uploads the outputs and reports started / heartbeat / completed / failed on
- * jobs.events. The dispatch offset is committed only after the result is published, so a worker that dies
- * mid-task leaves the task to be redelivered. Cancellation arrives on tasks.control and aborts the engine's
- * signal, which engines check between chunks.
+ * inputs, runs the engine, uploads the outputs and reports started / heartbeat / completed / failed on jobs.events.
+ *
+ * Tasks run outside Kafka's fetch loop: a dispatch is taken only when a task slot is free (otherwise the topic is
+ * paused and the dispatch fetched again later), its offset is committed once `task.started` is acknowledged, and the
+ * task then runs on its own while the consumer keeps heart-beating and can rejoin a rebalance at once. From then on
+ * the task's heartbeats are its lease: if this process dies, the job actor sees the beats stop and dispatches a new
+ * attempt. So a scale-out or deploy during a long task neither evicts this member nor runs the task twice.
+ *
+ * Cancellation arrives on tasks.control, read from its start (an hour of history) by every instance before it takes
+ * any task, so a new instance also honours cancels sent before it started. On shutdown the runner stops taking tasks,
+ * lets running ones finish for the drain time, then aborts the rest and gives them back (`task.released`): work
+ * stopped by a shutdown is never reported as failed.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Clock } from '../../core/clock.js';
-import { CancelledError, TimeoutError, toFailureRecord } from '../../core/errors.js';
+import { CancelledError, DependencyUnavailableError, ShutdownError, TimeoutError, toFailureRecord } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import type { EngineMetrics } from '../../core/metrics.js';
 import { ATTR, LOG, SPAN } from '../../core/observability-names.js';
@@ -19,14 +27,16 @@ import { artifactKeys, type ArtifactStore, type TaskOutputDocument } from '../..
 import {
   JOB_EVENTS, SCHEMA_VERSION, TASK_CONTROL, StreamConsumer, checkControlMessage, checkTaskMessage, decodeMessage, encodeMessage,
   engineGroupId, newMessageHeaders, prefixed, topicForStage,
-  type ConsumedMessage, type ControlMessage, type DeadLetterWriter, type JobEvent, type Kafka, type StreamProducer, type TaskDispatch,
+  type Admin, type ConsumedMessage, type ControlMessage, type DeadLetterWriter, type JobEvent, type Kafka, type MessageSender, type TaskDispatch,
 } from '../../streams/index.js';
+import { RecentIds } from '../../core/recent-ids.js';
 import type { Engine, EngineResult } from '../sdk/engine.js';
 
 export interface EngineRunnerOptions {
   readonly engine: Engine;
   readonly kafka: Kafka;
-  readonly producer: StreamProducer;
+  readonly admin: Admin;
+  readonly producer: MessageSender;
   readonly deadLetter: DeadLetterWriter;
   readonly store: ArtifactStore;
   readonly topicPrefix: string;
@@ -38,11 +48,19 @@ export interface EngineRunnerOptions {
   readonly concurrency?: number;
   /** @default 5000 */
   readonly heartbeatIntervalMs?: number;
+  /** On close(), how long running tasks may finish before they are given back. @default 30000 */
+  readonly drainMs?: number;
+  /** Group session timeout of the task consumer. @default 10000 */
+  readonly sessionTimeoutMs?: number;
+  /** How long the group waits for members to rejoin a rebalance. @default 60000 */
+  readonly rebalanceTimeoutMs?: number;
 }
 
 interface Running {
   readonly controller: AbortController;
   readonly attempt: number;
+  readonly jobId: string;
+  done: Promise<void>;
 }
 
 export class EngineRunner {
@@ -51,16 +69,23 @@ export class EngineRunner {
   readonly #tasks: StreamConsumer<TaskDispatch>;
   readonly #control: StreamConsumer<ControlMessage>;
   readonly #running = new Map<string, Running>();
+  readonly #concurrency: number;
+  /** Attempts this instance has taken (bounded): both copies of a re-sent dispatch share a key, so they come here. */
+  readonly #taken = new RecentIds(50_000);
   /** Cancels that arrived before their task was picked up (bounded, oldest forgotten first). */
   readonly #cancelled = new Set<string>();
   readonly instanceId = `${process.env['HOSTNAME'] ?? 'local'}-${process.pid}-${randomUUID().slice(0, 6)}`;
   readonly #controlGroup: string;
+  #closing = false;
   /** Tasks this instance finished, for tests that show two instances shared the work. */
   processed = 0;
+  /** Tasks this instance gave back on shutdown. */
+  released = 0;
 
   constructor(options: EngineRunnerOptions) {
     this.#o = options;
     const { engine } = options;
+    this.#concurrency = options.concurrency ?? 1;
     this.#log = options.log.child({ [LOG.engineId]: engine.engineId, instance: this.instanceId });
     // Both outcomes exported from start-up at 0, so the error-rate panels and alert see the first task as a change.
     for (const status of ['success', 'failure'] as const) options.metrics.tasksProcessed.inc({ engine_id: engine.engineId, stage: engine.stage, status }, 0);
@@ -72,12 +97,12 @@ export class EngineRunner {
       handler: (m) => this.#onTask(m),
       deadLetter: options.deadLetter,
       log: this.#log,
-      partitionsConsumedConcurrently: options.concurrency ?? 1,
-      sessionTimeoutMs: 10_000,
+      partitionsConsumedConcurrently: this.#concurrency,
+      sessionTimeoutMs: options.sessionTimeoutMs ?? 10_000,
+      ...(options.rebalanceTimeoutMs !== undefined ? { rebalanceTimeoutMs: options.rebalanceTimeoutMs } : {}),
       maxWaitTimeMs: 100,
-      // A task that failed is reported as task.failed, never retried here: retries are the actor's decision.
-      retry: { maxAttempts: 3 },
-      drainTimeoutMs: 30_000,
+      // Taking a task only publishes task.started; a failure there is Kafka being unavailable: wait, never drop it.
+      retry: { maxAttempts: Number.POSITIVE_INFINITY, maxBackoffMs: 5000 },
     });
     this.#controlGroup = `${options.topicPrefix.replace(/\.$/, '')}-engine-control-${this.instanceId}`;
     this.#control = new StreamConsumer<ControlMessage>({
@@ -88,7 +113,9 @@ export class EngineRunner {
       handler: async (m) => this.#onControl(m.value),
       deadLetter: options.deadLetter,
       log: this.#log,
-      fromBeginning: false,
+      // The topic keeps an hour of cancels; every instance reads them all and commits nothing (no group left behind).
+      fromBeginning: true,
+      commitOffsets: false,
       maxWaitTimeMs: 100,
     });
   }
@@ -100,13 +127,26 @@ export class EngineRunner {
   async start(): Promise<void> {
     await this.#o.engine.start?.();
     await this.#control.start();
+    // Know every cancel already sent before taking any task.
+    await this.#control.waitCaughtUp(this.#o.admin, 60_000);
     await this.#tasks.start();
     this.#log.info({ stage: this.#o.engine.stage }, 'engine runner started');
   }
 
-  /** Stops taking tasks and lets running ones finish (the consumer's drain deadline bounds it). */
+  /**
+   * Stops taking tasks, lets running ones finish within the drain time, then aborts the rest and gives them back
+   * (task.released) so another instance runs them; finally closes the engine.
+   */
   async close(): Promise<void> {
+    this.#closing = true;
     await this.#tasks.close();
+    const drainMs = this.#o.drainMs ?? 30_000;
+    const all = () => Promise.allSettled([...this.#running.values()].map((r) => r.done));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([all(), new Promise((r) => (timer = setTimeout(r, drainMs)))]);
+    clearTimeout(timer);
+    for (const r of this.#running.values()) r.controller.abort(new ShutdownError('the engine is shutting down'));
+    await all();
     await this.#control.close();
     await this.#o.engine.close?.();
   }
@@ -134,55 +174,102 @@ export class EngineRunner {
     });
   }
 
+  /**
+   * Admission: takes the dispatch if a slot is free (else requeues it and pauses the topic), and resolves once
+   * task.started is acknowledged, which commits the dispatch. The task itself goes on after this returns.
+   */
   async #onTask(m: ConsumedMessage<TaskDispatch>): Promise<void> {
     const task = m.value;
-    const { engine, tracer, metrics, clock } = this.#o;
+    const { engine } = this.#o;
     if (task.engineId !== engine.engineId) return; // another engine of this stage serves it
-    const log = this.#log.child({
-      [LOG.jobId]: task.jobId, [LOG.taskId]: task.taskId,
-      ...(m.headers.requestId ? { [LOG.requestId]: m.headers.requestId } : {}),
-      ...(m.headers.tenantId ? { [LOG.tenantId]: m.headers.tenantId } : {}),
-    });
-    if (this.#cancelled.delete(`${task.taskId}#${task.attempt}`)) {
-      log.info({ attempt: task.attempt }, 'task was cancelled before pick-up; skipped');
+    if (this.#closing) {
+      m.requeue();
       return;
     }
+    if (this.#cancelled.delete(`${task.taskId}#${task.attempt}`)) {
+      this.#log.info({ [LOG.jobId]: task.jobId, [LOG.taskId]: task.taskId, attempt: task.attempt }, 'task was cancelled before pick-up; skipped');
+      return;
+    }
+    // A re-sent dispatch (an actor's outbox sent again after a takeover) of an attempt this instance already took.
+    if (this.#taken.has(`${task.taskId}#${task.attempt}`)) {
+      this.#log.debug({ [LOG.jobId]: task.jobId, [LOG.taskId]: task.taskId, attempt: task.attempt }, 'duplicate dispatch skipped');
+      return;
+    }
+    if (this.#running.size >= this.#concurrency) {
+      m.requeue();
+      this.#tasks.pause();
+      return;
+    }
+    let admitted: (err?: Error) => void = () => undefined;
+    const admission = new Promise<void>((resolve, reject) => {
+      admitted = (err) => (err === undefined ? resolve() : reject(err));
+    });
+    const running: Running = { controller: new AbortController(), attempt: task.attempt, jobId: task.jobId, done: Promise.resolve() };
+    this.#running.set(task.taskId, running);
+    if (this.#running.size >= this.#concurrency) this.#tasks.pause();
+    running.done = this.#run(m, running, admitted).finally(() => {
+      if (this.#running.get(task.taskId) === running) this.#running.delete(task.taskId);
+      if (!this.#closing && this.#running.size < this.#concurrency) this.#tasks.resume();
+    });
+    await admission;
+  }
+
+  async #run(m: ConsumedMessage<TaskDispatch>, running: Running, admitted: (err?: Error) => void): Promise<void> {
+    const task = m.value;
+    const { engine, tracer, metrics, clock } = this.#o;
+    const { requestId, tenantId } = m.headers;
+    const log = this.#log.child({
+      [LOG.jobId]: task.jobId, [LOG.taskId]: task.taskId,
+      ...(requestId ? { [LOG.requestId]: requestId } : {}),
+      ...(tenantId ? { [LOG.tenantId]: tenantId } : {}),
+    });
     const pickedUp = clock.now();
     const queueWaitMs = Math.max(0, pickedUp - task.enqueuedAt);
     const labels = { engine_id: engine.engineId, stage: task.stage.replace(/_ch\d+$/, '') };
+    const { controller } = running;
+    const publishBase = { v: SCHEMA_VERSION, jobId: task.jobId, taskId: task.taskId, attempt: task.attempt, instanceId: this.instanceId } as const;
+    let started = false;
+    let heartbeat: NodeJS.Timeout | undefined;
+    let deadline: NodeJS.Timeout | undefined;
+    let workDir: string | undefined;
+    let modelLoadMs = 0;
+    // queue_wait is a sibling of the task's span (both under the dispatch's Kafka hop), as the contract draws it.
     metrics.queueWait.observe(labels, queueWaitMs / 1000);
     tracer.recordSpan(SPAN.queueWait, { [ATTR.jobId]: task.jobId, [ATTR.taskId]: task.taskId, [ATTR.stage]: task.stage, [ATTR.engineId]: engine.engineId }, task.enqueuedAt, pickedUp);
-
-    const controller = new AbortController();
-    this.#running.set(task.taskId, { controller, attempt: task.attempt });
-    // The deadline bounds processing, not queueing: time spent waiting in the topic under load must not eat it.
-    const timeoutMs = Math.max(1, task.deadlineAt - task.enqueuedAt);
-    const deadline = setTimeout(() => controller.abort(new TimeoutError(`task exceeded its deadline of ${Math.round(timeoutMs / 1000)} s`)), timeoutMs);
-    const publishBase = { v: SCHEMA_VERSION, jobId: task.jobId, taskId: task.taskId, attempt: task.attempt, instanceId: this.instanceId } as const;
-    const heartbeat = setInterval(() => {
-      void this.#publish({ ...publishBase, type: 'task.heartbeat', at: clock.now() }, m.headers.requestId, m.headers.tenantId).catch(() => undefined);
-      void m.heartbeat().catch(() => undefined);
-    }, this.#o.heartbeatIntervalMs ?? 5000);
-    let modelLoadMs = 0;
-    const workDir = await mkdtemp(join(tmpdir(), `dalston-${engine.stage}-`));
     try {
       await tracer.startSpan(SPAN.engineProcessRoot(engine.engineId), {
         [ATTR.jobId]: task.jobId, [ATTR.taskId]: task.taskId, [ATTR.stage]: task.stage, [ATTR.engineId]: engine.engineId,
-        [ATTR.retries]: task.attempt - 1, [ATTR.requestId]: m.headers.requestId, [ATTR.tenantId]: m.headers.tenantId,
+        [ATTR.retries]: task.attempt - 1, [ATTR.requestId]: requestId, [ATTR.tenantId]: tenantId,
         [ATTR.language]: task.config.language, [ATTR.model]: task.config.model, [ATTR.audioDurationSeconds]: task.audioDurationSeconds,
       }, async (span) => {
         // engine.model_load hangs directly under this span (the contract's tree), not under engine.process.
         const taskSpan = tracer.inject({});
-        await this.#publish({ ...publishBase, type: 'task.started', engineId: engine.engineId, at: pickedUp, queueWaitMs }, m.headers.requestId, m.headers.tenantId);
+        try {
+          await this.#publish({ ...publishBase, type: 'task.started', engineId: engine.engineId, at: pickedUp, queueWaitMs }, requestId, tenantId);
+        } catch (err) {
+          admitted(err instanceof Error ? err : new DependencyUnavailableError('task.started could not be published'));
+          throw err;
+        }
+        started = true;
+        this.#taken.add(`${task.taskId}#${task.attempt}`);
+        admitted();
         log.info({ stage: task.stage, attempt: task.attempt, queue_wait_ms: queueWaitMs }, 'task started');
+        // The deadline bounds processing, not queueing: time spent waiting in the topic under load must not eat it.
+        const timeoutMs = Math.max(1, task.deadlineAt - task.enqueuedAt);
+        deadline = setTimeout(() => controller.abort(new TimeoutError(`task exceeded its deadline of ${Math.round(timeoutMs / 1000)} s`)), timeoutMs);
+        heartbeat = setInterval(() => {
+          void this.#publish({ ...publishBase, type: 'task.heartbeat', at: clock.now() }, requestId, tenantId).catch(() => undefined);
+        }, this.#o.heartbeatIntervalMs ?? 5000);
+        workDir = await mkdtemp(join(tmpdir(), `dalston-${engine.stage}-`));
+        const dir = workDir;
 
-        const inputs = await tracer.startSpan(SPAN.engineDownloadInput, { [ATTR.storageBackend]: this.#o.store.backend }, () => this.#download(task, workDir));
+        const inputs = await tracer.startSpan(SPAN.engineDownloadInput, { [ATTR.storageBackend]: this.#o.store.backend }, () => this.#download(task, dir));
         await this.#o.store.put(artifactKeys.taskInput(task.jobId, task.taskId), Buffer.from(JSON.stringify({ task, inputs: inputs.keys }, null, 2)), 'application/json');
 
         const result: EngineResult = await tracer.startSpan(SPAN.engineProcess, {}, () =>
           engine.process({
             jobId: task.jobId, taskId: task.taskId, stage: task.stage, attempt: task.attempt, config: task.config,
-            inputs: inputs.paths, workDir, signal: controller.signal, log,
+            inputs: inputs.paths, workDir: dir, signal: controller.signal, log,
             measureModelLoad: async (model, load) => {
               const start = clock.now();
               try {
@@ -194,6 +281,7 @@ export class EngineRunner {
             },
           }),
         );
+        // A result that raced a shutdown abort is still a result: report it.
         const audioSeconds = result.audioDurationSeconds ?? task.audioDurationSeconds;
         span.setAttributes({ [ATTR.audioDurationSeconds]: audioSeconds, [ATTR.language]: result.language ?? task.config.language, [ATTR.model]: result.model ?? task.config.model });
 
@@ -218,7 +306,7 @@ export class EngineRunner {
             ...(audioSeconds !== undefined ? { audioDurationSeconds: audioSeconds } : {}),
             ...(result.language ? { language: result.language } : {}), ...(result.model ? { model: result.model } : {}),
           },
-        }, m.headers.requestId, m.headers.tenantId);
+        }, requestId, tenantId);
         metrics.taskDuration.observe({ ...labels, status: 'success' }, processingMs / 1000);
         metrics.tasksProcessed.inc({ ...labels, status: 'success' });
         if (audioSeconds !== undefined) {
@@ -229,18 +317,27 @@ export class EngineRunner {
         log.info({ processing_ms: processingMs, model_load_ms: modelLoadMs }, 'task completed');
       });
     } catch (err) {
+      if (!started) return; // not taken: the consumer retries the dispatch
       const reason: unknown = controller.signal.aborted ? controller.signal.reason : err;
-      const failure = toFailureRecord(reason instanceof CancelledError || reason instanceof TimeoutError ? reason : err);
       const processingMs = clock.now() - pickedUp;
+      if (reason instanceof ShutdownError) {
+        // Stopped by our own shutdown, whatever the engine threw as it stopped: give it back, never fail the stage.
+        this.released++;
+        log.warn({ attempt: task.attempt }, 'task given back: the engine is shutting down');
+        await this.#publish({ ...publishBase, type: 'task.released', engineId: engine.engineId, at: clock.now(), reason: 'engine shutting down' }, requestId, tenantId)
+          .catch((e: unknown) => log.warn({ err: String(e) }, 'task.released not published; the actor will find the task by its missing heartbeats'));
+        return;
+      }
+      const failure = toFailureRecord(reason instanceof CancelledError || reason instanceof TimeoutError ? reason : err);
       metrics.taskDuration.observe({ ...labels, status: 'failure' }, processingMs / 1000);
       metrics.tasksProcessed.inc({ ...labels, status: 'failure' });
       log.warn({ code: failure.code, retryable: failure.retryable, err: failure.message }, 'task failed');
-      await this.#publish({ ...publishBase, type: 'task.failed', engineId: engine.engineId, at: clock.now(), error: failure, processingMs }, m.headers.requestId, m.headers.tenantId);
+      await this.#publish({ ...publishBase, type: 'task.failed', engineId: engine.engineId, at: clock.now(), error: failure, processingMs }, requestId, tenantId)
+        .catch((e: unknown) => log.warn({ err: String(e) }, 'task.failed not published; the actor will find the task by its missing heartbeats'));
     } finally {
       clearTimeout(deadline);
       clearInterval(heartbeat);
-      this.#running.delete(task.taskId);
-      await rm(workDir, { recursive: true, force: true });
+      if (workDir) await rm(workDir, { recursive: true, force: true });
     }
   }
 
