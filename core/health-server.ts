@@ -1,6 +1,8 @@
 /**
  * The liveness/readiness/metrics endpoints every long-running process exposes. /health answers while the event
  * loop runs; /ready runs the process's dependency checks (Kafka, ClickHouse) and answers 503 naming the failing one.
+ * `healthAnswer` computes the answer without knowing the server, so the gateway (uWebSockets.js) and the
+ * standalone node:http server below write the same bytes.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
@@ -14,6 +16,15 @@ export interface HealthEndpointsOptions {
   /** @default 2000 */
   readonly checkTimeoutMs?: number;
 }
+
+/** One answer of a health endpoint, ready to be written by any HTTP server. */
+export interface HealthAnswer {
+  readonly status: number;
+  readonly contentType: string;
+  readonly body: string;
+}
+
+export const HEALTH_PATHS = ['/health', '/ready', '/metrics'] as const;
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const payload = JSON.stringify(body);
@@ -35,14 +46,12 @@ async function withTimeout(check: ReadinessCheck, ms: number): Promise<void> {
   }
 }
 
-/** Handles /health, /ready and /metrics; returns false for any other path so a caller can route it. */
-export async function handleHealthEndpoints(req: IncomingMessage, res: ServerResponse, options: HealthEndpointsOptions): Promise<boolean> {
-  const path = (req.url ?? '/').split('?')[0];
-  if (req.method !== 'GET') return false;
-  if (path === '/health') {
-    sendJson(res, 200, { status: 'ok' });
-    return true;
-  }
+const json = (status: number, body: unknown): HealthAnswer => ({ status, contentType: 'application/json', body: JSON.stringify(body) });
+
+/** The answer to GET /health, /ready or /metrics; undefined for any other method or path so a caller can route it. */
+export async function healthAnswer(method: string, path: string, options: HealthEndpointsOptions): Promise<HealthAnswer | undefined> {
+  if (method !== 'GET') return undefined;
+  if (path === '/health') return json(200, { status: 'ok' });
   if (path === '/ready') {
     const results = await Promise.all(
       Object.entries(options.checks).map(async ([name, check]) => {
@@ -55,16 +64,19 @@ export async function handleHealthEndpoints(req: IncomingMessage, res: ServerRes
       }),
     );
     const ready = results.every(([, r]) => r === 'ok');
-    sendJson(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not_ready', checks: Object.fromEntries(results) });
-    return true;
+    return json(ready ? 200 : 503, { status: ready ? 'ready' : 'not_ready', checks: Object.fromEntries(results) });
   }
-  if (path === '/metrics') {
-    const body = await options.registry.metrics();
-    res.writeHead(200, { 'content-type': options.registry.contentType });
-    res.end(body);
-    return true;
-  }
-  return false;
+  if (path === '/metrics') return { status: 200, contentType: options.registry.contentType, body: await options.registry.metrics() };
+  return undefined;
+}
+
+/** Handles /health, /ready and /metrics on node:http; returns false for any other path so a caller can route it. */
+export async function handleHealthEndpoints(req: IncomingMessage, res: ServerResponse, options: HealthEndpointsOptions): Promise<boolean> {
+  const answer = await healthAnswer(req.method ?? 'GET', (req.url ?? '/').split('?')[0] ?? '/', options);
+  if (!answer) return false;
+  res.writeHead(answer.status, { 'content-type': answer.contentType, 'content-length': Buffer.byteLength(answer.body) });
+  res.end(answer.body);
+  return true;
 }
 
 /** A standalone server for processes whose only HTTP surface is health and metrics (actor host, engines). */

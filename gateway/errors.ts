@@ -10,7 +10,10 @@ export type ApiErrorCode =
   | 'unauthorized'
   | 'not_found'
   | 'method_not_allowed'
+  | 'upgrade_required'
   | 'conflict'
+  /** A real-time session is still live: its transcript, audio or deletion must wait for its end. */
+  | 'session_active'
   | 'file_too_large'
   | 'unsupported_media_type'
   | 'internal_error'
@@ -32,6 +35,18 @@ export class HttpError extends DalstonError {
   }
   /** Extra response headers (e.g. `Allow` on 405, `WWW-Authenticate` on 401). */
   readonly headers: Readonly<Record<string, string>>;
+}
+
+/**
+ * The client went away, or its request body will not be read any more because the answer is already out. Ends
+ * body readers (an upload's busboy pipeline) instead of leaving them waiting; never answered to anyone.
+ */
+export class ClientGoneError extends DalstonError {
+  readonly code: string = 'DALSTON_ERR_CLIENT_GONE';
+  readonly retryable = false;
+  constructor(message = 'the client went away') {
+    super(message);
+  }
 }
 
 export const badRequest = (message: string) => new HttpError(400, 'invalid_request', message);

@@ -231,21 +231,23 @@ void test('OpenAI model names answer 501 until synchronous mode exists, without 
   });
 });
 
-void test('a failing publisher surfaces as 500 in the error shape and is logged once with the cause', async () => {
+// Issue 12, finding 11: a job whose job.created never reached Kafka left a `pending` row that never moved.
+void test('a failing publisher surfaces as 503 in the error shape, leaves no pending job row, and is logged once with the cause', async () => {
   await withGateway(async (h) => {
     h.publisher.failWith = new Error('broker down');
     const wav = await readFile(await makeWav(h.dir, 1));
     const res = await h.request('/v1/audio/transcriptions', { method: 'POST', body: form({ file: { data: wav, filename: 'a.wav' } }), headers: { 'x-request-id': 'pub-fail' } });
-    assert.equal(res.status, 500);
-    assert.deepEqual(await errorBody(res), { code: 'internal_error', message: 'internal error' });
+    assert.equal(res.status, 503);
+    assert.deepEqual(await errorBody(res), { code: 'service_unavailable', message: 'a dependency is unavailable; retry later' });
+    assert.equal(h.reader.records.length, 0, 'no jobs row for a job that was never queued');
     const lines = await eventually(() => {
       const mine = h.logs.filter((l) => l.fields['request_id'] === 'pub-fail');
       assert.equal(mine.length, 1, 'one log line for the failed request');
       return mine;
     });
     assert.equal(lines[0]?.level, 'error');
-    assert.equal(lines[0]?.fields['status'], 500);
-    assert.equal(lines[0]?.fields['err'], 'Error: broker down');
+    assert.equal(lines[0]?.fields['status'], 503);
+    assert.match(String(lines[0]?.fields['err']), /job could not be queued/);
   });
 });
 
@@ -459,12 +461,12 @@ void test('close(): stops listening and cuts a stalled upload after the grace pe
     stalled.on('response', (res) => resolve(`status:${res.statusCode}`));
   });
   stalled.write('--xyz\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\n\r\nRIFF');
-  await eventually(() => assert.equal(h.app.server.listening, true));
+  await eventually(() => assert.equal(h.app.listening, true));
   await new Promise((r) => setTimeout(r, 50));
   const started = Date.now();
   await h.close(300);
   const took = Date.now() - started;
   assert.ok(took >= 250 && took < 2000, `closed after the 300 ms grace (${took} ms)`);
   assert.match(await outcome, /^error:(ECONNRESET|socket hang up)/);
-  assert.equal(h.app.server.listening, false);
+  assert.equal(h.app.listening, false);
 });

@@ -1,25 +1,29 @@
 /**
- * The gateway assembled from its ports: routes, auth, health endpoints and the node:http server. `gateway/main.ts`
- * builds the real adapters (Kafka publisher, ClickHouse reader, artifact store) and calls createGatewayApp.
+ * The gateway assembled from its ports: routes, auth, health endpoints and the uWebSockets.js server (HTTP and
+ * WebSocket on one port, optionally TLS). `gateway/main.ts` builds the real adapters (Kafka publisher, ClickHouse
+ * reader, artifact store) and calls createGatewayApp.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import type { Registry } from 'prom-client';
 import { systemClock, type Clock } from '../core/clock.js';
 import type { DalstonConfig } from '../core/config.js';
 import { ConfigError } from '../core/errors.js';
-import { handleHealthEndpoints, type ReadinessCheck } from '../core/health-server.js';
+import { HEALTH_PATHS, healthAnswer, type ReadinessCheck } from '../core/health-server.js';
 import type { Logger } from '../core/logger.js';
 import { gatewayMetrics } from '../core/metrics.js';
 import { createApiKeyAuthenticator } from './auth.js';
-import { Router, createRequestListener, type RequestContext, type RouteSpec } from './http-server.js';
+import { Router, createRequestHandler, type RequestContext, type RouteSpec } from './http-server.js';
 import type { ArtifactStore, JobEventPublisher, JobReader, TraceReader } from './ports.js';
 import { modelRoutes } from './models.js';
+import { realtimeSessionRoutes, type SessionEventPublisher, type SessionHistoryReader } from './realtime-sessions.js';
 import { transcriptionRoutes, type OpenAiSyncResponder, type TranscriptRenderers } from './transcriptions.js';
+import { createUwsServer } from './uws-server.js';
+import { webSocketRoute, type WebSocketRouteSpec } from './websocket-route.js';
+import type { WebSocketLimits } from './websocket.js';
 
 export interface GatewayDeps {
-  readonly config: Pick<DalstonConfig, 'apiKey' | 'uploadMaxBytes'>;
+  /** TLS is on when both files are given (core/config.ts checks that they come together). */
+  readonly config: Pick<DalstonConfig, 'apiKey' | 'uploadMaxBytes'> & Partial<Pick<DalstonConfig, 'tlsCertFile' | 'tlsKeyFile'>>;
   readonly log: Logger;
   /** The process registry; the gateway registers its request metrics here and serves it on /metrics. */
   readonly registry: Registry;
@@ -40,31 +44,37 @@ export interface GatewayDeps {
   readonly openAi?: OpenAiSyncResponder;
   /** The ClickHouse span store behind `GET …/{id}/trace`; without it that route answers 404 saying the store is off. */
   readonly traces?: TraceReader;
-  /**
-   * Longest time to receive one whole request, upload included (node's default of 300 s would cut a 1 GB upload
-   * on a slow link). Headers must still arrive within node's headersTimeout (60 s). @default 1_800_000
-   */
-  readonly requestTimeoutMs?: number;
+  /** Real-time session history (`/v1/realtime/sessions`); without it those routes are absent. */
+  readonly realtimeSessions?: { readonly reader: SessionHistoryReader; readonly publisher: SessionEventPublisher };
+  /** Limits of WebSocket connections. @default see WebSocketLimits */
+  readonly websocket?: WebSocketLimits;
 }
 
 export interface GatewayApp {
-  readonly server: Server;
+  /** True from listen() until close(). */
+  readonly listening: boolean;
   /** Starts listening; resolves with the bound port (pass 0 for an ephemeral one). @default host 0.0.0.0 */
   listen(port: number, host?: string): Promise<number>;
   /**
-   * Stops accepting connections and closes idle keep-alive ones; in-flight requests get `graceMs` to finish, then
-   * their connections are cut. @default graceMs 10_000
+   * Stops accepting connections at once; in-flight requests and open WebSockets get `graceMs` to finish, then
+   * their connections are cut (WebSockets with close code 1001), and idle keep-alive connections are closed.
+   * @default graceMs 10_000
    */
   close(graceMs?: number): Promise<void>;
+  /** Registers a WebSocket route on the same port; authentication and `accept` run before the upgrade. */
+  ws(spec: WebSocketRouteSpec): void;
+  /** Registers an HTTP route (e.g. the real-time token and status routes, assembled outside the app). */
+  route(spec: RouteSpec): void;
 }
 
 function healthRoutes(deps: GatewayDeps): RouteSpec[] {
   const options = { registry: deps.registry, checks: deps.readinessChecks };
   const handler = async (ctx: RequestContext) => {
-    const handled = await handleHealthEndpoints(ctx.req, ctx.res, options);
-    if (!handled) throw new Error(`health endpoint ${ctx.route} not handled`);
+    const answer = await healthAnswer(ctx.method, ctx.route, options);
+    if (!answer) throw new Error(`health endpoint ${ctx.route} not handled`);
+    ctx.res.send(answer.status, { 'content-type': answer.contentType }, answer.body);
   };
-  return (['/health', '/ready', '/metrics'] as const).map((path) => ({ method: 'GET', path, auth: 'none', traced: false, handler }));
+  return HEALTH_PATHS.map((path) => ({ method: 'GET', path, auth: 'none', traced: false, handler }));
 }
 
 export function createGatewayApp(deps: GatewayDeps): GatewayApp {
@@ -84,39 +94,32 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
     traces: deps.traces,
   });
   for (const route of routes) router.add(route);
+  if (deps.realtimeSessions) {
+    for (const route of realtimeSessionRoutes({ ...deps.realtimeSessions, store: deps.store, clock: deps.clock ?? systemClock })) router.add(route);
+  }
   if (deps.modelsHomeDir !== undefined) for (const route of modelRoutes(deps.modelsHomeDir)) router.add(route);
 
-  const listener = createRequestListener({
+  const handler = createRequestHandler({
     router, authenticator: createApiKeyAuthenticator(apiKey), log: deps.log, metrics: gatewayMetrics(deps.registry),
   });
-  const server = createServer({ requestTimeout: deps.requestTimeoutMs ?? 1_800_000 }, listener);
+  const { tlsCertFile, tlsKeyFile } = deps.config;
+  const server = createUwsServer(handler, {
+    log: deps.log,
+    tls: tlsCertFile && tlsKeyFile ? { certFile: tlsCertFile, keyFile: tlsKeyFile } : undefined,
+    websocket: deps.websocket,
+  });
 
   return {
-    server,
-    listen(port, host = '0.0.0.0') {
-      return new Promise((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, host, () => {
-          server.off('error', reject);
-          resolve((server.address() as AddressInfo).port);
-        });
-      });
+    get listening() {
+      return server.listening;
     },
-    close(graceMs = 10_000) {
-      return new Promise((resolve, reject) => {
-        if (!server.listening) {
-          resolve();
-          return;
-        }
-        const force = setTimeout(() => server.closeAllConnections(), graceMs);
-        force.unref();
-        server.close((err) => {
-          clearTimeout(force);
-          if (err) reject(err);
-          else resolve();
-        });
-        server.closeIdleConnections();
-      });
+    listen: (port, host = '0.0.0.0') => server.listen(port, host),
+    close: (graceMs = 10_000) => server.close(graceMs),
+    ws(spec) {
+      router.add(webSocketRoute(spec));
+    },
+    route(spec) {
+      router.add(spec);
     },
   };
 }

@@ -1,23 +1,21 @@
 /**
- * The gateway's HTTP plumbing on node:http: a router over route templates (`/v1/audio/transcriptions/:id`) and one
- * request listener that gives every request its correlation (X-Request-ID in, out, on every response including
- * errors; X-Trace-ID when a span is recording), one HTTP server span named `<METHOD> <route template>`, the
- * gateway metrics labelled by template, one structured log line, and errors as `{"error": {"code", "message"}}`.
+ * The gateway's HTTP plumbing, independent of the server underneath (see http-exchange.ts): a router over route
+ * templates (`/v1/audio/transcriptions/:id`) and one request handler that gives every request its correlation
+ * (X-Request-ID in, out, on every response including errors; X-Trace-ID when a span is recording), one HTTP server
+ * span named `<METHOD> <route template>` continuing an incoming `traceparent`, the gateway metrics labelled by
+ * template, one structured log line, and errors as `{"error": {"code", "message"}}`.
  *
- * Tracing: when @opentelemetry/instrumentation-http already opened a server span for the request (telemetry
- * preload), that span is adopted (renamed, `http.route` set through its RPC metadata) so there is exactly one
- * server span; otherwise the listener opens its own, continuing an incoming `traceparent`.
+ * WebSocket routes are GET routes of the same router: authentication and admission run on the upgrade request
+ * like on any request, so a refused upgrade is an ordinary HTTP error answer.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, context, propagation, trace, type Context, type Span } from '@opentelemetry/api';
-import { RPCType, getRPCMetadata } from '@opentelemetry/core';
-import { sendJson } from '../core/health-server.js';
 import type { Logger } from '../core/logger.js';
 import type { GatewayMetrics } from '../core/metrics.js';
 import { ATTR, LOG } from '../core/observability-names.js';
 import type { Authenticator, Principal } from './auth.js';
 import { HttpError, toHttpError } from './errors.js';
+import { sendJson, type HttpRequest, type HttpResponse } from './http-exchange.js';
 import { newRequestId, sanitizeRequestId } from './ids.js';
 
 export const TRACER_NAME = 'dalston-gateway';
@@ -30,8 +28,8 @@ export const HTTP_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'O
 export type HttpMethod = (typeof HTTP_METHODS)[number];
 
 export interface RequestContext {
-  readonly req: IncomingMessage;
-  readonly res: ServerResponse;
+  readonly req: HttpRequest;
+  readonly res: HttpResponse;
   readonly requestId: string;
   readonly method: string;
   /** The matched route template, e.g. `/v1/audio/transcriptions/:id`. */
@@ -139,15 +137,7 @@ export interface RequestListenerOptions {
   readonly metrics: GatewayMetrics;
 }
 
-export { sendJson };
-
-/** Sends a text body; headers set earlier with setHeader (X-Request-ID, X-Trace-ID) are kept. */
-export function sendText(res: ServerResponse, status: number, body: string, contentType: string, headers: Readonly<Record<string, string>> = {}): void {
-  res.writeHead(status, { ...headers, 'content-type': contentType, 'content-length': Buffer.byteLength(body) });
-  res.end(body);
-}
-
-export function sendError(res: ServerResponse, err: HttpError): void {
+export function sendError(res: HttpResponse, err: HttpError): void {
   sendJson(res, err.status, { error: { code: err.apiCode, message: err.message } }, err.headers);
 }
 
@@ -162,26 +152,21 @@ function methodLabel(method: string | undefined): string {
   return (HTTP_METHODS as readonly string[]).includes(method ?? '') ? (method as string) : 'OTHER';
 }
 
-/** The request's server span: adopted from instrumentation-http when present, else our own. */
-function openServerSpan(req: IncomingMessage, method: string, template: string | undefined, requestId: string): { span: Span; ctx: Context; owned: boolean } {
+/**
+ * The request's server span, continuing an incoming `traceparent`. The gateway opens it itself: no HTTP
+ * instrumentation sees requests that uWebSockets.js receives.
+ */
+function openServerSpan(req: HttpRequest, method: string, template: string | undefined, requestId: string): { span: Span; ctx: Context } {
   const name = template === undefined ? method : `${method} ${template}`;
   const attributes = {
     [ATTR.requestId]: requestId,
     'http.request.method': method,
     ...(template !== undefined ? { 'http.route': template } : {}),
   };
-  const active = context.active();
-  const rpc = getRPCMetadata(active);
-  if (rpc?.type === RPCType.HTTP) {
-    if (template !== undefined) rpc.route = template;
-    rpc.span.updateName(name);
-    rpc.span.setAttributes(attributes);
-    return { span: rpc.span, ctx: active, owned: false };
-  }
-  // ROOT, not the active context: the listener may run in whatever context the server was started from.
+  // ROOT, not the active context: the handler may run in whatever context the server was started from.
   const parent = propagation.extract(ROOT_CONTEXT, req.headers);
   const span = trace.getTracer(TRACER_NAME).startSpan(name, { kind: SpanKind.SERVER, attributes }, parent);
-  return { span, ctx: trace.setSpan(parent, span), owned: true };
+  return { span, ctx: trace.setSpan(parent, span) };
 }
 
 function causeMessage(err: HttpError): string | undefined {
@@ -190,8 +175,8 @@ function causeMessage(err: HttpError): string | undefined {
   return cause instanceof Error ? `${cause.name}: ${cause.message}` : JSON.stringify(cause);
 }
 
-/** The node:http request listener. Never throws; every outcome ends in one response and one log line. */
-export function createRequestListener(options: RequestListenerOptions): (req: IncomingMessage, res: ServerResponse) => void {
+/** The request handler. Never throws; every outcome ends in one response (or upgrade) and one log line. */
+export function createRequestHandler(options: RequestListenerOptions): (req: HttpRequest, res: HttpResponse) => void {
   const { router, authenticator, log, metrics } = options;
 
   return (req, res) => {
@@ -204,7 +189,7 @@ export function createRequestListener(options: RequestListenerOptions): (req: In
     let match: RouteMatch;
     let early: HttpError | undefined;
     try {
-      url = new URL(req.url ?? '/', 'http://gateway.invalid');
+      url = new URL(req.url, 'http://gateway.invalid');
       match = router.match(method, url.pathname);
     } catch (err) {
       url = new URL('http://gateway.invalid/');
@@ -225,7 +210,7 @@ export function createRequestListener(options: RequestListenerOptions): (req: In
     const finish = () => {
       const seconds = (performance.now() - started) / 1000;
       const route = template ?? UNMATCHED_ROUTE;
-      const status = res.headersSent ? res.statusCode : 499; // 499: the client went away before any answer
+      const status = res.statusCode ?? 499; // 499: the client went away before any answer
       metrics.requests.inc({ method, route, status: String(status) });
       metrics.requestDuration.observe({ method, route }, seconds);
       const line = {
@@ -241,12 +226,12 @@ export function createRequestListener(options: RequestListenerOptions): (req: In
       if (server) {
         server.span.setAttribute('http.response.status_code', status);
         context.with(server.ctx, write);
-        if (server.owned) server.span.end();
+        server.span.end();
       } else {
         write();
       }
     };
-    res.once('close', finish);
+    res.onClose(finish);
 
     const run = async () => {
       try {
@@ -257,7 +242,7 @@ export function createRequestListener(options: RequestListenerOptions): (req: In
         }
         const route = match.route;
         if (route.auth === 'api_key') {
-          principal = authenticator.authenticate(req.headers.authorization);
+          principal = authenticator.authenticate(req.headers['authorization']);
           fields[LOG.tenantId] = principal.tenantId;
           server?.span.setAttribute(ATTR.tenantId, principal.tenantId);
           reqLog = reqLog.child({ [LOG.tenantId]: principal.tenantId });
@@ -274,7 +259,7 @@ export function createRequestListener(options: RequestListenerOptions): (req: In
         };
         if (route.auth === 'none') await route.handler(ctx);
         else if (principal) await route.handler({ ...ctx, principal });
-        if (!res.writableEnded && !res.headersSent) throw new Error(`handler for ${method} ${route.path} sent no response`);
+        if (!res.headersSent && !req.signal.aborted) throw new Error(`handler for ${method} ${route.path} sent no response`);
       } catch (err) {
         const httpErr = toHttpError(err);
         errorForLog = httpErr;
@@ -283,13 +268,9 @@ export function createRequestListener(options: RequestListenerOptions): (req: In
           server.span.recordException(cause instanceof Error ? cause : new Error(JSON.stringify(cause)));
           server.span.setStatus({ code: SpanStatusCode.ERROR, message: httpErr.message });
         }
-        if (!res.headersSent) {
-          // A rejected upload may still be arriving: answer, then drain so the client can read the answer.
-          sendError(res, httpErr);
-          if (!req.complete) req.resume();
-        } else {
-          res.destroy();
-        }
+        // A rejected upload may still be arriving: the exchange answers, then closes the connection unread.
+        if (!res.headersSent) sendError(res, httpErr);
+        else res.destroy();
       }
     };
     if (server) void context.with(server.ctx, run);

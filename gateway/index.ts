@@ -1,5 +1,7 @@
-/** The gateway area: the HTTP API on node:http against its ports (Kafka publisher, job reader, artifact store). */
+/** The gateway area: the HTTP and WebSocket API on uWebSockets.js against its ports (Kafka publisher, job reader, artifact store). */
 export { createGatewayApp, type GatewayApp, type GatewayDeps } from './gateway-app.js';
+export type { WebSocketRouteSpec } from './websocket-route.js';
+export type { GatewaySocket, SendResult, SocketHandler, WebSocketLimits } from './websocket.js';
 export type { ArtifactStore, JobCancelRequested, JobEventPublisher, JobReader, JobView, NewJobRecord, PublishHeaders, StageView, StoredSpan, TraceReader } from './ports.js';
 export { traceWaterfall, type TraceWaterfall, type WaterfallSpan } from './trace-view.js';
 export {

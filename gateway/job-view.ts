@@ -45,6 +45,8 @@ export interface JobStatusBody {
   readonly request_id: string;
   readonly trace_id: string | null;
   readonly stages: readonly StageRow[];
+  /** Present on a job made from a real-time session (`enhance_on_end`): the link back to it. */
+  readonly realtime_session_id?: string;
   readonly text?: string;
   readonly segments?: readonly unknown[];
   readonly words?: readonly unknown[];
@@ -99,6 +101,7 @@ export function jobViewFromState(state: JobState): JobView {
     error: state.error,
     stages: stageViewsFromTasks(state.tasks),
     transcriptKey: state.transcriptKey,
+    sessionId: state.params.sessionId,
   };
 }
 
@@ -214,6 +217,7 @@ export function jobStatusBody(view: JobView, transcript?: TranscriptFields): Job
     request_id: view.requestId,
     trace_id: view.traceId ?? null,
     stages: view.stages.map(stageRow),
+    ...(view.sessionId ? { realtime_session_id: view.sessionId } : {}),
     ...(transcript ? { text: transcript.text, segments: transcript.segments, words: transcript.words } : {}),
   };
 }

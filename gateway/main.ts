@@ -8,19 +8,25 @@ import { connectStreams } from '../streams/index.js';
 import { ClickHouseJobReader } from './adapters/clickhouse-job-reader.js';
 import { ClickHouseTraceReader } from './adapters/clickhouse-trace-reader.js';
 import { KafkaJobPublisher } from './adapters/kafka-job-publisher.js';
+import { ClickHouseSessionReader } from './adapters/clickhouse-session-reader.js';
+import { KafkaSessionPublisher } from './adapters/kafka-session-publisher.js';
 import { transcriptRenderers } from './adapters/transcript-renderers.js';
 import { createGatewayApp } from './gateway-app.js';
+import { REALTIME_DIALECT_ADAPTERS } from './realtime/dialects/index.js';
+import { startRealtimeGateway } from './realtime/realtime-gateway.js';
 
 runService(SERVICE.gateway, async (config, log) => {
   const registry = createRegistry();
   const streams = await connectStreams({ brokers: config.kafkaBrokers, clientId: SERVICE.gateway, topicPrefix: config.topicPrefix, log });
   const clickhouse = createClickHouse({ url: config.clickhouseUrl, database: config.clickhouseDatabase, log });
+  const store = createArtifactStore(config);
   const app = createGatewayApp({
     config, log, registry,
     publisher: new KafkaJobPublisher(streams.producer, config.topicPrefix),
     reader: new ClickHouseJobReader(clickhouse),
-    store: createArtifactStore(config),
+    store,
     renderers: transcriptRenderers,
+    realtimeSessions: { reader: new ClickHouseSessionReader(clickhouse), publisher: new KafkaSessionPublisher(streams.producer, config.topicPrefix) },
     modelsHomeDir: config.homeDir,
     // The span store is written only when tracing is on; otherwise the trace route says so instead of answering empty.
     ...(config.otelEnabled && config.otelSpanStore === 'clickhouse' ? { traces: new ClickHouseTraceReader(clickhouse) } : {}),
@@ -30,12 +36,23 @@ runService(SERVICE.gateway, async (config, log) => {
         if (!(await clickhouse.ping())) throw new Error('ClickHouse did not answer /ping');
       },
     },
+    // Up to twice the limit uWS hands the message over and the bridge answers 1009 with an error message; beyond
+    // that uWS cuts the connection itself (the client sees 1006) without buffering more.
+    websocket: { maxPayloadBytes: config.realtimeMaxFrameBytes * 2 },
   });
+  // Real-time: every dialect in this list is served by the one session bridge.
+  const dialects = [...REALTIME_DIALECT_ADAPTERS];
+  const realtime = await startRealtimeGateway({ config, streams, store, registry, log, port: config.gatewayPort, dialects });
+  for (const route of realtime.routes) app.route(route);
+  for (const route of realtime.wsRoutes) app.ws(route);
   const port = await app.listen(config.gatewayPort, config.bindHost);
-  log.info({ port, host: config.bindHost }, 'gateway listening');
+  log.info({ port, host: config.bindHost, tls: config.tlsCertFile !== undefined }, 'gateway listening');
   return {
     close: async () => {
+      // Live sockets first get 1012 with where to resume, while Kafka is still up to publish their closes.
+      await realtime.shutdown();
       await app.close();
+      await realtime.close();
       await streams.close();
       await clickhouse.close();
     },

@@ -3,11 +3,12 @@
  * gateway without Kafka or ClickHouse. They keep what they are given; nothing moves a job on its own.
  */
 import type { AuditEvent, JobCreated } from '../streams/index.js';
-import type { JobCancelRequested, JobEventPublisher, JobReader, JobView, NewJobRecord, PublishHeaders } from './ports.js';
+import type { JobCancelRequested, JobDeleted, JobEventPublisher, JobReader, JobView, NewJobRecord, PublishHeaders } from './ports.js';
 
 export class RecordingPublisher implements JobEventPublisher {
   readonly created: { msg: JobCreated; headers: PublishHeaders }[] = [];
   readonly cancels: { msg: JobCancelRequested; headers: PublishHeaders }[] = [];
+  readonly deletions: { msg: JobDeleted; headers: PublishHeaders }[] = [];
   readonly audits: AuditEvent[] = [];
   /** When set, every publish rejects with this error (simulates Kafka being down). */
   failWith: Error | undefined;
@@ -19,6 +20,10 @@ export class RecordingPublisher implements JobEventPublisher {
   async publishCancelRequested(msg: JobCancelRequested, headers: PublishHeaders): Promise<void> {
     if (this.failWith) throw this.failWith;
     this.cancels.push({ msg, headers });
+  }
+  async publishJobDeleted(msg: JobDeleted, headers: PublishHeaders): Promise<void> {
+    if (this.failWith) throw this.failWith;
+    this.deletions.push({ msg, headers });
   }
   async publishAudit(event: AuditEvent): Promise<void> {
     if (this.failWith) throw this.failWith;

@@ -5,7 +5,8 @@
  */
 import { CATALOGUE, batchEngineId, type ModelSpec } from '../engines/models/catalogue.js';
 import { verifyModel } from '../engines/models/verify.js';
-import { sendJson, type RouteSpec } from './http-server.js';
+import { sendJson } from './http-exchange.js';
+import type { RouteSpec } from './http-server.js';
 
 export interface ModelListing {
   readonly id: string;

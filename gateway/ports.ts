@@ -11,6 +11,8 @@ export type { ArtifactStore } from '../storage/index.js';
 
 /** `job.cancel_requested` on the jobs.events topic. */
 export type JobCancelRequested = Extract<JobEvent, { type: 'job.cancel_requested' }>;
+/** `job.deleted` on the jobs.events topic: the job's actor removes its snapshot from Kafka. */
+export type JobDeleted = Extract<JobEvent, { type: 'job.deleted' }>;
 
 /** Correlation carried as Kafka headers (`request_id`, `tenant_id`); trace context comes from the active span. */
 export interface PublishHeaders {
@@ -23,6 +25,8 @@ export interface JobEventPublisher {
   publishJobCreated(msg: JobCreated, headers: PublishHeaders): Promise<void>;
   /** Publishes `job.cancel_requested` keyed by job id. The actor decides what the cancellation does. */
   publishCancelRequested(msg: JobCancelRequested, headers: PublishHeaders): Promise<void>;
+  /** Publishes `job.deleted` keyed by job id, once the job's artifacts and rows are gone. */
+  publishJobDeleted(msg: JobDeleted, headers: PublishHeaders): Promise<void>;
   /** Publishes an audit event to the analytics topic (ClickHouse `audit_events`). */
   publishAudit(event: AuditEvent): Promise<void>;
 }
@@ -68,9 +72,11 @@ export interface JobView {
   readonly stages: readonly StageView[];
   /** Artifact key of transcript.json, set when the job completed. */
   readonly transcriptKey?: string | undefined;
+  /** The real-time session this job enhances (`enhance_on_end`), if any. */
+  readonly sessionId?: string | undefined;
 }
 
-/** The initial `jobs` row written by the gateway (span `create_job`) before `job.created` is published. */
+/** The initial `jobs` row written by the gateway (span `create_job`) once `job.created` is published. */
 export interface NewJobRecord {
   readonly jobId: string;
   readonly tenantId: string;

@@ -52,7 +52,13 @@ export interface Harness {
   close(graceMs?: number): Promise<void>;
 }
 
-export async function startHarness(overrides: Partial<Pick<GatewayDeps, 'renderers' | 'readinessChecks'>> & { uploadMaxBytes?: number } = {}): Promise<Harness> {
+export interface HarnessOptions extends Partial<Pick<GatewayDeps, 'renderers' | 'readinessChecks'>> {
+  uploadMaxBytes?: number;
+  /** Serve HTTPS/WSS with these PEM files (then `base` is https://). */
+  tls?: { certFile: string; keyFile: string };
+}
+
+export async function startHarness(overrides: HarnessOptions = {}): Promise<Harness> {
   const dir = await mkdtemp(join(tmpdir(), 'dalston-gw-'));
   const uploadDir = join(dir, 'spool');
   await mkdir(uploadDir);
@@ -63,7 +69,10 @@ export async function startHarness(overrides: Partial<Pick<GatewayDeps, 'rendere
   const clock = new ManualClock(Date.UTC(2026, 10, 28, 10, 0, 0));
   const logs: LogLine[] = [];
   const app = createGatewayApp({
-    config: { apiKey: TEST_API_KEY, uploadMaxBytes: overrides.uploadMaxBytes ?? 10 * 1024 * 1024 },
+    config: {
+      apiKey: TEST_API_KEY, uploadMaxBytes: overrides.uploadMaxBytes ?? 10 * 1024 * 1024,
+      ...(overrides.tls ? { tlsCertFile: overrides.tls.certFile, tlsKeyFile: overrides.tls.keyFile } : {}),
+    },
     log: recordingLogger(logs),
     registry, publisher, reader, store, clock,
     readinessChecks: overrides.readinessChecks ?? { kafka: async () => undefined },
@@ -71,7 +80,7 @@ export async function startHarness(overrides: Partial<Pick<GatewayDeps, 'rendere
     ...(overrides.renderers ? { renderers: overrides.renderers } : {}),
   });
   const port = await app.listen(0, '127.0.0.1');
-  const base = `http://127.0.0.1:${port}`;
+  const base = `${overrides.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   return {
     app, base, store, reader, publisher, registry, clock, logs, dir, uploadDir,
     request(path, init = {}) {

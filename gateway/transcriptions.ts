@@ -11,7 +11,8 @@ import { NotFoundError, artifactKeys, isTaskOutputDocument } from '../storage/in
 import { ASR_MODEL_IDS } from './models.js';
 import { SCHEMA_VERSION, type AuditEvent, type JobCreated, type JobParams } from '../streams/index.js';
 import { HttpError, badRequest, conflict, notFound } from './errors.js';
-import { TRACER_NAME, sendJson, sendText, type AuthedRequestContext, type RouteSpec } from './http-server.js';
+import { sendJson, sendText } from './http-exchange.js';
+import { TRACER_NAME, type AuthedRequestContext, type RouteSpec } from './http-server.js';
 import { newEventId, newJobId } from './ids.js';
 import { isTerminal, jobStatusBody, transcriptFields } from './job-view.js';
 import { parseLanguage } from './languages.js';
@@ -221,16 +222,32 @@ async function submit(deps: TranscriptionsDeps, ctx: AuthedRequestContext): Prom
     await inSpan(SPAN.uploadToS3, { ...common, [ATTR.storageBackend]: deps.store.backend }, () =>
       deps.store.putFile(audio.key, upload.file.path, audio.contentType));
 
+    // Publish first: a job whose job.created never reached Kafka must leave no `pending` row behind (it would never
+    // move). The row only makes the job visible before the actor's first snapshot reaches ClickHouse.
+    const created: JobCreated = { v: SCHEMA_VERSION, type: 'job.created', jobId, tenantId, keyId, createdAt, audio, params: request.params };
+    try {
+      await inSpan(SPAN.publishJobCreated, common, () => deps.publisher.publishJobCreated(created, { requestId: ctx.requestId, tenantId }));
+    } catch (err) {
+      await deps.store.deletePrefix(artifactKeys.jobPrefix(jobId)).catch(() => undefined);
+      throw new DependencyUnavailableError('the job could not be queued (Kafka unavailable); nothing was stored, try again', { cause: err });
+    }
+
     const record: NewJobRecord = {
       jobId, tenantId, keyId, status: 'pending', createdAt, requestId: ctx.requestId, traceId: ctx.traceId, params: request.params, audio,
     };
-    await inSpan(SPAN.createJob, common, () => deps.reader.createJobRecord(record));
-
-    const created: JobCreated = { v: SCHEMA_VERSION, type: 'job.created', jobId, tenantId, keyId, createdAt, audio, params: request.params };
-    await inSpan(SPAN.publishJobCreated, common, () => deps.publisher.publishJobCreated(created, { requestId: ctx.requestId, tenantId }));
+    try {
+      await inSpan(SPAN.createJob, common, () => deps.reader.createJobRecord(record));
+    } catch (err) {
+      // The job is queued and runs; its row arrives with the actor's first snapshot.
+      ctx.log.warn({ [LOG.jobId]: jobId, err: err instanceof Error ? err.message : String(err) }, 'initial jobs row not written; the sink writes it shortly');
+    }
 
     try {
-      await deps.publisher.publishAudit(auditEvent(ctx, 'job.created', { jobId }, createdAt, { bytes: audio.bytes, api: request.params.api ?? 'native' }));
+      // One job.created row per job, whatever the number of sends: the sink de-duplicates by event id.
+      await deps.publisher.publishAudit({
+        ...auditEvent(ctx, 'job.created', { jobId }, createdAt, { bytes: audio.bytes, api: request.params.api ?? 'native' }),
+        eventId: `${jobId}:job.created`,
+      });
     } catch (err) {
       // The job exists and will run; a lost audit record is an operator problem, not the caller's.
       ctx.log.error({ [LOG.jobId]: jobId, err: err instanceof Error ? err.message : String(err) }, 'audit event job.created not recorded');
@@ -325,9 +342,14 @@ async function deleteJob(deps: TranscriptionsDeps, ctx: AuthedRequestContext): P
   await publishAuditOrFail(deps.publisher, auditEvent(ctx, 'job.deleted', view, now, { status: view.status }));
   const removed = await deps.store.deletePrefix(artifactKeys.jobPrefix(view.jobId));
   await deps.reader.deleteJob(view.jobId, ctx.principal.tenantId);
+  try {
+    // The job's snapshot in Kafka (upload name, parameters) goes too: its actor writes a tombstone.
+    await deps.publisher.publishJobDeleted({ v: SCHEMA_VERSION, type: 'job.deleted', jobId: view.jobId, at: now }, { requestId: ctx.requestId, tenantId: ctx.principal.tenantId });
+  } catch (err) {
+    ctx.log.warn({ [LOG.jobId]: view.jobId, err: err instanceof Error ? err.message : String(err) }, 'job.deleted not published; the snapshot is removed at its retention instead');
+  }
   await publishAuditOrFail(deps.publisher, auditEvent(ctx, 'data.deleted', view, deps.clock.now(), { artifacts: removed }));
-  ctx.res.writeHead(204);
-  ctx.res.end();
+  ctx.res.send(204);
 }
 
 const EXPORT_CONTENT_TYPES: Readonly<Record<ExportFormat, string>> = {

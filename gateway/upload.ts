@@ -1,9 +1,9 @@
 /**
  * Receives a multipart/form-data upload with busboy: the `file` part is streamed to a temporary file (never held in
  * memory) under a byte limit; text fields are collected. The caller moves the file into the artifact store and
- * must call `discard()` when done.
+ * must call `discard()` when done. The request body is pulled as the temporary file accepts it, so a slow disk
+ * slows the socket instead of filling memory; a client that leaves mid-upload leaves no file behind.
  */
-import type { IncomingMessage } from 'node:http';
 import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -12,6 +12,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import busboy from 'busboy';
 import { HttpError, badRequest } from './errors.js';
+import type { HttpRequest } from './http-exchange.js';
 
 export interface UploadOptions {
   /** Largest accepted file in bytes (DALSTON_UPLOAD_MAX_BYTES); more → 413. */
@@ -56,13 +57,13 @@ function baseName(name: string | undefined): string {
   return parts[parts.length - 1] ?? '';
 }
 
-export async function receiveUpload(req: IncomingMessage, options: UploadOptions): Promise<ReceivedUpload> {
+export async function receiveUpload(req: HttpRequest, options: UploadOptions): Promise<ReceivedUpload> {
   const fileField = options.fileField ?? 'file';
   const contentType = req.headers['content-type'] ?? '';
   if (!/^multipart\/form-data\s*;/i.test(contentType)) {
     throw new HttpError(415, 'unsupported_media_type', 'the request body must be multipart/form-data with a "file" part');
   }
-  const declared = Number(req.headers['content-length']);
+  const declared = Number(req.headers['content-length'] ?? NaN);
   if (Number.isFinite(declared) && declared > options.maxFileBytes + MULTIPART_SLACK_BYTES) throw fileTooLarge(options.maxFileBytes);
 
   let bb: busboy.Busboy;
@@ -90,10 +91,13 @@ export async function receiveUpload(req: IncomingMessage, options: UploadOptions
   try {
     await new Promise<void>((resolve, reject) => {
       let failed = false;
+      const aborted = () => fail(badRequest('the client aborted the upload'));
       const fail = (err: HttpError) => {
         if (failed) return;
         failed = true;
-        req.unpipe(bb);
+        // Stop feeding busboy: the unread rest of the body stays in the socket (paused) until the answer closes it.
+        req.body.unpipe(bb);
+        req.signal.removeEventListener('abort', aborted);
         // Ends the temp-file pipeline instead of leaving it waiting for data that will not come (a plain destroy()
         // of busboy's file stream leaves the pipeline pending).
         current?.destroy(err);
@@ -124,10 +128,14 @@ export async function receiveUpload(req: IncomingMessage, options: UploadOptions
       bb.on('fieldsLimit', () => fail(badRequest(`too many form fields (at most ${options.maxFields ?? 32})`)));
       bb.on('error', (err: unknown) => fail(badRequest(`malformed multipart body: ${err instanceof Error ? err.message : String(err)}`)));
       bb.on('close', () => {
+        req.signal.removeEventListener('abort', aborted);
         if (!failed) resolve();
       });
-      req.on('aborted', () => fail(badRequest('the client aborted the upload')));
-      req.pipe(bb);
+      // The body stream errors when the client leaves; pipe() would not forward that to busboy.
+      req.body.on('error', () => fail(badRequest('the client aborted the upload')));
+      if (req.signal.aborted) aborted();
+      else req.signal.addEventListener('abort', aborted, { once: true });
+      req.body.pipe(bb);
     });
     if (written) await written;
   } catch (err) {

@@ -8,7 +8,7 @@ import type { JobReader, JobView, NewJobRecord } from '../ports.js';
 interface JobSelect {
   job_id: string; tenant_id: string; status: string; created_ms: number; started_ms: number; completed_ms: number;
   audio_duration_seconds: number; language: string; model: string; request_id: string; trace_id: string;
-  error_code: string; error_message: string; stages_json: string; transcript_key: string;
+  error_code: string; error_message: string; stages_json: string; transcript_key: string; session_id: string;
 }
 
 export class ClickHouseJobReader implements JobReader {
@@ -18,7 +18,8 @@ export class ClickHouseJobReader implements JobReader {
     // ORDER BY version DESC LIMIT 1 reads the newest row whether or not ReplacingMergeTree has merged yet.
     const rows = await this.ch.query<JobSelect>(
       `SELECT job_id, tenant_id, status, created_ms, started_ms, completed_ms, audio_duration_seconds, language, model, request_id,
-              trace_id, error_code, error_message, stages_json, transcript_key
+              trace_id, error_code, error_message, stages_json, transcript_key,
+              visitParamExtractString(params_json, 'sessionId') AS session_id
        FROM ${qualified(this.ch.database, 'jobs')}
        WHERE job_id = ${str(jobId)} AND tenant_id = ${str(tenantId)}
        ORDER BY version DESC LIMIT 1`,
@@ -32,6 +33,7 @@ export class ClickHouseJobReader implements JobReader {
       language: r.language || undefined, model: r.model || undefined, requestId: r.request_id, traceId: r.trace_id || undefined,
       error: r.error_code ? { name: 'JobError', code: r.error_code, message: r.error_message, retryable: false } : undefined,
       stages: r.stages_json ? parseStagesJson(r.stages_json) : [], transcriptKey: r.transcript_key || undefined,
+      sessionId: r.session_id || undefined,
     };
   }
 

@@ -2,7 +2,7 @@
 import {
   ANALYTICS, JOB_EVENTS, encodeMessage, newMessageHeaders, prefixed, type AuditEvent, type JobCreated, type StreamProducer,
 } from '../../streams/index.js';
-import type { JobCancelRequested, JobEventPublisher, PublishHeaders } from '../ports.js';
+import type { JobCancelRequested, JobDeleted, JobEventPublisher, PublishHeaders } from '../ports.js';
 
 export class KafkaJobPublisher implements JobEventPublisher {
   constructor(private readonly producer: StreamProducer, private readonly topicPrefix: string) {}
@@ -16,6 +16,10 @@ export class KafkaJobPublisher implements JobEventPublisher {
   }
 
   publishCancelRequested(msg: JobCancelRequested, headers: PublishHeaders): Promise<void> {
+    return this.send(JOB_EVENTS.name, msg.jobId, encodeMessage(msg), headers);
+  }
+
+  publishJobDeleted(msg: JobDeleted, headers: PublishHeaders): Promise<void> {
     return this.send(JOB_EVENTS.name, msg.jobId, encodeMessage(msg), headers);
   }
 
