@@ -15,6 +15,20 @@ test('defaults load; a bad value names its variable', () => {
   assert.throws(() => loadConfig({ DALSTON_STORAGE_BACKEND: 'ftp' }), /DALSTON_STORAGE_BACKEND must be one of fs, s3/);
 });
 
+test('TLS files: both or neither, each readable; the error names the variable', () => {
+  const here = new URL(import.meta.url).pathname; // any readable file will do for the check
+  const both = loadConfig({ DALSTON_TLS_CERT_FILE: here, DALSTON_TLS_KEY_FILE: here });
+  assert.equal(both.tlsCertFile, here);
+  assert.equal(both.tlsKeyFile, here);
+  assert.equal(loadConfig({}).tlsCertFile, undefined);
+  assert.throws(() => loadConfig({ DALSTON_TLS_CERT_FILE: here }),
+    (e: unknown) => e instanceof ConfigError && /^DALSTON_TLS_KEY_FILE must be set when DALSTON_TLS_CERT_FILE is/.test(e.message));
+  assert.throws(() => loadConfig({ DALSTON_TLS_KEY_FILE: here }),
+    (e: unknown) => e instanceof ConfigError && /^DALSTON_TLS_CERT_FILE must be set when DALSTON_TLS_KEY_FILE is/.test(e.message));
+  assert.throws(() => loadConfig({ DALSTON_TLS_CERT_FILE: '/nonexistent/cert.pem', DALSTON_TLS_KEY_FILE: here }),
+    (e: unknown) => e instanceof ConfigError && /^DALSTON_TLS_CERT_FILE must name a readable file, got "\/nonexistent\/cert.pem" \(ENOENT\)/.test(e.message));
+});
+
 test('the README documents every variable with its default', () => {
   const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
   for (const spec of Object.values(VARIABLES)) {

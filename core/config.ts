@@ -3,6 +3,7 @@
  * default and a doc line (the README's table is checked against this list by a test); loadConfig validates
  * them all at start-up and names the bad variable in its error.
  */
+import { accessSync, constants } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigError } from './errors.js';
 
@@ -75,6 +76,17 @@ const httpUrl: Parser<string> = (raw, name) => {
   }
 };
 
+/** A file that exists and is readable by this process, resolved against the working directory. */
+const readableFile: Parser<string> = (raw, name) => {
+  const path = resolve(raw);
+  try {
+    accessSync(path, constants.R_OK);
+  } catch (err) {
+    throw new ConfigError(`${name} must name a readable file, got "${raw}" (${(err as NodeJS.ErrnoException).code ?? 'unreadable'})`);
+  }
+  return path;
+};
+
 const identifier: Parser<string> = (raw, name) => {
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(raw)) throw new ConfigError(`${name} must be an identifier ([A-Za-z_][A-Za-z0-9_]*), got "${raw}"`);
   return raw;
@@ -101,6 +113,8 @@ export const VARIABLES = {
   apiKey: spec({ name: 'DALSTON_API_KEY', default: undefined, doc: 'API key clients send as `Authorization: Bearer <key>`. `./dalston up` generates one into `$DALSTON_HOME/api-key` when unset.', parse: str }),
   gatewayPort: spec({ name: 'DALSTON_GATEWAY_PORT', default: '8000', doc: 'HTTP port of the gateway (API, /health, /ready, /metrics).', parse: port }),
   bindHost: spec({ name: 'DALSTON_BIND_HOST', default: '127.0.0.1', doc: 'Address every HTTP listener binds to (0.0.0.0 in containers).', parse: str }),
+  tlsCertFile: spec({ name: 'DALSTON_TLS_CERT_FILE', default: undefined, doc: 'PEM certificate (chain) of the gateway: with `DALSTON_TLS_KEY_FILE` the gateway serves HTTPS and WSS on its port. Set both or neither.', parse: readableFile }),
+  tlsKeyFile: spec({ name: 'DALSTON_TLS_KEY_FILE', default: undefined, doc: 'PEM private key matching `DALSTON_TLS_CERT_FILE`. Set both or neither.', parse: readableFile }),
   actorsPort: spec({ name: 'DALSTON_ACTORS_PORT', default: '8001', doc: 'HTTP port of the actor host (/health, /ready, /metrics).', parse: port }),
   enginePort: spec({ name: 'DALSTON_ENGINE_PORT', default: '8010', doc: 'HTTP port of an engine process (/health, /ready, /metrics); `./dalston up` gives each engine the next free port from here.', parse: port }),
   logLevel: spec({ name: 'DALSTON_LOG_LEVEL', default: 'info', doc: 'pino log level: fatal, error, warn, info, debug, trace, silent.', parse: oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent') }),
@@ -110,10 +124,31 @@ export const VARIABLES = {
   s3Region: spec({ name: 'DALSTON_S3_REGION', default: 'us-east-1', doc: 'Region of the S3 artifact store.', parse: str }),
   transcribeEngine: spec({ name: 'DALSTON_TRANSCRIBE_ENGINE', default: 'stt-batch-transcribe-onnx-moonshine-tiny', doc: 'Transcribe engine for jobs that name no model (or `auto`): the most accurate installed English model by default (see `npm run bench:asr`).', parse: str }),
   retryBaseDelayMs: spec({ name: 'DALSTON_TASK_RETRY_DELAY_MS', default: '1000', doc: 'First retry delay of a failed task in ms; doubles per retry.', parse: intRange(0, 3_600_000) }),
-  faultInjection: spec({ name: 'DALSTON_FAULT_INJECTION', default: undefined, doc: 'Testing only: `fail-attempts:N` makes an engine fail (retryably) the first N attempts of every task; `hang` makes it hang until cancelled.', parse: str }),
+  faultInjection: spec({ name: 'DALSTON_FAULT_INJECTION', default: undefined, doc: 'Testing only: `fail-attempts:N` makes an engine fail (retryably) the first N attempts of every task; `slow:MS` adds MS of (cancellable) work to every task; `hang` makes it hang until cancelled.', parse: str }),
   engineConcurrency: spec({ name: 'DALSTON_ENGINE_CONCURRENCY', default: '1', doc: 'Tasks one engine process runs at once.', parse: intRange(1, 64) }),
   taskMaxRetries: spec({ name: 'DALSTON_TASK_MAX_RETRIES', default: '2', doc: 'Retries of a retryable task failure before its stage fails for good.', parse: intRange(0, 10) }),
   taskMinTimeoutSeconds: spec({ name: 'DALSTON_TASK_MIN_TIMEOUT_SECONDS', default: '60', doc: 'Floor of a task deadline; the deadline is max(this, audio duration x engine factor).', parse: numRange(1, 86400) }),
+  taskQueueTimeoutSeconds: spec({ name: 'DALSTON_TASK_QUEUE_TIMEOUT_SECONDS', default: '1800', doc: 'A dispatched task that no engine instance picks up within this long fails its stage with DALSTON_ERR_QUEUE_TIMEOUT (no engine serves it, or all are gone).', parse: numRange(1, 7 * 86400) }),
+  jobStateRetentionSeconds: spec({ name: 'DALSTON_JOB_STATE_RETENTION_SECONDS', default: '3600', doc: 'How long a finished job\'s snapshot stays in the compacted jobs.state topic (replays of its events are ignored meanwhile) before the actor host removes it with a tombstone; deleted jobs are removed at once.', parse: numRange(1, 30 * 86400) }),
+  engineDrainSeconds: spec({ name: 'DALSTON_ENGINE_DRAIN_SECONDS', default: '30', doc: 'On SIGTERM an engine stops taking tasks and lets running ones finish for this long; then it gives them back (task.released) for another instance, never reporting them failed.', parse: numRange(0, 3600) }),
+  // ---- real-time sessions ----
+  gatewayId: spec({ name: 'DALSTON_GATEWAY_ID', default: undefined, doc: 'Stable id of this gateway instance (letters, digits, `-`, `_`): names its real-time reply topic `realtime.replies.<id>`. Unset: derived from the host name and port, stable across restarts of the same slot.', parse: str }),
+  realtimeEnginePort: spec({ name: 'DALSTON_REALTIME_ENGINE_PORT', default: '8090', doc: 'HTTP port of a streaming (real-time) engine process (/health, /ready, /metrics); `./dalston up` gives further instances the next ports.', parse: port }),
+  realtimeEngines: spec({ name: 'DALSTON_REALTIME_ENGINES', default: '1', doc: 'Streaming engine processes `./dalston up` starts (each serves sessions of any installed model).', parse: intRange(0, 64) }),
+  realtimeEngineQueueFrames: spec({ name: 'DALSTON_REALTIME_ENGINE_QUEUE_FRAMES', default: '3000', doc: 'Input messages (about 100 ms of audio each) a streaming engine queues per session before it stops reading that session\'s partition (backpressure; 3000 ≈ 5 minutes).', parse: intRange(10, 1_000_000) }),
+  realtimeDecodeConcurrency: spec({ name: 'DALSTON_REALTIME_DECODE_CONCURRENCY', default: '1', doc: 'Decodes a streaming engine runs at once across its sessions (finals first, then partials oldest first). onnxruntime-node runs inference on the event loop, so more than one only interleaves them.', parse: intRange(1, 64) }),
+  realtimePartialMaxWaitMs: spec({ name: 'DALSTON_REALTIME_PARTIAL_MAX_WAIT_MS', default: '500', doc: 'Longest a partial decode may wait for its turn in a streaming engine before it gives way (skipped; finals never are).', parse: intRange(0, 60_000) }),
+  realtimeSessionsPerEngine: spec({ name: 'DALSTON_REALTIME_SESSIONS_PER_ENGINE', default: '16', doc: 'Sessions one streaming engine serves at once; global capacity is this times the live engine instances.', parse: intRange(1, 100_000) }),
+  realtimeModel: spec({ name: 'DALSTON_REALTIME_MODEL', default: 'moonshine-tiny', doc: 'Model of a session that names none: the best streaming-capable installed recogniser.', parse: str }),
+  realtimeMaxSessionsPerKey: spec({ name: 'DALSTON_REALTIME_MAX_SESSIONS_PER_KEY', default: '32', doc: 'Concurrent real-time sessions one API key may hold (further connections are refused with close code 4429).', parse: intRange(1, 1_000_000) }),
+  realtimeIdleTimeoutSeconds: spec({ name: 'DALSTON_REALTIME_IDLE_TIMEOUT_SECONDS', default: '30', doc: 'A session that receives no message (audio, control or keep-alive) for this long is closed with 4408.', parse: numRange(1, 86400) }),
+  realtimeMaxSessionSeconds: spec({ name: 'DALSTON_REALTIME_MAX_SESSION_SECONDS', default: '14400', doc: 'Longest a real-time session may last (wall time); then it is finalised and closed with 4413.', parse: numRange(1, 7 * 86400) }),
+  realtimeMaxFrameBytes: spec({ name: 'DALSTON_REALTIME_MAX_FRAME_BYTES', default: '262144', doc: 'Largest WebSocket message a real-time client may send; a bigger one closes the session with 1009.', parse: intRange(1024, 16_777_216) }),
+  realtimeLagWarnSeconds: spec({ name: 'DALSTON_REALTIME_LAG_WARN_SECONDS', default: '3', doc: 'Audio received minus audio processed beyond which the client gets a `warning`.', parse: numRange(0.1, 3600) }),
+  realtimeLagCloseSeconds: spec({ name: 'DALSTON_REALTIME_LAG_CLOSE_SECONDS', default: '5', doc: 'Lag that, held for 5 s, closes the session with 4010 (the server cannot keep up).', parse: numRange(0.1, 3600) }),
+  realtimeRetention: spec({ name: 'DALSTON_REALTIME_RETENTION', default: 'true', doc: 'Keep real-time sessions\' audio (WAV) and transcript in the artifact store and a `realtime_sessions` row; a session may turn it off for itself.', parse: bool }),
+  realtimeEndGraceSeconds: spec({ name: 'DALSTON_REALTIME_END_GRACE_SECONDS', default: '30', doc: 'How long a session actor waits for the other side once the engine ended or the gateway closed a session; then it ends the session anyway (status `interrupted` when the gateway never reported).', parse: numRange(1, 86400) }),
+  realtimeTokenTtlSeconds: spec({ name: 'DALSTON_REALTIME_TOKEN_TTL_SECONDS', default: '60', doc: 'Lifetime of a single-use real-time token from `POST /v1/realtime/tokens` (at most 60).', parse: numRange(1, 60) }),
   heartbeatSeconds: spec({ name: 'DALSTON_ENGINE_HEARTBEAT_SECONDS', default: '5', doc: 'How often a running task reports it is alive; the actor presumes a worker dead after three missed beats.', parse: numRange(0.1, 600) }),
   uploadMaxBytes: spec({ name: 'DALSTON_UPLOAD_MAX_BYTES', default: '1073741824', doc: 'Largest accepted upload in bytes.', parse: intRange(1, 2 ** 40) }),
   engines: spec({ name: 'DALSTON_ENGINES', default: 'auto', doc: 'Engine ids `./dalston up` starts, comma-separated (one process each); `auto`: audio-prepare, merge and one transcribe engine per installed recogniser.', parse: str }),
@@ -140,6 +175,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DalstonConfig 
     const raw = env[s.name];
     const value = raw !== undefined && raw !== '' ? raw : s.default;
     out[key] = value === undefined ? undefined : s.parse(value, s.name);
+  }
+  const [cert, key] = [VARIABLES.tlsCertFile.name, VARIABLES.tlsKeyFile.name];
+  if ((out['tlsCertFile'] === undefined) !== (out['tlsKeyFile'] === undefined)) {
+    const [set, unset] = out['tlsCertFile'] === undefined ? [key, cert] : [cert, key];
+    throw new ConfigError(`${unset} must be set when ${set} is: TLS needs both the certificate and its key (or neither)`);
   }
   const homeDir = resolve(REPO_ROOT, out['home'] as string);
   return { ...(out as { [K in keyof Vars]: Optionality<Vars[K]> }), repoRoot: REPO_ROOT, homeDir };

@@ -58,6 +58,12 @@ export class CancelledError extends DalstonError {
   readonly retryable = false;
 }
 
+/** Work was stopped because its process is shutting down: another instance should run it (not the work's fault). */
+export class ShutdownError extends DalstonError {
+  readonly code: string = 'DALSTON_ERR_SHUTDOWN';
+  readonly retryable = true;
+}
+
 /** A component is in a state where the call is illegal: a programming error. */
 export class IllegalStateError extends DalstonError {
   readonly code: string = 'DALSTON_ERR_ILLEGAL_STATE';

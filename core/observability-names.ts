@@ -71,6 +71,40 @@ export const STREAM_METRIC = {
   deadLetters: 'dalston_stream_dead_letters_total',
 } as const;
 
+/**
+ * Real-time metrics beyond the contract's three: per-hop latency of the live path and the streaming engines' own
+ * figures. `hop` values: REALTIME_HOPS.
+ */
+export const REALTIME_METRIC = {
+  /** Seconds one message spent on a hop of the live path, by `hop`. */
+  hop: 'dalston_realtime_hop_seconds',
+  /** Sessions a streaming engine instance serves now. */
+  engineSessions: 'dalston_realtime_engine_sessions',
+  /** Wall seconds of one partial or final decode, by `kind`. */
+  engineDecode: 'dalston_realtime_engine_decode_seconds',
+  /** Audio seconds a streaming engine processed. */
+  engineAudioSeconds: 'dalston_realtime_engine_audio_seconds_total',
+  /** Partials skipped by the adaptive cadence (load shedding: partials give way first, never finals). */
+  enginePartialsSkipped: 'dalston_realtime_engine_partials_skipped_total',
+} as const;
+
+/**
+ * Hops of the live path: gateway publish → engine receipt (Kafka), engine receipt → result published (recognition
+ * and queueing), engine publish → gateway receipt (Kafka), gateway receipt → socket write.
+ */
+export const REALTIME_HOPS = ['gateway_to_engine', 'engine', 'engine_to_gateway', 'gateway_to_client'] as const;
+export type RealtimeHop = (typeof REALTIME_HOPS)[number];
+
+/** Attributes of `realtime.utterance` spans (beyond ATTR): which utterance, and its latencies from the audio's send time. */
+export const REALTIME_ATTR = {
+  utterance: 'dalston.realtime.utterance',
+  reason: 'dalston.realtime.end_reason',
+  restored: 'dalston.realtime.restored',
+  firstPartialLatencyMs: 'dalston.realtime.first_partial_latency_ms',
+  finalLatencyMs: 'dalston.realtime.final_latency_ms',
+  partials: 'dalston.realtime.partials',
+} as const;
+
 /** Log field names (snake_case, as the contract writes them). */
 export const LOG = {
   requestId: 'request_id',

@@ -24,9 +24,9 @@ runService(SERVICE.engine, async (config, baseLog) => {
   const registry = createRegistry();
   const streams = await connectStreams({ brokers: config.kafkaBrokers, clientId: `dalston-engine-${engineId}`, topicPrefix: config.topicPrefix, log, deadLetterCounter: streamMetrics(registry).deadLetters });
   const runner = new EngineRunner({
-    engine, kafka: streams.kafka, producer: streams.producer, deadLetter: streams.deadLetter, store: createArtifactStore(config),
+    engine, kafka: streams.kafka, admin: streams.admin, producer: streams.producer, deadLetter: streams.deadLetter, store: createArtifactStore(config),
     topicPrefix: config.topicPrefix, clock: systemClock, log, tracer: createOtelTracer(SERVICE.engine), metrics: engineMetrics(registry),
-    concurrency: config.engineConcurrency, heartbeatIntervalMs: config.heartbeatSeconds * 1000,
+    concurrency: config.engineConcurrency, heartbeatIntervalMs: config.heartbeatSeconds * 1000, drainMs: config.engineDrainSeconds * 1000,
   });
   await runner.start();
   const server = await startHealthServer(config.enginePort, { registry, checks: { kafka: streams.check } }, config.bindHost);

@@ -3,13 +3,14 @@
  * its JSON log in a file, and a health check to wait on. Used by `./dalston up` and by end-to-end tests.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, openSync, closeSync } from 'node:fs';
+import { mkdirSync, openSync, closeSync, readFileSync } from 'node:fs';
+import { get as httpsGet } from 'node:https';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../core/config.js';
 import { SERVICE } from '../core/observability-names.js';
 import { SetupError } from './errors.js';
 
-export type ServiceKind = 'gateway' | 'actors' | 'engine';
+export type ServiceKind = 'gateway' | 'actors' | 'engine' | 'realtime';
 
 export interface ServiceSpec {
   /** Unique name: log file and messages. */
@@ -22,15 +23,19 @@ export interface ServiceSpec {
   readonly env?: Readonly<Record<string, string>>;
 }
 
-const ENTRY: Record<ServiceKind, string> = { gateway: 'gateway/main.js', actors: 'actors/main.js', engine: 'engines/main.js' };
-const PORT_VAR: Record<ServiceKind, string> = { gateway: 'DALSTON_GATEWAY_PORT', actors: 'DALSTON_ACTORS_PORT', engine: 'DALSTON_ENGINE_PORT' };
-const SERVICE_NAME: Record<ServiceKind, string> = { gateway: SERVICE.gateway, actors: SERVICE.orchestrator, engine: SERVICE.engine };
+const ENTRY: Record<ServiceKind, string> = { gateway: 'gateway/main.js', actors: 'actors/main.js', engine: 'engines/main.js', realtime: 'engines/realtime/main.js' };
+const PORT_VAR: Record<ServiceKind, string> = { gateway: 'DALSTON_GATEWAY_PORT', actors: 'DALSTON_ACTORS_PORT', engine: 'DALSTON_ENGINE_PORT', realtime: 'DALSTON_REALTIME_ENGINE_PORT' };
+const SERVICE_NAME: Record<ServiceKind, string> = { gateway: SERVICE.gateway, actors: SERVICE.orchestrator, engine: SERVICE.engine, realtime: SERVICE.realtime };
 
 export class ServiceProcess {
   readonly exited: Promise<number | null>;
   #exitCode: number | null | undefined;
 
-  constructor(readonly spec: ServiceSpec, readonly child: ChildProcess, readonly logFile: string) {
+  /** The certificate a gateway serves HTTPS with (then /health is probed over https, trusting it). */
+  readonly #tlsCertFile: string | undefined;
+
+  constructor(readonly spec: ServiceSpec, readonly child: ChildProcess, readonly logFile: string, tlsCertFile?: string) {
+    this.#tlsCertFile = tlsCertFile;
     this.exited = new Promise((resolve) => child.once('exit', (code, signal) => {
       this.#exitCode = code ?? (signal ? null : 0);
       resolve(this.#exitCode);
@@ -51,14 +56,28 @@ export class ServiceProcess {
     while (Date.now() < deadline) {
       if (!this.running) throw new SetupError(`${this.spec.name} exited during start-up (code ${String(this.#exitCode)}); see ${this.logFile}`);
       try {
-        const res = await fetch(`http://127.0.0.1:${this.spec.port}/health`, { signal: AbortSignal.timeout(1000) });
-        if (res.ok) return;
+        if (await this.#healthy()) return;
       } catch {
         // not listening yet
       }
       await new Promise((r) => setTimeout(r, 100));
     }
     throw new SetupError(`${this.spec.name} did not answer /health on port ${this.spec.port} within ${timeoutMs} ms; see ${this.logFile}`);
+  }
+
+  async #healthy(): Promise<boolean> {
+    if (this.#tlsCertFile === undefined) {
+      return (await fetch(`http://127.0.0.1:${this.spec.port}/health`, { signal: AbortSignal.timeout(1000) })).ok;
+    }
+    const ca = readFileSync(this.#tlsCertFile);
+    return new Promise((resolve, reject) => {
+      const req = httpsGet({ host: '127.0.0.1', port: this.spec.port, path: '/health', ca, timeout: 1000 }, (res) => {
+        res.resume();
+        resolve(res.statusCode === 200);
+      });
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.on('error', reject);
+    });
   }
 
   /** SIGTERM (drain), then SIGKILL after timeoutMs. Resolves when the process is gone. */
@@ -119,5 +138,7 @@ export function launchService(spec: ServiceSpec, options: LaunchOptions): Servic
   closeSync(fd);
   live.add(child);
   child.once('exit', () => live.delete(child));
-  return new ServiceProcess(spec, child, logFile);
+  // The child's own environment decides whether it serves TLS (`./dalston up` passes the shell's through).
+  const tlsCertFile = spec.env?.['DALSTON_TLS_CERT_FILE'] ?? options.env['DALSTON_TLS_CERT_FILE'] ?? process.env['DALSTON_TLS_CERT_FILE'];
+  return new ServiceProcess(spec, child, logFile, spec.kind === 'gateway' && tlsCertFile ? tlsCertFile : undefined);
 }

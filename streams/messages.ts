@@ -5,6 +5,7 @@
 import {
   arrayOf, bool, int, literal, num, object, oneOf, optional, recordOf, str, union, type Check,
 } from './validate.js';
+import type { RealtimeMessage } from './realtime-messages.js';
 
 export const SCHEMA_VERSION = 1 as const;
 const v = literal(SCHEMA_VERSION);
@@ -28,6 +29,8 @@ const jobParams = object({
   perChannel: optional(bool),
   /** Which API created the job: shapes the response only. */
   api: optional(oneOf(['native', 'openai', 'elevenlabs'] as const)),
+  /** The real-time session whose recording this job enhances (enhance_on_end); links the job back to the session. */
+  sessionId: optional(str),
 });
 export type JobParams = ReturnType<typeof jobParams>;
 
@@ -56,6 +59,12 @@ const taskFailed = object({
   v, type: literal('task.failed'), jobId: str, taskId: str, attempt: int, engineId: str, instanceId: str, at: int,
   error: failure, processingMs: int,
 });
+/** An engine gave a task back unfinished (it is shutting down): run it again elsewhere at once, not counted as a retry. */
+const taskReleased = object({
+  v, type: literal('task.released'), jobId: str, taskId: str, attempt: int, engineId: str, instanceId: str, at: int, reason: str,
+});
+/** A finished job's data was deleted: its owner removes the job's snapshot from jobs.state (a tombstone). */
+const jobDeleted = object({ v, type: literal('job.deleted'), jobId: str, at: int });
 
 export const checkJobEvent = union({
   'job.created': jobCreated,
@@ -64,12 +73,15 @@ export const checkJobEvent = union({
   'task.heartbeat': taskHeartbeat,
   'task.completed': taskCompleted,
   'task.failed': taskFailed,
+  'task.released': taskReleased,
+  'job.deleted': jobDeleted,
 });
 export type JobEvent = ReturnType<typeof checkJobEvent>;
 export type JobCreated = ReturnType<typeof jobCreated>;
 export type TaskStarted = ReturnType<typeof taskStarted>;
 export type TaskCompleted = ReturnType<typeof taskCompleted>;
 export type TaskFailed = ReturnType<typeof taskFailed>;
+export type TaskReleased = ReturnType<typeof taskReleased>;
 
 // ---- topic tasks.<stage>: work for engines ----
 const taskConfig = object({
@@ -96,6 +108,25 @@ export const checkControlMessage = union({ 'task.cancel': taskCancel });
 export type TaskCancel = ReturnType<typeof taskCancel>;
 export type ControlMessage = ReturnType<typeof checkControlMessage>;
 
+// ---- topic analytics: facts for the ClickHouse sink, never on the request path ----
+const taskFact = object({
+  v, type: literal('analytics.task_fact'), time: int, jobId: str, taskId: str, tenantId: str, stage: str, engineId: str,
+  model: str, language: str, status: oneOf(['success', 'failure', 'cancelled'] as const), audioDurationSeconds: num,
+  processingMs: int, queueWaitMs: int, modelLoadMs: int, retries: int, attempt: int, traceId: str, requestId: str,
+});
+export const AUDIT_EVENT_TYPES = [
+  'job.created', 'job.completed', 'job.failed', 'job.cancelled', 'job.deleted', 'artifact.read', 'transcript.exported',
+  'pii.redaction_run', 'data.deleted', 'realtime.session.completed', 'realtime.session.deleted',
+] as const;
+const auditEvent = object({
+  v, type: literal('analytics.audit_event'), time: int, eventId: str, eventType: oneOf(AUDIT_EVENT_TYPES), tenantId: str,
+  actorKeyId: str, jobId: str, sessionId: str, audioDurationSeconds: num, requestId: str, traceId: str, details: str,
+});
+export const checkAnalyticsMessage = union({ 'analytics.task_fact': taskFact, 'analytics.audit_event': auditEvent });
+export type TaskFact = ReturnType<typeof taskFact>;
+export type AuditEvent = ReturnType<typeof auditEvent>;
+export type AnalyticsMessage = ReturnType<typeof checkAnalyticsMessage>;
+
 // ---- topic jobs.state (compacted): the durable state of each job actor ----
 export const JOB_STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelling', 'cancelled'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
@@ -104,7 +135,7 @@ export type TaskStatus = (typeof TASK_STATUSES)[number];
 
 const attemptRecord = object({
   attempt: int, engineId: str, instanceId: optional(str), startedAt: optional(int), endedAt: int,
-  outcome: oneOf(['completed', 'failed', 'timed_out', 'cancelled'] as const), error: optional(failure),
+  outcome: oneOf(['completed', 'failed', 'timed_out', 'cancelled', 'released'] as const), error: optional(failure),
 });
 export type AttemptRecord = ReturnType<typeof attemptRecord>;
 
@@ -119,38 +150,49 @@ const taskState = object({
 });
 export type TaskState = ReturnType<typeof taskState>;
 
+/**
+ * What a transition decided to send, stored in the snapshot that records the transition: a host that persisted the
+ * snapshot and then failed (or died) before sending re-sends these, so no effect is ever lost. Receivers tolerate the
+ * duplicate (dispatches by task and attempt, cancels by attempt, analytics by their deterministic ids).
+ */
+const outboxEntry = union({
+  dispatch: object({ type: literal('dispatch'), topic: str, task: taskDispatch }),
+  cancel: object({ type: literal('cancel'), cancel: taskCancel }),
+  analytics: object({ type: literal('analytics'), message: checkAnalyticsMessage }),
+});
+export type OutboxEntry = ReturnType<typeof outboxEntry>;
+
 const jobState = object({
   jobId: str, tenantId: str, keyId: str, requestId: str, traceparent: optional(str),
   status: oneOf(JOB_STATUSES), createdAt: int, startedAt: optional(int), completedAt: optional(int),
   cancelRequestedAt: optional(int), params: jobParams, audio: audioRef,
   audioDurationSeconds: optional(num), language: optional(str), transcriptKey: optional(str),
   error: optional(failure), tasks: arrayOf(taskState), revision: int,
+  /** Ownership epoch of the partition's owner that wrote this snapshot (see partition.claim); 0 for old snapshots. */
+  epoch: optional(int),
+  /** Effects of the transition that produced this revision (sent after the snapshot is durable). */
+  outbox: optional(arrayOf(outboxEntry)),
+  /** When this record was written (epoch ms): a takeover re-sends the outbox only of a recent snapshot. */
+  persistedAt: optional(int),
 });
 export type JobState = ReturnType<typeof jobState>;
 
 const jobSnapshot = object({ v, type: literal('job.snapshot'), state: jobState });
-export const checkStateMessage = union({ 'job.snapshot': jobSnapshot });
+/**
+ * An actor host took over a jobs.events partition: written to the same jobs.state partition (explicit partition,
+ * key `claim:<partition>`) once the host has read everything before it. Epochs only grow, so a snapshot from an owner
+ * that lost the partition (a lower epoch) is recognised as stale by every reader, and that owner fences itself when it
+ * reads the newer claim.
+ */
+const partitionClaim = object({ v, type: literal('partition.claim'), partition: int, epoch: int, owner: str, at: int });
+export const checkStateMessage = union({ 'job.snapshot': jobSnapshot, 'partition.claim': partitionClaim });
 export type JobSnapshot = ReturnType<typeof jobSnapshot>;
+export type PartitionClaim = ReturnType<typeof partitionClaim>;
 export type StateMessage = ReturnType<typeof checkStateMessage>;
+/** Key of a partition's claim record in jobs.state. */
+export function claimKey(partition: number): string {
+  return `claim:${partition}`;
+}
 
-// ---- topic analytics: facts for the ClickHouse sink, never on the request path ----
-const taskFact = object({
-  v, type: literal('analytics.task_fact'), time: int, jobId: str, taskId: str, tenantId: str, stage: str, engineId: str,
-  model: str, language: str, status: oneOf(['success', 'failure', 'cancelled'] as const), audioDurationSeconds: num,
-  processingMs: int, queueWaitMs: int, modelLoadMs: int, retries: int, attempt: int, traceId: str, requestId: str,
-});
-export const AUDIT_EVENT_TYPES = [
-  'job.created', 'job.completed', 'job.failed', 'job.cancelled', 'job.deleted', 'artifact.read', 'transcript.exported',
-  'pii.redaction_run', 'data.deleted',
-] as const;
-const auditEvent = object({
-  v, type: literal('analytics.audit_event'), time: int, eventId: str, eventType: oneOf(AUDIT_EVENT_TYPES), tenantId: str,
-  actorKeyId: str, jobId: str, sessionId: str, audioDurationSeconds: num, requestId: str, traceId: str, details: str,
-});
-export const checkAnalyticsMessage = union({ 'analytics.task_fact': taskFact, 'analytics.audit_event': auditEvent });
-export type TaskFact = ReturnType<typeof taskFact>;
-export type AuditEvent = ReturnType<typeof auditEvent>;
-export type AnalyticsMessage = ReturnType<typeof checkAnalyticsMessage>;
-
-export type AnyMessage = JobEvent | TaskMessage | ControlMessage | StateMessage | AnalyticsMessage;
+export type AnyMessage = JobEvent | TaskMessage | ControlMessage | StateMessage | AnalyticsMessage | RealtimeMessage;
 export type { Check };

@@ -38,6 +38,44 @@ export const DEAD_LETTER: TopicDefinition = {
   config: { 'retention.ms': String(14 * 24 * 3600 * 1000) },
 };
 
+/** Live audio and control of real-time sessions, keyed by session id: partition ownership is engine stickiness. */
+export const REALTIME_INPUT: TopicDefinition = {
+  name: 'realtime.input', partitions: 12, cleanupPolicy: 'delete',
+  producers: 'gateway (rt.session.start, rt.audio, rt.control, rt.reply_to)', consumers: 'streaming engines (group dalston-rt-engine-<engine_id>)',
+  config: { 'retention.ms': '3600000' },
+};
+/** What moves a session actor, keyed by session id. */
+export const REALTIME_EVENTS: TopicDefinition = {
+  name: 'realtime.events', partitions: 6, cleanupPolicy: 'delete',
+  producers: 'gateway (opened, closed, resumed, deleted), streaming engines (utterance.final, session.ended)', consumers: 'actor hosts (group dalston.sessions)',
+};
+/** Compacted: the latest snapshot of every session actor (configuration, finals, resume checkpoint). */
+export const SESSION_STATE: TopicDefinition = {
+  name: 'sessions.state', partitions: 6, cleanupPolicy: 'compact',
+  producers: 'actor hosts', consumers: 'actor hosts (restore), streaming engines (failover checkpoints), ClickHouse sink',
+  // A snapshot holds every final with its words (~0.7 KB per 10-word final): a 4-hour session of dense speech reaches
+  // ~3.5 MB, beyond Kafka's 1 MB default, so this topic takes records up to 8 MB.
+  config: { 'min.cleanable.dirty.ratio': '0.1', 'segment.ms': '600000', 'max.message.bytes': '8388608' },
+};
+/**
+ * Claims of single-use real-time tokens (one partition: its order decides which of two simultaneous redemptions
+ * wins); every gateway tails it. Retention outlives the longest token lifetime (60 s) many times over.
+ */
+export const REALTIME_TOKENS: TopicDefinition = {
+  name: 'realtime.tokens', partitions: 1, cleanupPolicy: 'delete', producers: 'gateways (token claims)', consumers: 'every gateway',
+  config: { 'retention.ms': '600000' },
+};
+/**
+ * One small reply topic per gateway instance (created by that gateway): results reach the process holding the socket
+ * without every gateway reading every session's results.
+ */
+export function realtimeReplyTopic(gatewayId: string): TopicDefinition {
+  return {
+    name: `realtime.replies.${gatewayId}`, partitions: 1, cleanupPolicy: 'delete',
+    producers: 'streaming engines', consumers: `gateway ${gatewayId}`, config: { 'retention.ms': '600000' },
+  };
+}
+
 /** Stage work queues: one topic per stage, consumed by engine groups `dalston-engine-<engine_id>`. */
 export function stageTopic(stage: string): TopicDefinition {
   return {
@@ -49,7 +87,9 @@ export function stageTopic(stage: string): TopicDefinition {
 /** Stages with a work topic created at start-up (per-channel transcribe tasks share the transcribe topic). */
 export const STAGE_TOPICS = ['prepare', 'vad', 'transcribe', 'align', 'diarize', 'pii_detect', 'audio_redact', 'merge'].map(stageTopic);
 
-export const ALL_TOPICS: readonly TopicDefinition[] = [JOB_EVENTS, JOB_STATE, TASK_CONTROL, ANALYTICS, DEAD_LETTER, ...STAGE_TOPICS];
+export const ALL_TOPICS: readonly TopicDefinition[] = [
+  JOB_EVENTS, JOB_STATE, TASK_CONTROL, ANALYTICS, DEAD_LETTER, ...STAGE_TOPICS, REALTIME_INPUT, REALTIME_EVENTS, SESSION_STATE, REALTIME_TOKENS,
+];
 
 /** Topic that carries a stage's work: per-channel stages (`transcribe_ch1`) use their base stage's topic. */
 export function topicForStage(stage: string): string {
@@ -62,4 +102,9 @@ export function prefixed(prefix: string, name: string): string {
 
 export function engineGroupId(prefix: string, engineId: string): string {
   return `${prefix.replace(/\.$/, "")}-engine-${engineId}`;
+}
+
+/** The consumer group every streaming engine instance joins: its members are the live instances (gateway capacity). */
+export function realtimeEngineGroupId(prefix: string): string {
+  return `${prefix.replace(/\.$/, "")}-rt-engine`;
 }

@@ -20,6 +20,7 @@ import type { DalstonConfig } from '../config.js';
 import { ATTR } from '../observability-names.js';
 import { ClickHouseSpanExporter, type InsertRows } from './clickhouse-span-exporter.js';
 import { readEc2InstanceId } from './instance-id.js';
+import { liveAudioSampler } from './live-audio-sampler.js';
 
 /** Paths whose requests are probes and scrapes, not work: no server span for them. */
 const UNTRACED_PATHS = new Set(['/metrics', '/health', '/ready']);
@@ -172,6 +173,8 @@ export function startTelemetry(options: TelemetryOptions): TelemetryHandle {
     resource: defaultResource().merge(resourceFromAttributes(attributes)),
     resourceDetectors: detectors,
     spanProcessors: processors,
+    // Parent-based, always on, minus the real-time audio frames' own traces; OTEL_TRACES_SAMPLER, when set, wins.
+    ...(process.env['OTEL_TRACES_SAMPLER'] === undefined && { sampler: liveAudioSampler() }),
     // OTEL_METRICS_EXPORTER=none and OTEL_LOGS_EXPORTER=none, whatever the environment says.
     metricReaders: [],
     logRecordProcessors: [],

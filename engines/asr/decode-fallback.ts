@@ -35,14 +35,5 @@ export function needsFallback(q: DecodeQuality, options: FallbackOptions = {}): 
   return q.truncated || q.compressionRatio > (options.compressionRatioThreshold ?? 2.4) || q.meanLogProb < (options.logProbThreshold ?? -1.0);
 }
 
-/** Small seeded PRNG (mulberry32) so sampled fallbacks are reproducible run to run. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Sampled fallbacks are reproducible run to run. */
+export { seededRandom } from '../../core/seeded-random.js';

@@ -5,3 +5,4 @@ export { decodeToWav, decodeArgs, PIPELINE_SAMPLE_RATE, type DecodeOptions } fro
 export {
   readWav, writeWav, decodeWav, encodeWav, readWavFormat, parseWavHeader, isPcm16Mono, type WavAudio, type WavFormat,
 } from './wav.js';
+export { concatSamples } from './concat-samples.js';

@@ -24,6 +24,7 @@ import { scoreWithSclite } from '../../engines/asr/sclite.js';
 import { SileroVad } from '../../engines/vad/silero-vad.js';
 import { ESPEAK_SENTENCES, espeakSet, librivoxSet, synthesize, type SpeechFixture } from '../fixtures/speech-fixtures.js';
 import { readWav } from '../fixtures/wav.js';
+import { concatSamples } from '../../engines/audio/index.js';
 
 const run = promisify(execFile);
 const homeDir = loadConfig().homeDir;
@@ -46,16 +47,6 @@ const WER_BOUNDS: Readonly<Record<string, Bounds>> = {
   // measured 36.6 % LibriVox; 80 % on espeak-ng: the 2015 HMM/3-gram model does not generalise to a formant voice
   'pocketsphinx-en-us': { librivox: 0.45, espeak: 0.9 },
 };
-
-function concat(parts: readonly Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
 
 function silence(seconds: number): Float32Array {
   return new Float32Array(Math.round(seconds * SAMPLE_RATE));
@@ -172,7 +163,7 @@ for (const id of ids) {
         parts.push(f.audio, silence(0.8));
         refs.push(f.reference);
       }
-      const audio = concat(parts);
+      const audio = concatSamples(parts);
       assert.ok(audio.length / SAMPLE_RATE > 30);
       const result = await r.recognize({ audio });
       assertWellFormed(result, audio.length / SAMPLE_RATE, 'long');
