@@ -1,6 +1,8 @@
 /** The actor host process ("orchestrator"): job actors, the ClickHouse sink, /health /ready /metrics on DALSTON_ACTORS_PORT. */
 import { createClickHouse } from '../clickhouse/client.js';
 import { ClickHouseSink } from '../clickhouse/sink.js';
+import { SessionSink } from '../clickhouse/session-sink.js';
+import { createArtifactStore } from '../storage/index.js';
 import { systemClock } from '../core/clock.js';
 import { startHealthServer } from '../core/health-server.js';
 import { createRegistry, orchestratorMetrics, streamMetrics } from '../core/metrics.js';
@@ -10,6 +12,7 @@ import { createOtelTracer } from '../core/telemetry/tracer.js';
 import { ALL_TOPICS, connectStreams, ensureTopics, prefixed } from '../streams/index.js';
 import { ActorHost } from './actor-host.js';
 import { createEngineSelection } from './engine-selection.js';
+import { SessionHost } from './session-host.js';
 import { transcribeEnginesByModel } from './transcribe-engines.js';
 
 runService(SERVICE.orchestrator, async (config, log) => {
@@ -23,14 +26,24 @@ runService(SERVICE.orchestrator, async (config, log) => {
     settings: {
       maxRetries: config.taskMaxRetries, minTaskTimeoutMs: config.taskMinTimeoutSeconds * 1000,
       engineTimeFactor: { prepare: 1, transcribe: 3, merge: 1 }, heartbeatTimeoutMs: config.heartbeatSeconds * 3000,
-      retryBaseDelayMs: config.retryBaseDelayMs, engines,
+      retryBaseDelayMs: config.retryBaseDelayMs, queueTimeoutMs: config.taskQueueTimeoutSeconds * 1000, engines,
     },
+    finishedRetentionMs: config.jobStateRetentionSeconds * 1000,
     engineIds: engines.engineIds, clock: systemClock, log, tracer: createOtelTracer(SERVICE.orchestrator),
     metrics: orchestratorMetrics(registry),
   });
   const sink = new ClickHouseSink({ kafka: streams.kafka, clickhouse, deadLetter: streams.deadLetter, topicPrefix: config.topicPrefix, log });
+  // Real-time session actors run beside the job actors, on realtime.events / sessions.state.
+  const sessions = new SessionHost({
+    kafka: streams.kafka, admin: streams.admin, producer: streams.producer, deadLetter: streams.deadLetter, store: createArtifactStore(config),
+    topicPrefix: config.topicPrefix, clock: systemClock, log, finishedRetentionMs: config.jobStateRetentionSeconds * 1000,
+    settings: { endGraceMs: config.realtimeEndGraceSeconds * 1000, maxSessionMs: config.realtimeMaxSessionSeconds * 1000 },
+  });
+  const sessionSink = new SessionSink({ kafka: streams.kafka, clickhouse, deadLetter: streams.deadLetter, topicPrefix: config.topicPrefix, log });
   await host.start();
   await sink.start();
+  await sessions.start();
+  await sessionSink.start();
   const server = await startHealthServer(config.actorsPort, {
     registry,
     checks: {
@@ -40,12 +53,14 @@ runService(SERVICE.orchestrator, async (config, log) => {
       },
     },
   }, config.bindHost);
-  log.info({ port: config.actorsPort, instance: host.instanceId }, 'actor host running');
+  log.info({ port: config.actorsPort, instance: host.instanceId, sessions_instance: sessions.instanceId }, 'actor host running');
   return {
     close: async () => {
       server.close();
       await host.close();
+      await sessions.close();
       await sink.close();
+      await sessionSink.close();
       await streams.close();
       await clickhouse.close();
     },

@@ -20,6 +20,7 @@ import { REPO_ROOT } from '../core/config.js';
 import { ConfigError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { ClickHouse } from './client.js';
+import { ClickHouseQueryError } from './errors.js';
 import { formatDateTime, ident, str } from './sql.js';
 
 /** Where migrations live unless a caller says otherwise. */
@@ -81,6 +82,21 @@ export function renderStatements(text: string, database: string): string[] {
     .filter((s) => s.split('\n').some((line) => line.trim() !== '' && !line.trim().startsWith('--')));
 }
 
+/** ClickHouse DUPLICATE_COLUMN: `ADD COLUMN` of a column that exists (18.16 has no ADD COLUMN IF NOT EXISTS). */
+const DUPLICATE_COLUMN = 44;
+const ADD_COLUMN = /^\s*ALTER\s+TABLE\s+\S+\s+ADD\s+COLUMN\s/i;
+
+/** Runs one statement; an ADD COLUMN whose column already exists (a file interrupted after it) counts as applied. */
+async function runStatement(run: (sql: string) => Promise<void>, sql: string): Promise<void> {
+  try {
+    await run(sql);
+  } catch (err) {
+    const code = sql.split('\n').filter((line) => !line.trim().startsWith('--')).join('\n');
+    if (ADD_COLUMN.test(code) && err instanceof ClickHouseQueryError && err.serverCode === DUPLICATE_COLUMN) return;
+    throw err;
+  }
+}
+
 function checksum(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
@@ -123,7 +139,7 @@ export async function applyMigrations(client: ClickHouse, database: string, log:
     }
     const statements = renderStatements(text, db);
     const started = Date.now();
-    for (const sql of statements) await run(sql);
+    for (const sql of statements) await runStatement(run, sql);
     const now = Date.now();
     await run(
       `INSERT INTO ${db}.${MIGRATIONS_TABLE} (name, checksum, applied_at, applied_ms) ` +

@@ -5,7 +5,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, DependencyUnavailableError } from '../../core/errors.js';
@@ -13,7 +13,7 @@ import { silentLogger, type Logger } from '../../core/logger.js';
 import { freeClickHousePorts, startClickHouse } from '../../infra/clickhouse-server.js';
 import { freePort } from '../../infra/ports.js';
 import { ClickHouseQueryError } from '../../clickhouse/errors.js';
-import { applyMigrations, listMigrations } from '../../clickhouse/migrate.js';
+import { MIGRATIONS_DIR, applyMigrations, listMigrations } from '../../clickhouse/migrate.js';
 import {
   audioMinutesPerHour,
   jobsPerHour,
@@ -124,6 +124,19 @@ void test('audit_events: a row reads back and an unknown event_type is refused',
   await assert.rejects(ch.client.insert('audit_events', [{ ...row, event_type: 'job.exploded' }], cols), (err: unknown) => err instanceof ClickHouseQueryError && !err.retryable);
 });
 
+void test('a migration interrupted after its ADD COLUMNs runs again: existing columns are skipped, other errors still fail', async () => {
+  // The session-history migration applied once already; run its statements again as an unrecorded file.
+  const dir = await mkdtemp(join(tmpdir(), 'dalston-ch-rerun-'));
+  try {
+    await copyFile(join(MIGRATIONS_DIR, '0008_realtime_session_history.sql'), join(dir, '0100_again.sql'));
+    const result = await applyMigrations(ch.client, ch.database, silentLogger, { dir });
+    assert.deepEqual(result.applied, ['0100_again']);
+    await ch.client.insert('audit_events', [{ event_id: 'rt_1', event_type: 'realtime.session.deleted' }], ['event_id', 'event_type']);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 void test('realtime_sessions: a row reads back', async () => {
   const row = {
     session_id: 'sess_1', tenant_id: 't1', started_at: formatDateTime(H), ended_at: formatDateTime(H + 90_000), duration_seconds: 90, audio_seconds: 88.5,
@@ -131,7 +144,13 @@ void test('realtime_sessions: a row reads back', async () => {
     final_p50_ms: 800, final_p95_ms: 1450.25, trace_id: 'c'.repeat(32), request_id: 'req_2', version: 5,
   };
   await ch.client.insert('realtime_sessions', [row], Object.keys(row) as (keyof typeof row)[]);
-  assert.deepEqual(await ch.client.query(`SELECT * FROM realtime_sessions FINAL`), [row]);
+  // Columns added later (0008, session history) read back as their defaults for a row written without them.
+  const later = {
+    started_ms: 0, ended_ms: 0, key_id: '', dialect: '', close_code: 0, close_reason: '', retention: 1, audio_key: '', transcript_key: '',
+    enhance_job_id: '', deleted: 0, deleted_ms: 0,
+  };
+  const [read] = await ch.client.query<Record<string, unknown>>(`SELECT * FROM realtime_sessions FINAL`);
+  assert.deepEqual(read, { ...row, ...later });
 });
 
 void test('spans: a row with its Nested attributes reads back and is found by job_id', async () => {
