@@ -15,17 +15,7 @@ import { silentLogger } from '../../core/logger.js';
 import { StreamConsumer, StreamProducer, ensureTopics, newMessageHeaders } from '../../streams/index.js';
 import { synthesizeFile } from '../../test/fixtures/speech-fixtures.js';
 import { POCKETSPHINX_ENGINE, TERMINAL, startHarness, type JobBody } from '../../test/e2e/pipeline-harness.js';
-
-function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
-  return sorted[idx] ?? Number.NaN;
-}
-
-function stats(values: readonly number[]) {
-  const s = [...values].sort((a, b) => a - b);
-  return { n: s.length, p50: percentile(s, 50), p95: percentile(s, 95), p99: percentile(s, 99), max: s[s.length - 1] ?? Number.NaN };
-}
+import { percentiles, type Percentiles } from '../stats.js';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -106,19 +96,19 @@ async function main(): Promise<void> {
     submitSeconds: submittedMs / 1000,
     elapsedSeconds: elapsedS,
     jobsPerSecond: completed.length / elapsedS,
-    jobWallMs: stats(wall),
-    orchestrationOverheadMs: stats(overhead),
-    orchestrationOverheadExcludingQueueWaitMs: stats(pureOverhead),
+    jobWallMs: percentiles(wall),
+    orchestrationOverheadMs: percentiles(overhead),
+    orchestrationOverheadExcludingQueueWaitMs: percentiles(pureOverhead),
     failures,
-    stageQueueWaitMs: stats(queueWait),
-    kafkaHopMs: stats(hops),
+    stageQueueWaitMs: percentiles(queueWait),
+    kafkaHopMs: percentiles(hops),
   };
   await h.stop();
   const dir = join(REPO_ROOT, 'load-tests', 'results');
   await mkdir(dir, { recursive: true });
   const file = join(dir, `batch-throughput-${result.date.replace(/[:.]/g, '-')}.json`);
   await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
-  const row = (name: string, s: ReturnType<typeof stats>) =>
+  const row = (name: string, s: Percentiles) =>
     `${name.padEnd(34)} p50 ${s.p50.toFixed(0).padStart(6)}  p95 ${s.p95.toFixed(0).padStart(6)}  p99 ${s.p99.toFixed(0).padStart(6)}  max ${s.max.toFixed(0).padStart(6)}  (n=${s.n})`;
   process.stdout.write(
     [

@@ -61,6 +61,8 @@ export interface HarnessOptions {
   readonly engines?: readonly (string | { readonly engineId: string; readonly env?: Readonly<Record<string, string>>; readonly name?: string })[];
   /** @default 1 */
   readonly actorHosts?: number;
+  /** Streaming (real-time) engine processes to start, named `realtime-<i>`. @default 0 */
+  readonly realtimeEngines?: number;
   /** Environment for every process. */
   readonly env?: Readonly<Record<string, string>>;
 }
@@ -106,6 +108,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
       const spec = typeof e === 'string' ? { engineId: e } : e;
       await start({ name: spec.name ?? `engine-${spec.engineId}-${i}`, kind: 'engine', engineId: spec.engineId, ...(spec.env ? { env: spec.env } : {}) });
     }
+    for (let i = 0; i < (options.realtimeEngines ?? 0); i++) await start({ name: `realtime-${i}`, kind: 'realtime' });
   } catch (err) {
     await Promise.all(services.map((s) => s.kill()));
     throw err;
@@ -132,7 +135,15 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
       const deadline = Date.now() + timeoutMs;
       let last: JobBody | undefined;
       while (Date.now() < deadline) {
-        last = await job(id);
+        // A job submitted by the system itself (enhance_on_end) has no row until its actor's first snapshot: wait.
+        const res = await api(`/v1/audio/transcriptions/${id}`);
+        if (res.status === 404) {
+          await res.body?.cancel();
+          await new Promise((r) => setTimeout(r, 150));
+          continue;
+        }
+        if (res.status !== 200) throw new Error(`GET job ${id}: HTTP ${res.status} ${await res.text()}`);
+        last = (await res.json()) as JobBody;
         if (until(last)) return last;
         await new Promise((r) => setTimeout(r, 150));
       }

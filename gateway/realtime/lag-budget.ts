@@ -1,0 +1,74 @@
+/**
+ * The lag budget of one session, pure: audio received by the gateway minus audio the engine reported processed
+ * (`rt.progress`). Past `warnSeconds` the client gets one warning per excursion; held past `closeSeconds` for
+ * `holdMs` the session is closed (4010): the server cannot keep up.
+ *
+ * Failover grace: when the engine owning the session dies, its partition moves to another instance (Kafka's
+ * session timeout plus a rebalance, ~6–10 s here) and no progress arrives at all meanwhile, while audio keeps
+ * coming — the lag grows for a reason that heals itself (the new owner re-reads the open utterance and catches up
+ * quickly). So while progress is silent the close waits for `silenceGraceMs` (20 s: two failovers' worth) of
+ * silence instead of `holdMs` of lag; an engine that sends progress but falls behind is closed on the normal rule.
+ */
+export interface LagBudgetOptions {
+  readonly warnSeconds: number;
+  readonly closeSeconds: number;
+  /** How long the lag must stay past closeSeconds (progress flowing). @default 5000 */
+  readonly holdMs?: number;
+  /** Progress arrives about twice a second; none for this long counts as silence (failover). @default 3000 */
+  readonly silenceAfterMs?: number;
+  /** Silence tolerated before a lag past closeSeconds closes. @default 20000 */
+  readonly silenceGraceMs?: number;
+}
+
+export interface LagState {
+  /** Seconds of audio the gateway received. */
+  readonly receivedSeconds: number;
+  readonly processedSeconds: number;
+  /** Last progress (or the first audio, before any progress), epoch ms. */
+  readonly lastProgressAt: number;
+  /** Since when the lag has been past closeSeconds, or undefined. */
+  readonly overSince: number | undefined;
+  /** A warning was sent for the current excursion past warnSeconds. */
+  readonly warned: boolean;
+}
+
+export type LagVerdict = 'ok' | 'warn' | 'close';
+
+export function initialLag(now: number): LagState {
+  return { receivedSeconds: 0, processedSeconds: 0, lastProgressAt: now, overSince: undefined, warned: false };
+}
+
+export function onAudio(s: LagState, seconds: number): LagState {
+  return { ...s, receivedSeconds: s.receivedSeconds + seconds };
+}
+
+export function onProgress(s: LagState, processedSeconds: number, now: number): LagState {
+  return { ...s, processedSeconds: Math.max(s.processedSeconds, processedSeconds), lastProgressAt: now };
+}
+
+export function lagSeconds(s: LagState): number {
+  return Math.max(0, s.receivedSeconds - s.processedSeconds);
+}
+
+/** Evaluates at `now`: the next state and what to do now (`warn` at most once per excursion). */
+export function evaluateLag(s: LagState, now: number, o: LagBudgetOptions): { state: LagState; verdict: LagVerdict } {
+  const holdMs = o.holdMs ?? 5000;
+  const silenceAfterMs = o.silenceAfterMs ?? 3000;
+  const graceMs = o.silenceGraceMs ?? 20_000;
+  const lag = lagSeconds(s);
+  if (lag <= o.warnSeconds) return { state: { ...s, overSince: undefined, warned: false }, verdict: 'ok' };
+  const silentFor = now - s.lastProgressAt;
+  let overSince: number | undefined;
+  let close: boolean;
+  if (silentFor >= silenceAfterMs) {
+    // Failover: silence does not count toward the hold; only a silence longer than the grace closes.
+    overSince = undefined;
+    close = lag > o.closeSeconds && silentFor >= graceMs;
+  } else {
+    overSince = lag > o.closeSeconds ? (s.overSince ?? now) : undefined;
+    close = overSince !== undefined && now - overSince >= holdMs;
+  }
+  const state: LagState = { ...s, overSince, warned: true };
+  if (close) return { state, verdict: 'close' };
+  return { state, verdict: s.warned ? 'ok' : 'warn' };
+}
