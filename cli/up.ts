@@ -37,13 +37,14 @@ export function serviceSpecs(config: DalstonConfig, engines: readonly string[]):
     { name: 'gateway', kind: 'gateway', port: config.gatewayPort },
     { name: 'actors', kind: 'actors', port: config.actorsPort },
     ...engines.map((engineId, i): ServiceSpec => ({ name: `engine-${engineId}`, kind: 'engine', engineId, port: config.enginePort + i })),
+    ...Array.from({ length: config.realtimeEngines }, (_, i): ServiceSpec => ({ name: `realtime-${i + 1}`, kind: 'realtime', port: config.realtimeEnginePort + i })),
   ];
 }
 
 export async function up(config: DalstonConfig, log: Logger): Promise<number> {
   await mkdir(config.homeDir, { recursive: true });
   // Ports of the gateway and actor host are checked before any install work, so a taken port fails at once.
-  for (const s of serviceSpecs(config, [])) {
+  for (const s of serviceSpecs(config, []).filter((x) => x.kind === 'gateway' || x.kind === 'actors')) {
     if (await isPortTaken(s.port)) throw new SetupError(`port ${s.port} (${s.name}) is already in use; stop what uses it or set ${s.kind === 'gateway' ? 'DALSTON_GATEWAY_PORT' : 'DALSTON_ACTORS_PORT'}`);
   }
   const installed = await setup(config.homeDir, log);
@@ -52,8 +53,8 @@ export async function up(config: DalstonConfig, log: Logger): Promise<number> {
     throw new SetupError(`DALSTON_TRANSCRIBE_ENGINE ${config.transcribeEngine} is not among the engines to start (${engines.join(', ')}); install its model or change the variable`);
   }
   const specs = serviceSpecs(config, engines);
-  for (const s of specs.filter((x) => x.kind === 'engine')) {
-    if (await isPortTaken(s.port)) throw new SetupError(`port ${s.port} (${s.name}) is already in use; stop what uses it or set DALSTON_ENGINE_PORT`);
+  for (const s of specs.filter((x) => x.kind === 'engine' || x.kind === 'realtime')) {
+    if (await isPortTaken(s.port)) throw new SetupError(`port ${s.port} (${s.name}) is already in use; stop what uses it or set ${s.kind === 'engine' ? 'DALSTON_ENGINE_PORT' : 'DALSTON_REALTIME_ENGINE_PORT'}`);
   }
   const stack = await startLocalStack({
     dataDir: config.homeDir, kafka: installed.kafka, kafkaPort: config.kafkaPort, clickhousePort: config.clickhousePort,
