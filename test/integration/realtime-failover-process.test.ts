@@ -112,11 +112,14 @@ test('SIGKILL of the engine serving a session mid-utterance: the other process c
   const indices = fs.map((f) => f.reply.final.utterance);
   assert.deepEqual(indices, [...indices].sort((a, b) => a - b), 'in order');
   assert.equal(new Set(indices).size, indices.length, 'each utterance index once');
-  for (const [i, part] of speech.parts.entries()) {
-    const batch = (await recognizer.recognize({ audio: part.audio })).text;
-    const wer = wordErrors(batch, fs[i]!.reply.final.text);
-    assert.ok(wer.wer <= 0.1, `final ${i} "${fs[i]!.reply.final.text}" vs batch "${batch}": WER ${wer.wer}`);
-  }
+  // Word error over the whole session, as the issue measures it: one word a tiny model decodes differently in a
+  // 12-word sentence is already 8 %, so a per-sentence bound fails on the batch side's own slips.
+  const batchTexts: string[] = [];
+  for (const part of speech.parts) batchTexts.push((await recognizer.recognize({ audio: part.audio })).text);
+  const liveText = fs.map((f) => f.reply.final.text).join(' ');
+  const wer = wordErrors(batchTexts.join(' '), liveText);
+  t.diagnostic(`WER finals vs batch: ${(wer.wer * 100).toFixed(1)} %`);
+  assert.ok(wer.wer <= 0.1, `finals "${liveText}" vs batch "${batchTexts.join(' ')}": WER ${wer.wer}`);
   assert.ok(ended.reply.type === 'rt.ended' && Math.abs(ended.reply.audioSeconds - speech.audio.length / RATE) < 0.11, 'rt.ended counts all the audio');
   // The stand-in actor recorded each final once (a redelivered one would be counted as a duplicate).
   assert.equal(actor.states.get(sessionId)?.finals.length, SENTENCES.length);
