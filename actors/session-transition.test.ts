@@ -190,3 +190,18 @@ void test('the transcript document joins the finals in order and carries words a
   assert.equal(doc.audio_seconds, 10.2);
   assert.equal(doc.status, 'completed');
 });
+
+test('a configuration sent before audio (OpenAI session.update) replaces the opened one; after a final, or when equal, it changes nothing', () => {
+  const manual: RealtimeSessionConfig = { ...config, commitStrategy: 'manual', model: 'whisper-tiny.en', language: 'en' };
+  const configured = (cfg: RealtimeSessionConfig): RealtimeEvent => ({ v: SCHEMA_VERSION, type: 'rt.session.configured', sessionId: SID, config: cfg, at: T0 + 5 });
+  const before = last(run([opened(), configured(manual)]));
+  assert.deepEqual(before.state?.config, manual);
+  assert.equal(before.changed, true);
+  assert.equal(last(run([opened(), configured(manual), configured(manual)])).changed, false, 'the same configuration again is no change');
+  const afterFinal = last(run([opened(), fin(0), configured(manual)]));
+  assert.deepEqual(afterFinal.state?.config, config, 'the configuration the engine ran with stays');
+  // Delivered ahead of the opening (a producer retry): the opening does not put the older configuration back.
+  const early = last(run([configured(manual), opened()]));
+  assert.deepEqual(early.state?.config, manual);
+  assert.equal(early.state?.gatewayId, 'gw-a');
+});

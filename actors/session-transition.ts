@@ -8,7 +8,7 @@
  */
 import { assertNever } from '../core/errors.js';
 import {
-  SCHEMA_VERSION, type AnalyticsMessage, type JobCreated, type RealtimeCheckpoint, type RealtimeEvent, type RealtimeFinal,
+  SCHEMA_VERSION, sameSessionConfig, type AnalyticsMessage, type JobCreated, type RealtimeCheckpoint, type RealtimeEvent, type RealtimeFinal,
   type RealtimeSessionConfig, type RealtimeSessionState, type SessionOutboxEntry, type SessionStatus,
 } from '../streams/index.js';
 import { sessionArtifactKeys } from './session-artifacts.js';
@@ -89,7 +89,8 @@ export function sessionTransition(state: RealtimeSessionState | undefined, input
       if (state && sessionOpened(state)) return NO_CHANGE(state);
       const opened: RealtimeSessionState = {
         ...current, tenantId: input.tenantId, keyId: input.keyId, requestId: input.requestId, gatewayId: input.gatewayId,
-        replyTopic: input.replyTopic, config: input.config, startedAt: input.startedAt,
+        // A configuration that came first (ordering across a producer retry) is the newer one.
+        replyTopic: input.replyTopic, config: current.config.model === UNKNOWN_CONFIG.model ? input.config : current.config, startedAt: input.startedAt,
         ...(input.traceparent !== undefined ? { traceparent: input.traceparent } : {}),
       };
       return settle(opened, ctx);
@@ -121,6 +122,11 @@ export function sessionTransition(state: RealtimeSessionState | undefined, input
         ...(input.audioKey !== undefined ? { audioKey: input.audioKey } : {}),
         ...(input.latency !== undefined ? { latency: input.latency } : {}),
       }, ctx);
+    }
+    case 'rt.session.configured': {
+      // Only before audio: once the engine produced a final the configuration it ran with is what history shows.
+      if (current.finals.length > 0 || sameSessionConfig(current.config, input.config)) return NO_CHANGE(state);
+      return settle({ ...current, config: input.config }, ctx);
     }
     case 'rt.session.resumed': {
       if (current.gatewayId === input.gatewayId && current.replyTopic === input.replyTopic) return NO_CHANGE(state);

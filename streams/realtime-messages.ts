@@ -49,6 +49,13 @@ const sessionConfig = object({
 });
 export type RealtimeSessionConfig = ReturnType<typeof sessionConfig>;
 
+/** Two configurations are the same when every field is (the config is flat; absent and undefined are alike). */
+export function sameSessionConfig(a: RealtimeSessionConfig, b: RealtimeSessionConfig): boolean {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]) as Set<keyof RealtimeSessionConfig>;
+  for (const k of keys) if (a[k] !== b[k]) return false;
+  return true;
+}
+
 /** Where the session resumes after a failover (engines/streaming TranscriberCheckpoint, version 1). */
 const checkpoint = object({ version: literal(1), audioOffsetSamples: int, nextUtterance: int, finalizedCount: int });
 export type RealtimeCheckpoint = ReturnType<typeof checkpoint>;
@@ -117,12 +124,14 @@ const closed = object({
   /** Latency the gateway measured over the session (ms), for the realtime_sessions row; absent: not measured. */
   latency: optional(object({ firstPartialP50Ms: num, firstPartialP95Ms: num, finalP50Ms: num, finalP95Ms: num })),
 });
+/** The client changed the configuration before sending audio (OpenAI's session.update): what the session runs with now. */
+const configured = object({ v, type: literal('rt.session.configured'), sessionId: str, config: sessionConfig, at: int });
 const resumed = object({ v, type: literal('rt.session.resumed'), sessionId: str, gatewayId: str, replyTopic: str, at: int });
 /** Operator deleted a finished session: its owner tombstones the snapshot. */
 const deleted = object({ v, type: literal('rt.session.deleted'), sessionId: str, at: int });
 export const checkRealtimeEvent = union({
   'rt.session.opened': opened, 'rt.utterance.final': utteranceFinal, 'rt.session.ended': engineEnded,
-  'rt.session.closed': closed, 'rt.session.resumed': resumed, 'rt.session.deleted': deleted,
+  'rt.session.closed': closed, 'rt.session.resumed': resumed, 'rt.session.deleted': deleted, 'rt.session.configured': configured,
 });
 export type RealtimeEvent = ReturnType<typeof checkRealtimeEvent>;
 

@@ -178,7 +178,7 @@ export class RealtimeEngine {
           return released;
         case 'serve':
           session = new RealtimeSession({
-            sessionId, partition: m.partition, plan, recognizer: this.#o.models.get(plan.config.model), vad: this.#o.vad, decodeGate: this.#decodes, outbound: this.#outbound,
+            sessionId, partition: m.partition, plan, recognizerFor: (model) => this.#o.models.get(model), vad: this.#o.vad, decodeGate: this.#decodes, outbound: this.#outbound,
             instanceId: this.instanceId, clock: this.#o.clock, log: this.#o.log, tracer: this.#o.tracer,
             ...(this.#o.metrics !== undefined && { metrics: this.#o.metrics }), ...(this.#o.hop !== undefined && { hop: this.#o.hop }),
             ...(this.#o.queueCapacity !== undefined && { queueCapacity: this.#o.queueCapacity }),

@@ -18,6 +18,7 @@ import { createStreamingTranscriber, type DecodeGate, type EndpointerOptions, ty
 import {
   SCHEMA_VERSION,
   REALTIME_SAMPLE_RATE,
+  sameSessionConfig,
   type RealtimeCheckpoint, type RealtimeEvent, type RealtimeFinal, type RealtimeInput, type RealtimeReply, type RealtimeSessionConfig,
 } from '../../streams/index.js';
 import { BoundedQueue } from './bounded-queue.js';
@@ -46,7 +47,8 @@ export interface RealtimeSessionOptions {
   readonly sessionId: string;
   readonly partition: number;
   readonly plan: Extract<SessionPlan, { kind: 'serve' }>;
-  readonly recognizer: Promise<Recognizer>;
+  /** The recognizer of a model (loaded once per engine and shared by its sessions). */
+  readonly recognizerFor: (model: string) => Promise<Recognizer>;
   readonly vad: VadFrameModel;
   /** The engine's decode scheduler, shared by its sessions (finals first, partials give way). @default none */
   readonly decodeGate?: DecodeGate;
@@ -107,7 +109,7 @@ export class RealtimeSession {
   readonly #queue: BoundedQueue<InputItem>;
   readonly #ledger = new InputLedger();
   readonly #abort = new AbortController();
-  readonly #config: RealtimeSessionConfig;
+  #config: RealtimeSessionConfig;
   readonly #origin: SessionOrigin;
   readonly #skipBelow: bigint | undefined;
   readonly #utterances = new Map<number, UtteranceTiming>();
@@ -116,6 +118,8 @@ export class RealtimeSession {
   /** Session samples fed to the transcriber so far (absolute). */
   #fedUntil: number;
   #lastHandled = -1n;
+  /** True once audio reached the transcriber: from then on the configuration is fixed. */
+  #audioFed = false;
   #current: InputItem | undefined;
   #state: 'running' | 'ended' | 'failed' | 'stopped' = 'running';
   #endQueued = false;
@@ -207,12 +211,7 @@ export class RealtimeSession {
     try {
       transcriber = await this.#createTranscriber();
     } catch (err) {
-      const model = err instanceof ModelError;
-      const code = model ? 'model_unavailable' : err instanceof DalstonError ? 'invalid_config' : 'engine_error';
-      this.#log.warn({ code, err: err instanceof Error ? err.message : String(err) }, 'session cannot start');
-      this.#reply({ v: SCHEMA_VERSION, type: 'rt.error', sessionId: this.sessionId, code, message: err instanceof Error ? err.message : String(err), retryable: false, at: this.#o.clock.now() });
-      await this.#out;
-      this.#finish('failed');
+      await this.#cannotStart(err);
       return;
     }
     for (;;) {
@@ -223,7 +222,7 @@ export class RealtimeSession {
         continue;
       }
       try {
-        await this.#handle(transcriber, item);
+        transcriber = (await this.#handle(transcriber, item)) ?? transcriber;
       } catch (err) {
         if (this.#abort.signal.aborted || err instanceof CancelledError) return;
         this.#log.error({ err: err instanceof Error ? err.message : String(err) }, 'session failed while decoding');
@@ -235,8 +234,17 @@ export class RealtimeSession {
     }
   }
 
+  /** The configuration cannot be served (unknown model, bad options): the gateway is told and the session fails. */
+  async #cannotStart(err: unknown): Promise<void> {
+    const code = err instanceof ModelError ? 'model_unavailable' : err instanceof DalstonError ? 'invalid_config' : 'engine_error';
+    this.#log.warn({ code, err: err instanceof Error ? err.message : String(err) }, 'session cannot start');
+    this.#reply({ v: SCHEMA_VERSION, type: 'rt.error', sessionId: this.sessionId, code, message: err instanceof Error ? err.message : String(err), retryable: false, at: this.#o.clock.now() });
+    await this.#out;
+    this.#finish('failed');
+  }
+
   async #createTranscriber(): Promise<StreamingTranscriber> {
-    const recognizer = await this.#o.recognizer;
+    const recognizer = await this.#o.recognizerFor(this.#config.model);
     const plan = this.#o.plan;
     return createStreamingTranscriber({
       recognizer,
@@ -255,13 +263,27 @@ export class RealtimeSession {
     });
   }
 
+  /** A transcriber for the new configuration replaces the one that has seen no audio yet. */
+  async #reconfigure(old: StreamingTranscriber, config: RealtimeSessionConfig): Promise<StreamingTranscriber> {
+    this.#config = config;
+    try {
+      const next = await this.#createTranscriber();
+      this.#log.info({ model: config.model, commit_strategy: config.commitStrategy }, 'session reconfigured before its audio');
+      return next;
+    } catch (err) {
+      await this.#cannotStart(err);
+      return old;
+    }
+  }
+
   /** Age of the audio being processed: the session's queue delay plus transport, i.e. how far behind real time it is. */
   #behindMs(): number {
     const m = this.#current?.input;
     return m?.type === 'rt.audio' ? Math.max(0, this.#o.clock.now() - m.sentAt) : 0;
   }
 
-  async #handle(t: StreamingTranscriber, item: InputItem): Promise<void> {
+  /** Handles one message; returns the transcriber to go on with when the message replaced it (a new configuration). */
+  async #handle(t: StreamingTranscriber, item: InputItem): Promise<StreamingTranscriber | undefined> {
     const m = item.input;
     if (item.offset >= 0n) {
       if (this.#skipBelow !== undefined && item.offset < this.#skipBelow) {
@@ -279,6 +301,9 @@ export class RealtimeSession {
       case 'rt.session.start':
         // Again after a resume through another gateway: same session, the new gateway's reply topic.
         this.#replyTopic = m.replyTopic;
+        // Again before any audio: the client configured the session after opening it (OpenAI's session.update); the
+        // gateway refuses a change once audio was sent, and a restored session already has its recorded configuration.
+        if (!this.#audioFed && !this.#o.plan.restored && !sameSessionConfig(this.#config, m.config)) return this.#reconfigure(t, m.config);
         return;
       case 'rt.reply_to':
         this.#replyTopic = m.replyTopic;
@@ -296,6 +321,7 @@ export class RealtimeSession {
           filled.set(chunk, action.gap);
           chunk = filled;
         }
+        this.#audioFed = true;
         const events = await t.push(chunk);
         this.#fedUntil += chunk.length;
         this.#o.metrics?.audioSeconds.inc(chunk.length / REALTIME_SAMPLE_RATE);

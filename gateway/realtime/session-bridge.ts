@@ -399,8 +399,14 @@ export class SessionBridge implements SessionHost {
     }
     const merged = mergeOptions(optionsOf(s.config), options);
     s.config = resolveSessionConfig(merged, s.format, s.adapter.dialect, this.#d.defaults);
-    // The engine takes a repeated start before any audio as the session's new configuration.
-    if (!s.resume) this.#publishStart(s, this.#now());
+    // The engine takes a repeated start before any audio as the session's new configuration; the session actor
+    // records it for the history and for an engine that restores the session.
+    if (!s.resume) {
+      const now = this.#now();
+      this.#publishStart(s, now);
+      this.#d.publisher.event({ v, type: 'rt.session.configured', sessionId: s.id, config: s.config, at: now }, this.#headers(s))
+        .catch((err: unknown) => this.#publishFailed(s, err));
+    }
     this.#render(s, { type: 'session.updated', format: s.format, options: optionsOf(s.config) });
   }
 

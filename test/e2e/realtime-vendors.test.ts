@@ -221,7 +221,8 @@ test('a commit under manual commit strategy finalises at once: ElevenLabs commit
     const finals = finalsOf(v, result);
     const first = finals[0];
     assert.ok(first, `${v.name}: the commit produced a final`);
-    assert.ok(first.atMs >= commit.atMs, `${v.name}: no final before the commit (manual strategy)`);
+    const timeline = () => JSON.stringify(result.events.map((e) => [e.type, e.atMs, e.sentSeconds]));
+    assert.ok(first.atMs >= commit.atMs, `${v.name}: no final before the commit at ${commit.atMs} ms (manual strategy): ${timeline()}`);
     assert.ok(first.sentSeconds < audio.length / RATE, `${v.name}: the final came before the end of the audio (${first.sentSeconds} s of ${(audio.length / RATE).toFixed(1)} s sent), i.e. from the commit`);
     t.diagnostic(`${v.name}: commit at ${commitAt} s → final in ${first.atMs - commit.atMs} ms: "${v.textOf(first)}"`);
     const wer = wordErrors(reference, v.textOf(first));
