@@ -7,8 +7,10 @@ import { randomBytes } from 'node:crypto';
 import { readFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import assert from 'node:assert/strict';
 import { applyMigrations } from '../../clickhouse/migrate.js';
 import { silentLogger } from '../../core/logger.js';
+import { writeWav } from '../../engines/audio/wav.js';
 import { freePort } from '../../infra/ports.js';
 import { launchService, type ServiceProcess, type ServiceSpec } from '../../infra/service-launcher.js';
 import { ALL_TOPICS, createKafka, ensureTopics, prefixed, type Kafka } from '../../streams/index.js';
@@ -176,4 +178,15 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
 /** Lower-case words without punctuation, for "the transcript contains the spoken words" checks. */
 export function words(text: string): string[] {
   return text.toLowerCase().replace(/[^a-z' ]+/g, ' ').split(/\s+/).filter((w) => w.length > 0);
+}
+
+/** The batch transcript of `audio` (16 kHz) with `model`: written as a WAV under `dir`, submitted, waited for, asserted completed. */
+export async function batchTranscript(h: Harness, dir: string, name: string, audio: Float32Array, model: string): Promise<string> {
+  const file = join(dir, `${name}.wav`);
+  await writeWav(file, audio, 16000);
+  const res = await h.submit(file, { model, language: 'en' });
+  assert.equal(res.status, 201, JSON.stringify(res.body));
+  const job = await h.waitFor(res.body.id, (j) => TERMINAL.has(j.status), 180_000);
+  assert.equal(job.status, 'completed', JSON.stringify(job.error));
+  return job.text ?? '';
 }

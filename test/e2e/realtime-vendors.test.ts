@@ -14,13 +14,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { wordErrors } from '../../engines/asr/wer.js';
-import { writeWav } from '../../engines/audio/wav.js';
 import { MOONSHINE_TINY, batchEngineId } from '../../engines/models/catalogue.js';
 import { ESPEAK_SENTENCES, espeakSet, librivoxSet, withPauses } from '../fixtures/speech-fixtures.js';
 import { toPcm16 } from '../support/realtime-client.js';
 import { makeSelfSignedCert, type SelfSignedCert } from '../support/scripted-dialect-server.js';
 import { streamWithDeepgram, streamWithElevenLabs, streamWithOpenAI, type SdkEvent, type SdkStreamOptions, type SdkStreamResult } from '../support/vendor-sdk-clients.js';
-import { TERMINAL, startHarness, type Harness } from './pipeline-harness.js';
+import { batchTranscript, startHarness, type Harness } from './pipeline-harness.js';
 
 const RATE = 16000;
 const BATCH_ENGINE = batchEngineId(MOONSHINE_TINY);
@@ -91,15 +90,7 @@ const VENDORS = {
 const finalsOf = (v: VendorView, r: SdkStreamResult) => r.events.filter((e) => v.isFinal(e) && v.textOf(e).trim() !== '');
 const finalText = (v: VendorView, r: SdkStreamResult) => finalsOf(v, r).map((e) => v.textOf(e).trim()).join(' ');
 
-async function batchText(name: string, audio: Float32Array): Promise<string> {
-  const file = join(dir, `${name}.wav`);
-  await writeWav(file, audio, RATE);
-  const res = await h.submit(file, { model: MOONSHINE_TINY.id, language: 'en' });
-  assert.equal(res.status, 201, JSON.stringify(res.body));
-  const job = await h.waitFor(res.body.id, (j) => TERMINAL.has(j.status), 180_000);
-  assert.equal(job.status, 'completed', JSON.stringify(job.error));
-  return job.text ?? '';
-}
+const batchText = (name: string, audio: Float32Array): Promise<string> => batchTranscript(h, dir, name, audio, MOONSHINE_TINY.id);
 
 /**
  * Most finals had partials since the previous final (as in the native test: a loaded engine may skip a partial

@@ -11,12 +11,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { wordErrors } from '../../engines/asr/wer.js';
-import { writeWav } from '../../engines/audio/wav.js';
 import { MOONSHINE_TINY, batchEngineId } from '../../engines/models/catalogue.js';
 import { ESPEAK_SENTENCES, espeakSet, librivoxSet, withPauses } from '../fixtures/speech-fixtures.js';
 import { decodeWav } from '../fixtures/wav.js';
 import { ofType, streamNative, toPcm16, type NativeSessionResult } from '../support/realtime-client.js';
-import { TERMINAL, startHarness, type Harness } from './pipeline-harness.js';
+import { TERMINAL, batchTranscript, startHarness, type Harness } from './pipeline-harness.js';
 
 const RATE = 16000;
 const BATCH_ENGINE = batchEngineId(MOONSHINE_TINY);
@@ -38,15 +37,7 @@ const ws = () => h.gatewayUrl.replace(/^http/, 'ws');
 const text = (v: unknown): string => (typeof v === 'string' ? v : '');
 const finalsText = (r: NativeSessionResult) => ofType(r, 'transcript.final').map((m) => text(m.message['text'])).join(' ');
 
-async function batchText(name: string, audio: Float32Array): Promise<string> {
-  const file = join(dir, `${name}.wav`);
-  await writeWav(file, audio, RATE);
-  const res = await h.submit(file, { model: MOONSHINE_TINY.id, language: 'en' });
-  assert.equal(res.status, 201, JSON.stringify(res.body));
-  const job = await h.waitFor(res.body.id, (j) => TERMINAL.has(j.status), 180_000);
-  assert.equal(job.status, 'completed', JSON.stringify(job.error));
-  return job.text ?? '';
-}
+const batchText = (name: string, audio: Float32Array): Promise<string> => batchTranscript(h, dir, name, audio, MOONSHINE_TINY.id);
 
 /** Partials of each utterance arrive before its final; every final's utterance index is new and in order. */
 function assertPartialsThenFinals(r: NativeSessionResult, label: string): void {
