@@ -2,7 +2,7 @@
  * Idle real-time connections one gateway process holds (a benchmark, not a test):
  * `npm run bench:idle-sockets -- [--connections 19500] [--clients 5] [--rate 800]`.
  *
- * Starts the real gateway (`dist/gateway/main.js`) as its own process against the dev stack's Kafka with the idle
+ * Starts a private Kafka (or uses DALSTON_TEST_KAFKA_BROKERS) and the real gateway (`dist/gateway/main.js`) as its own process with the idle
  * timeout and capacity raised, joins the streaming engines' group with a consumer that discards realtime.input (so
  * the gateway counts one live engine), then forks client processes that open native-dialect sessions with `ws`
  * (authenticated with the API key, upgraded, then silent). Reports how many the gateway holds, what stopped the
@@ -18,8 +18,9 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { REPO_ROOT } from '../../core/config.js';
-import { createLogger } from '../../core/logger.js';
+import { createLogger, type Logger } from '../../core/logger.js';
 import { REALTIME_INPUT, StreamConsumer, connectStreams, prefixed, realtimeEngineGroupId } from '../../streams/index.js';
+import { startTestKafka, type TestKafka } from '../../test/integration/kafka-fixture.js';
 
 const API_KEY = 'dk_bench_idle_sockets_0123456789';
 
@@ -131,9 +132,19 @@ async function main(): Promise<void> {
   const target = Number(values.connections);
   const clients = Number(values.clients);
   const rate = Number(values.rate);
-  const brokers = process.env['DALSTON_TEST_KAFKA_BROKERS'] ?? process.env['DALSTON_KAFKA_BROKERS'] ?? '127.0.0.1:9092';
-  const prefix = `bench.idle${randomBytes(3).toString('hex')}.`;
   const log = createLogger({ service: 'bench-idle-sockets', level: 'warn' });
+  // Its own broker, like the other benches: nothing else has to be running.
+  const kafka = await startTestKafka(log);
+  try {
+    await run(kafka, log, target, clients, rate);
+  } finally {
+    await kafka.stop();
+  }
+}
+
+async function run(kafka: TestKafka, log: Logger, target: number, clients: number, rate: number): Promise<void> {
+  const brokers = kafka.brokers.join(',');
+  const prefix = `bench.idle${randomBytes(3).toString('hex')}.`;
   const streams = await connectStreams({ brokers: brokers.split(','), clientId: 'bench-idle-sockets', topicPrefix: prefix, log });
   // One live streaming engine as far as admission is concerned: a member of the engines' group that discards input.
   const { ensureTopics } = await import('../../streams/index.js');
