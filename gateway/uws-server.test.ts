@@ -9,6 +9,8 @@ import { request, type ClientRequest, type IncomingMessage } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { TEST_API_KEY, eventually, makeWav, recordingLogger, startHarness } from './test-harness.js';
 import { createUwsServer } from './uws-server.js';
+import { silentLogger } from '../core/logger.js';
+import { freePort } from '../infra/ports.js';
 
 const UPLOAD = '/v1/audio/transcriptions';
 const BOUNDARY = 'dalstontestboundary';
@@ -117,6 +119,20 @@ void test('listen() on a port already taken rejects instead of sharing it', asyn
   } finally {
     await other.close();
     await h.close();
+  }
+});
+
+void test('a fixed port held by one server is refused to a second (no SO_REUSEPORT sharing between gateways)', async () => {
+  const port = await freePort();
+  const first = createUwsServer((_req, res) => res.send(200, {}, 'first'), { log: silentLogger });
+  const second = createUwsServer((_req, res) => res.send(200, {}, 'second'), { log: silentLogger });
+  try {
+    assert.equal(await first.listen(port, '127.0.0.1'), port);
+    await assert.rejects(second.listen(port, '127.0.0.1'), /could not listen on 127\.0\.0\.1:\d+ \(address in use/);
+    for (let i = 0; i < 5; i++) assert.equal(await (await fetch(`http://127.0.0.1:${port}/`)).text(), 'first', 'every connection reaches the server that owns the port');
+  } finally {
+    await second.close(100);
+    await first.close(100);
   }
 });
 

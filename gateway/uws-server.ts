@@ -13,6 +13,12 @@ import type { HttpRequest, HttpResponse } from './http-exchange.js';
 import { UwsExchange, type SocketSlot } from './uws-exchange.js';
 import type { GatewaySocket, SendResult, SocketHandler, WebSocketLimits } from './websocket.js';
 
+/** uSockets' listen option that withholds SO_REUSEPORT; the bundled typings declare neither it nor the 4-argument listen. */
+const LIBUS_LISTEN_EXCLUSIVE_PORT = (uWS as unknown as { readonly LIBUS_LISTEN_EXCLUSIVE_PORT?: number }).LIBUS_LISTEN_EXCLUSIVE_PORT ?? 1;
+interface ExclusiveListen {
+  listen(host: string, port: number, options: number, cb: (socket: us_listen_socket | false) => void): unknown;
+}
+
 export type RequestHandler = (req: HttpRequest, res: HttpResponse) => void;
 
 export interface TlsFiles {
@@ -185,7 +191,9 @@ export function createUwsServer(onRequest: RequestHandler, options: UwsServerOpt
     },
     listen(port, host) {
       return new Promise((resolve, reject) => {
-        app.listen(host, port, (socket) => {
+        // Exclusive: uSockets otherwise sets SO_REUSEPORT for a fixed port, and a second gateway started on the same
+        // port would silently take half the connections instead of failing with "address in use".
+        (app as unknown as ExclusiveListen).listen(host, port, LIBUS_LISTEN_EXCLUSIVE_PORT, (socket) => {
           if (socket === false) {
             reject(new Error(`could not listen on ${host}:${port} (address in use or not available)`));
             return;
