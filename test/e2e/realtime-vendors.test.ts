@@ -10,7 +10,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { wordErrors } from '../../engines/asr/wer.js';
@@ -28,6 +28,8 @@ let dir: string;
 let cert: SelfSignedCert;
 /** wss:// base of the second gateway, which serves TLS. */
 let tlsUrl: string;
+/** Log files of the two gateways, read when a session closes early. */
+let gatewayLogs: string[] = [];
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'dalston-rt-vendors-'));
@@ -41,6 +43,7 @@ before(async () => {
     env: { DALSTON_TLS_CERT_FILE: cert.certFile, DALSTON_TLS_KEY_FILE: cert.keyFile, DALSTON_GATEWAY_ID: `gw-tls-${randomBytes(3).toString('hex')}` },
   });
   tlsUrl = `wss://127.0.0.1:${tlsGateway.spec.port}`;
+  gatewayLogs = [tlsGateway.logFile, ...h.services.filter((p) => p.spec.name === 'gateway').map((p) => p.logFile)];
 });
 after(async () => {
   await h?.stop();
@@ -133,7 +136,13 @@ test('ElevenLabs, OpenAI (wss) and Deepgram SDKs: espeak-ng sentences and a Libr
     assert.equal(r.refused, false, `${v.name}: connected (${r.error ?? ''})`);
     assert.equal(r.error, undefined, `${v.name}: no error`);
     const closedAt = r.events.find((e) => e.type === 'close');
-    assert.ok(!closedAt || closedAt.sentSeconds >= seconds - 0.01, `${v.name}: the server did not close the session early: ${JSON.stringify(r.events.slice(-4))}`);
+    if (closedAt && closedAt.sentSeconds < seconds - 0.01) {
+      // What the gateways logged of this session says which side ended it and why.
+      const id = str((field(r.events[0], 'session') as { id?: unknown } | undefined)?.id) || str(field(r.events[0], 'session_id')) || str(field(r.events[0], 'request_id'));
+      const lines = (await Promise.all(gatewayLogs.map((f) => readFile(f, 'utf8').catch(() => '')))).join('\n').split('\n')
+        .filter((l) => (id !== '' && l.includes(id)) || /"level":"(warn|error|fatal)"/.test(l)).slice(-20);
+      assert.fail(`${v.name}: the server closed the session early: ${JSON.stringify(r.events.slice(-4))}\ngateway log:\n${lines.join('\n')}`);
+    }
     const partials = assertPartialsThenFinals(v, r);
     const live = finalText(v, r);
     const wer = wordErrors(batch, live);
