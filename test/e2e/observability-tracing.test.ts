@@ -22,6 +22,7 @@ import { METRIC, SERVICE, SPAN, STREAM_METRIC } from '../../core/observability-n
 import { expandGrafanaSqlMacros, listDashboardPromQLTargets, listDashboardSqlTargets } from '../../core/telemetry/dashboard-targets.js';
 import { buildSpanTree, startOtlpTestReceiver, type DecodedSpan, type OtlpTestReceiver, type SpanTree } from '../../core/telemetry/otlp-test-receiver.js';
 import { keyIdOf } from '../../gateway/index.js';
+import { scrape, until, type Sample } from '../support/metrics-scrape.js';
 import { startPrometheus, stopPrometheus, type PrometheusServer } from '../support/prometheus-server.js';
 import type { ServiceProcess } from '../../infra/service-launcher.js';
 import { ESPEAK_SENTENCES, synthesizeFile } from '../fixtures/speech-fixtures.js';
@@ -76,46 +77,6 @@ function stageOf(stage: string): JobBody['stages'][number] {
   const s = job.stages.find((x) => x.stage === stage);
   assert.ok(s, `stage ${stage} in ${JSON.stringify(job.stages)}`);
   return s;
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastErr: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      lastErr = err;
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`${what}: not within ${timeoutMs} ms${lastErr instanceof Error ? ` (${lastErr.message})` : ''}`);
-}
-
-interface Sample {
-  readonly name: string;
-  readonly labels: Readonly<Record<string, string>>;
-  readonly value: number;
-}
-
-/** Prometheus text format → samples (prom-client's output: no timestamps, escaped label values). */
-function parseMetrics(text: string): Sample[] {
-  const out: Sample[] = [];
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m) continue;
-    const labels: Record<string, string> = {};
-    for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[l[1] ?? ''] = (l[2] ?? '').replace(/\\(.)/g, '$1');
-    out.push({ name: m[1] ?? '', labels, value: Number(m[3]) });
-  }
-  return out;
-}
-
-async function scrape(svc: ServiceProcess): Promise<Sample[]> {
-  const res = await fetch(`http://127.0.0.1:${svc.spec.port}/metrics`);
-  assert.equal(res.status, 200, `${svc.spec.name} /metrics`);
-  return parseMetrics(await res.text());
 }
 
 function find(samples: readonly Sample[], name: string, labels: Readonly<Record<string, string>> = {}): Sample[] {

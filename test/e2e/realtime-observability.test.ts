@@ -22,6 +22,7 @@ import { listDashboardPromQLTargets } from '../../core/telemetry/dashboard-targe
 import { buildSpanTree, startOtlpTestReceiver, type DecodedSpan, type OtlpTestReceiver } from '../../core/telemetry/otlp-test-receiver.js';
 import type { ServiceProcess } from '../../infra/service-launcher.js';
 import { ESPEAK_SENTENCES, espeakSet } from '../fixtures/speech-fixtures.js';
+import { scrape, until, type Sample } from '../support/metrics-scrape.js';
 import { startPrometheus, stopPrometheus, type PrometheusServer } from '../support/prometheus-server.js';
 import { ofType, streamNative, toPcm16, type NativeSessionResult } from '../support/realtime-client.js';
 import { startHarness, type Harness } from './pipeline-harness.js';
@@ -48,46 +49,6 @@ function attr(s: DecodedSpan, key: string): unknown {
 }
 const finals = () => ofType(run, 'transcript.final');
 const text = (v: unknown): string => (typeof v === 'string' ? v : '');
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastErr: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      lastErr = err;
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`${what}: not within ${timeoutMs} ms${lastErr instanceof Error ? ` (${lastErr.message})` : ''}`);
-}
-
-interface Sample {
-  readonly name: string;
-  readonly labels: Readonly<Record<string, string>>;
-  readonly value: number;
-}
-
-/** Prometheus text format → samples (prom-client's output: no timestamps, escaped label values). */
-function parseMetrics(body: string): Sample[] {
-  const out: Sample[] = [];
-  for (const line of body.split('\n')) {
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m) continue;
-    const labels: Record<string, string> = {};
-    for (const l of (m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[l[1] ?? ''] = (l[2] ?? '').replace(/\\(.)/g, '$1');
-    out.push({ name: m[1] ?? '', labels, value: Number(m[3]) });
-  }
-  return out;
-}
-
-async function scrape(svc: ServiceProcess): Promise<Sample[]> {
-  const res = await fetch(`http://127.0.0.1:${svc.spec.port}/metrics`);
-  assert.equal(res.status, 200, `${svc.spec.name} /metrics`);
-  return parseMetrics(await res.text());
-}
 
 const value = (samples: readonly Sample[], name: string, labels: Readonly<Record<string, string>> = {}): number | undefined =>
   samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
