@@ -51,7 +51,8 @@ const json = (status: number, body: unknown): HealthAnswer => ({ status, content
 /** The answer to GET /health, /ready or /metrics; undefined for any other method or path so a caller can route it. */
 export async function healthAnswer(method: string, path: string, options: HealthEndpointsOptions): Promise<HealthAnswer | undefined> {
   if (method !== 'GET') return undefined;
-  if (path === '/health') return json(200, { status: 'ok' });
+  // The pid lets a launcher confirm it reached its own child and not another process holding the same port.
+  if (path === '/health') return json(200, { status: 'ok', pid: process.pid });
   if (path === '/ready') {
     const results = await Promise.all(
       Object.entries(options.checks).map(async ([name, check]) => {

@@ -66,7 +66,7 @@ void test('HEAD is answered without a body (405 with Allow on GET routes, 404 el
     assert.equal(refused.status, 401);
     assert.notEqual(refused.headers.get('connection'), 'close', 'an answer given at once to a bodiless request keeps the connection');
     const after = await h.request('/health');
-    assert.deepEqual(await after.json(), { status: 'ok' });
+    assert.deepEqual(await after.json(), { status: 'ok', pid: process.pid });
   } finally {
     await h.close();
   }

@@ -174,7 +174,7 @@ void test('TLS: with a certificate and key the same port serves HTTPS and WSS', 
         res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
       }).on('error', reject);
     });
-    assert.deepEqual(health, { status: 200, body: '{"status":"ok"}' });
+    assert.deepEqual(health, { status: 200, body: JSON.stringify({ status: 'ok', pid: process.pid }) });
     const c = await connect(`${h.base.replace(/^https/, 'wss')}/v1/test/echo/secure`, { ca, headers: { authorization: `Bearer ${TEST_API_KEY}` } });
     assert.equal(c.messages[0]?.data.toString(), 'room secure');
     c.ws.send('over tls');

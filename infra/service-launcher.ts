@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { REPO_ROOT } from '../core/config.js';
 import { SERVICE } from '../core/observability-names.js';
 import { SetupError } from './errors.js';
+import { freePort } from './ports.js';
 
 export type ServiceKind = 'gateway' | 'actors' | 'engine' | 'realtime';
 
@@ -65,19 +66,43 @@ export class ServiceProcess {
     throw new SetupError(`${this.spec.name} did not answer /health on port ${this.spec.port} within ${timeoutMs} ms; see ${this.logFile}`);
   }
 
+  /**
+   * /health answers 200 with our child's pid. Another process may answer on the port (it took the port between its
+   * choice and our child's bind): that is not our service, which will exit for want of its port.
+   */
   async #healthy(): Promise<boolean> {
+    const { status, body } = await this.#health();
+    if (status !== 200) return false;
+    const answer = JSON.parse(body) as { pid?: unknown };
+    return answer.pid === this.pid;
+  }
+
+  async #health(): Promise<{ status: number; body: string }> {
     if (this.#tlsCertFile === undefined) {
-      return (await fetch(`http://127.0.0.1:${this.spec.port}/health`, { signal: AbortSignal.timeout(1000) })).ok;
+      const res = await fetch(`http://127.0.0.1:${this.spec.port}/health`, { signal: AbortSignal.timeout(1000) });
+      return { status: res.status, body: await res.text() };
     }
     const ca = readFileSync(this.#tlsCertFile);
     return new Promise((resolve, reject) => {
       const req = httpsGet({ host: '127.0.0.1', port: this.spec.port, path: '/health', ca, timeout: 1000 }, (res) => {
-        res.resume();
-        resolve(res.statusCode === 200);
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
       });
       req.on('timeout', () => req.destroy(new Error('timeout')));
       req.on('error', reject);
     });
+  }
+
+  /** True when the process exited because its port was taken. */
+  lostItsPort(): boolean {
+    if (this.running) return false;
+    try {
+      return /EADDRINUSE|address (already )?in use/.test(readFileSync(this.logFile, 'utf8').slice(-20_000));
+    } catch {
+      return false;
+    }
   }
 
   /** SIGTERM (drain), then SIGKILL after timeoutMs. Resolves when the process is gone. */
@@ -94,6 +119,26 @@ export class ServiceProcess {
     if (!this.running) return;
     this.child.kill('SIGKILL');
     await this.exited;
+  }
+}
+
+/**
+ * Launches a service on a free loopback port and waits until it is healthy. A port chosen free can be taken before
+ * the child binds it (by a client connection's local port, or another test process): the child then exits, and it
+ * is launched again on another port. For tests and benches; `./dalston up` uses configured ports and fails instead.
+ */
+export async function launchOnFreePort(
+  spec: Omit<ServiceSpec, 'port'>, options: LaunchOptions, timeoutMs: number, pickPort: () => Promise<number> = () => freePort(),
+): Promise<ServiceProcess> {
+  for (let attempt = 1; ; attempt++) {
+    const svc = launchService({ ...spec, port: await pickPort() }, options);
+    try {
+      await svc.waitHealthy(timeoutMs);
+      return svc;
+    } catch (err) {
+      await svc.kill();
+      if (attempt >= 3 || !svc.lostItsPort()) throw err;
+    }
   }
 }
 

@@ -20,8 +20,8 @@ import { str } from '../../clickhouse/sql.js';
 import { silentLogger } from '../../core/logger.js';
 import { seededRandom } from '../../core/seeded-random.js';
 import { ensureKafkaInstalled, startKafka, type KafkaServerHandle } from '../../infra/kafka-server.js';
-import { freePort, freePortPair } from '../../infra/ports.js';
-import { launchService, type ServiceProcess, type ServiceSpec } from '../../infra/service-launcher.js';
+import { freePortPair } from '../../infra/ports.js';
+import { launchOnFreePort, type ServiceProcess, type ServiceSpec } from '../../infra/service-launcher.js';
 import {
   ALL_TOPICS, JOB_STATE, SCHEMA_VERSION, StreamProducer, createKafka, encodeMessage, ensureTopics, newMessageHeaders, prefixed,
   type JobState,
@@ -115,9 +115,8 @@ class Stack {
 
   async start(kind: ServiceSpec['kind'], engineId?: string): Promise<ServiceProcess> {
     const name = `${kind === 'engine' ? engineId : kind}-${this.#seq++}`;
-    const svc = launchService({ name, kind, port: await freePort(), ...(engineId ? { engineId } : {}) }, { env: this.env, logDir: this.logDir });
+    const svc = await launchOnFreePort({ name, kind, ...(engineId ? { engineId } : {}) }, { env: this.env, logDir: this.logDir }, 90_000);
     this.services.set(name, svc);
-    await svc.waitHealthy(90_000);
     return svc;
   }
 

@@ -11,8 +11,7 @@ import assert from 'node:assert/strict';
 import { applyMigrations } from '../../clickhouse/migrate.js';
 import { silentLogger } from '../../core/logger.js';
 import { writeWav } from '../../engines/audio/wav.js';
-import { freePort } from '../../infra/ports.js';
-import { launchService, type ServiceProcess, type ServiceSpec } from '../../infra/service-launcher.js';
+import { launchOnFreePort, type ServiceProcess, type ServiceSpec } from '../../infra/service-launcher.js';
 import { ALL_TOPICS, createKafka, ensureTopics, prefixed, type Kafka } from '../../streams/index.js';
 import { clickhouseForTest, type ClickHouseFixture } from '../integration/clickhouse-fixture.js';
 import { startTestKafka, type TestKafka } from '../integration/kafka-fixture.js';
@@ -46,7 +45,7 @@ export interface Harness {
   readonly clickhouse: ClickHouseFixture;
   readonly services: ServiceProcess[];
   /** Starts another service process (a second actor host, another engine instance). */
-  start(spec: Omit<ServiceSpec, 'port'> & { port?: number }): Promise<ServiceProcess>;
+  start(spec: Omit<ServiceSpec, 'port'>): Promise<ServiceProcess>;
   submit(file: string, fields?: Readonly<Record<string, string>>, headers?: Readonly<Record<string, string>>): Promise<{ status: number; body: { id: string; status: string; error?: { code: string; message: string } }; headers: Headers }>;
   job(id: string): Promise<JobBody>;
   waitFor(id: string, until: (job: JobBody) => boolean, timeoutMs?: number): Promise<JobBody>;
@@ -96,15 +95,14 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
     ...options.env,
   };
   const services: ServiceProcess[] = [];
-  const start = async (spec: Omit<ServiceSpec, 'port'> & { port?: number }): Promise<ServiceProcess> => {
-    const svc = launchService({ ...spec, port: spec.port ?? (await freePort()) }, { env, logDir });
+  const start = async (spec: Omit<ServiceSpec, 'port'>): Promise<ServiceProcess> => {
+    const svc = await launchOnFreePort(spec, { env, logDir }, 60_000);
     services.push(svc);
-    await svc.waitHealthy(60_000);
     return svc;
   };
-  const gatewayPort = await freePort();
+  let gatewayPort = 0;
   try {
-    await start({ name: 'gateway', kind: 'gateway', port: gatewayPort });
+    gatewayPort = (await start({ name: 'gateway', kind: 'gateway' })).spec.port;
     for (let i = 0; i < (options.actorHosts ?? 1); i++) await start({ name: `actors-${i}`, kind: 'actors' });
     for (const [i, e] of (options.engines ?? ['audio-prepare', POCKETSPHINX_ENGINE, 'merge']).entries()) {
       const spec = typeof e === 'string' ? { engineId: e } : e;

@@ -14,8 +14,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig } from '../../core/config.js';
 import { createRecognizer, wordErrors, type Recognizer } from '../../engines/asr/index.js';
-import { freePort } from '../../infra/ports.js';
-import { launchService, type ServiceProcess } from '../../infra/service-launcher.js';
+import { launchOnFreePort, type ServiceProcess } from '../../infra/service-launcher.js';
 import { connectStreams, realtimeEngineGroupId, type RealtimeReply, type StreamRuntime } from '../../streams/index.js';
 import { startTestKafka, type TestKafka } from './kafka-fixture.js';
 import { RATE, SessionActorStandIn, TestGateway, createTopics, espeakParts, layOut, sessionConfig, testLog, type ArrivedReply } from './realtime-engine-fixture.js';
@@ -57,9 +56,7 @@ before(async () => {
   const logDir = await mkdtemp(join(tmpdir(), 'dalston-rt-failover-'));
   const env = { DALSTON_KAFKA_BROKERS: kafka.brokers.join(','), DALSTON_TOPIC_PREFIX: prefix, DALSTON_HOME: config.homeDir, DALSTON_LOG_LEVEL: 'info' };
   for (const name of ['realtime-a', 'realtime-b']) {
-    const e = launchService({ name, kind: 'realtime', port: await freePort() }, { env, logDir });
-    engines.push(e);
-    await e.waitHealthy(120_000);
+    engines.push(await launchOnFreePort({ name, kind: 'realtime' }, { env, logDir }, 120_000));
   }
   // Both processes are members before the session starts (each holds some of the partitions).
   const group = realtimeEngineGroupId(prefix);

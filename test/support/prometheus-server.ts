@@ -22,7 +22,20 @@ export interface PrometheusOptions {
   readonly jobs: Readonly<Record<string, readonly number[] | 'self'>>;
 }
 
+/**
+ * A port chosen free can be taken before Prometheus binds it (a client connection's local port, another test
+ * process): it then exits, and is started again on another port. Readiness is asked of our own Prometheus (its
+ * storage path), never of whatever else answers on the port.
+ */
 export async function startPrometheus(options: PrometheusOptions): Promise<PrometheusServer> {
+  for (let attempt = 1; ; attempt++) {
+    const started = await startOnce(options);
+    if ('url' in started) return started;
+    if (attempt >= 3 || !/address already in use/.test(started.log)) throw started.error;
+  }
+}
+
+async function startOnce(options: PrometheusOptions): Promise<PrometheusServer | { readonly error: Error; readonly log: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'dalston-prom-'));
   const port = await freePort();
   const jobs = Object.entries(options.jobs).map(([name, ports]) => {
@@ -34,17 +47,25 @@ export async function startPrometheus(options: PrometheusOptions): Promise<Prome
     `global:\n  scrape_interval: ${options.scrapeInterval}\n  evaluation_interval: ${options.scrapeInterval}\n` +
       `rule_files:\n${options.ruleFiles.map((f) => `  - ${JSON.stringify(f)}\n`).join('')}scrape_configs:\n${jobs}`,
   );
+  const storage = join(dir, 'data');
   const child = spawn('/usr/bin/prometheus', [
-    `--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`,
+    `--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${storage}`, `--web.listen-address=127.0.0.1:${port}`,
   ], { stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   child.stderr?.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-4000)));
   const url = `http://127.0.0.1:${port}`;
+  const ours = async (): Promise<boolean> => {
+    const res = await fetch(`${url}/api/v1/status/flags`);
+    const flags = (await res.json()) as { data?: Record<string, string> };
+    return res.ok && flags.data?.['storage.tsdb.path'] === storage && (await fetch(`${url}/-/ready`)).ok;
+  };
   const deadline = Date.now() + 30_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`prometheus exited (${child.exitCode}): ${log}`);
-    const ready = await fetch(`${url}/-/ready`).then((r) => r.ok, () => false);
-    if (ready) break;
+    if (child.exitCode !== null) {
+      rmSync(dir, { recursive: true, force: true });
+      return { error: new Error(`prometheus exited (${child.exitCode}): ${log}`), log };
+    }
+    if (await ours().catch(() => false)) break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
       throw new Error(`prometheus not ready in 30 s: ${log}`);
