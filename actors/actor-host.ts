@@ -10,7 +10,7 @@ import type { OrchestratorMetrics } from '../core/metrics.js';
 import { ATTR, LOG, SPAN } from '../core/observability-names.js';
 import type { Tracer } from '../core/telemetry/tracer.js';
 import {
-  ANALYTICS, JOB_EVENTS, JOB_STATE, SCHEMA_VERSION, TASK_CONTROL, checkJobEvent, consumerGroupLag,
+  ANALYTICS, JOB_EVENTS, JOB_RESULTS, JOB_STATE, SCHEMA_VERSION, TASK_CONTROL, checkJobEvent, consumerGroupLag,
   decodeMessage, encodeMessage, engineGroupId, newMessageHeaders, prefixed, topicForStage,
   type AnalyticsMessage, type JobEvent, type JobState,
 } from '../streams/index.js';
@@ -137,7 +137,7 @@ export class ActorHost {
     return this.#o.tracer.startSpan(name, attributes, fn, state.traceparent ? { parentCarrier: { traceparent: state.traceparent } } : {});
   }
 
-  /** Sends the outbox of a snapshot: dispatches, cancel signals, analytics (receivers drop a repeat by id). */
+  /** Sends the outbox of a snapshot: dispatches, cancel signals, analytics, the outcome (receivers drop a repeat by id). */
   async #sendOutbox(state: JobState): Promise<void> {
     const headers = () => newMessageHeaders({ requestId: state.requestId, tenantId: state.tenantId, clock: this.#o.clock });
     const analytics: AnalyticsMessage[] = [];
@@ -158,6 +158,9 @@ export class ActorHost {
           break;
         case 'analytics':
           analytics.push(entry.message);
+          break;
+        case 'outcome':
+          await this.#o.producer.send(this.topic(JOB_RESULTS.name), { key: entry.outcome.jobId, value: encodeMessage(entry.outcome), headers: headers() });
           break;
       }
     }

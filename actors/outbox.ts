@@ -4,7 +4,7 @@
  * re-sent outbox (after a failed send, a retry or a takeover) is recognised downstream as the same message.
  */
 import {
-  SCHEMA_VERSION, type AnalyticsMessage, type JobState, type OutboxEntry, type TaskState,
+  SCHEMA_VERSION, type AnalyticsMessage, type JobOutcome, type JobState, type OutboxEntry, type TaskState,
 } from '../streams/index.js';
 import type { Effect } from './job-transition.js';
 
@@ -39,6 +39,7 @@ export function outboxFor(state: JobState, effects: readonly Effect[], now: numb
       case 'job_finished':
         finished = effect.status;
         outbox.push({ type: 'analytics', message: jobFinishedAudit(state, effect.status, now) });
+        outbox.push({ type: 'outcome', outcome: jobOutcome(state, effect.status, now) });
         break;
     }
   }
@@ -53,6 +54,18 @@ function jobFinishedAudit(state: JobState, status: 'completed' | 'failed' | 'can
     tenantId: state.tenantId, actorKeyId: state.keyId, jobId: state.jobId, sessionId: '',
     audioDurationSeconds: state.audioDurationSeconds ?? 0, requestId: state.requestId, traceId: traceIdOf(state.traceparent),
     details: JSON.stringify(state.error ? { error_code: state.error.code } : {}),
+  };
+}
+
+/** What jobs.results carries when the job ends: enough to answer without reading ClickHouse. */
+function jobOutcome(state: JobState, status: 'completed' | 'failed' | 'cancelled', now: number): JobOutcome {
+  return {
+    v: SCHEMA_VERSION, type: 'job.outcome', jobId: state.jobId, tenantId: state.tenantId, requestId: state.requestId, status,
+    createdAt: state.createdAt, completedAt: state.completedAt ?? now,
+    ...(state.audioDurationSeconds !== undefined ? { audioDurationSeconds: state.audioDurationSeconds } : {}),
+    ...(state.language !== undefined ? { language: state.language } : {}),
+    ...(status === 'completed' && state.transcriptKey !== undefined ? { transcriptKey: state.transcriptKey } : {}),
+    ...(state.error ? { error: state.error } : {}),
   };
 }
 

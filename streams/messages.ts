@@ -127,6 +127,23 @@ export type TaskFact = ReturnType<typeof taskFact>;
 export type AuditEvent = ReturnType<typeof auditEvent>;
 export type AnalyticsMessage = ReturnType<typeof checkAnalyticsMessage>;
 
+// ---- topic jobs.results: every job's outcome, keyed by job id ----
+/**
+ * Published by the job's actor when the job ends (at least once: a takeover may send it again, unchanged). Gateways
+ * answering synchronously wait for it, and Kafka clients read it instead of polling the HTTP API.
+ */
+const jobOutcome = object({
+  v, type: literal('job.outcome'), jobId: str, tenantId: str, requestId: str,
+  status: oneOf(['completed', 'failed', 'cancelled'] as const), createdAt: int, completedAt: int,
+  audioDurationSeconds: optional(num), language: optional(str),
+  /** Artifact-store key of transcript.json (completed jobs). */
+  transcriptKey: optional(str),
+  error: optional(failure),
+});
+export const checkJobResult = union({ 'job.outcome': jobOutcome });
+export type JobOutcome = ReturnType<typeof jobOutcome>;
+export type JobResult = ReturnType<typeof checkJobResult>;
+
 // ---- topic jobs.state (compacted): the durable state of each job actor ----
 export const JOB_STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelling', 'cancelled'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
@@ -159,6 +176,7 @@ const outboxEntry = union({
   dispatch: object({ type: literal('dispatch'), topic: str, task: taskDispatch }),
   cancel: object({ type: literal('cancel'), cancel: taskCancel }),
   analytics: object({ type: literal('analytics'), message: checkAnalyticsMessage }),
+  outcome: object({ type: literal('outcome'), outcome: jobOutcome }),
 });
 export type OutboxEntry = ReturnType<typeof outboxEntry>;
 
@@ -194,5 +212,5 @@ export function claimKey(partition: number): string {
   return `claim:${partition}`;
 }
 
-export type AnyMessage = JobEvent | TaskMessage | ControlMessage | StateMessage | AnalyticsMessage | RealtimeMessage;
+export type AnyMessage = JobEvent | TaskMessage | ControlMessage | StateMessage | AnalyticsMessage | JobResult | RealtimeMessage;
 export type { Check };

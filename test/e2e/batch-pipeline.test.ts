@@ -14,10 +14,15 @@ import { wordErrors } from '../../engines/asr/wer.js';
 import { run } from '../../infra/exec.js';
 import { ESPEAK_SENTENCES, TESTDATA, parseSphinxTranscription, synthesizeFile } from '../fixtures/speech-fixtures.js';
 import { readFile } from 'node:fs/promises';
+import { decodeMessage, checkJobResult, prefixed, JOB_RESULTS } from '../../streams/index.js';
+import { artifactKeys } from '../../storage/index.js';
+import { TopicRecorder } from '../support/runtime-fixture.js';
 import { POCKETSPHINX_ENGINE, TERMINAL, startHarness, words, type Harness, type JobBody } from './pipeline-harness.js';
 
 let h: Harness;
 let dir: string;
+/** Every job these tests completed, as the HTTP API reported it. */
+const completed: JobBody[] = [];
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'dalston-e2e-audio-'));
   h = await startHarness({ name: 'batch' });
@@ -47,6 +52,7 @@ async function transcribe(file: string, reference: string, t: { diagnostic(msg: 
   assert.ok(submitted.headers.get('x-request-id'), 'X-Request-ID on the response');
   const job = await h.waitFor(submitted.body.id, (j) => TERMINAL.has(j.status));
   assert.equal(job.status, 'completed', JSON.stringify(job.error));
+  completed.push(job);
   assertStages(job);
   assert.ok(job.audio_duration_seconds && job.audio_duration_seconds > 0.5, 'audio duration measured');
   const wer = wordErrors(reference, job.text ?? '');
@@ -124,4 +130,29 @@ test('unknown jobs are 404 with the error envelope; requests without the key are
   assert.equal(((await missing.json()) as { error: { code: string } }).error.code, 'not_found');
   const anon = await fetch(`${h.gatewayUrl}/v1/audio/transcriptions/job_x`);
   assert.equal(anon.status, 401);
+});
+
+test('every job\'s outcome is published on jobs.results, keyed by job id, with where its transcript is', async () => {
+  assert.ok(completed.length >= 3, `jobs completed by the tests above: ${completed.length}`);
+  const results = new TopicRecorder(h.kafka, prefixed(h.prefix, JOB_RESULTS.name), (v) => ({ ...decodeMessage(checkJobResult, v) }));
+  await results.start();
+  try {
+    const deadline = Date.now() + 30_000;
+    const outcomeOf = (id: string) => results.records.find((r) => r.value?.['jobId'] === id);
+    while (completed.some((j) => !outcomeOf(j.id)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    for (const job of completed) {
+      const record = outcomeOf(job.id);
+      assert.ok(record?.value, `an outcome for ${job.id}`);
+      assert.equal(record.key, job.id, 'keyed by job id');
+      const o = record.value;
+      assert.equal(o['type'], 'job.outcome');
+      assert.equal(o['status'], 'completed');
+      assert.equal(o['transcriptKey'], artifactKeys.transcript(job.id));
+      // The API's figure went through a ClickHouse Float32 column: equal to the millisecond.
+      assert.ok(Math.abs(Number(o['audioDurationSeconds']) - (job.audio_duration_seconds ?? NaN)) < 1e-3, `duration ${String(o['audioDurationSeconds'])} vs ${job.audio_duration_seconds}`);
+      assert.equal(o['error'], undefined);
+    }
+  } finally {
+    await results.close();
+  }
 });
