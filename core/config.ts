@@ -151,6 +151,7 @@ export const VARIABLES = {
   realtimeTokenTtlSeconds: spec({ name: 'DALSTON_REALTIME_TOKEN_TTL_SECONDS', default: '60', doc: 'Lifetime of a single-use real-time token from `POST /v1/realtime/tokens` (at most 60).', parse: numRange(1, 60) }),
   heartbeatSeconds: spec({ name: 'DALSTON_ENGINE_HEARTBEAT_SECONDS', default: '5', doc: 'How often a running task reports it is alive; the actor presumes a worker dead after three missed beats.', parse: numRange(0.1, 600) }),
   uploadMaxBytes: spec({ name: 'DALSTON_UPLOAD_MAX_BYTES', default: '1073741824', doc: 'Largest accepted upload in bytes.', parse: intRange(1, 2 ** 40) }),
+  openAiSyncTimeoutSeconds: spec({ name: 'DALSTON_OPENAI_SYNC_TIMEOUT_SECONDS', default: '600', doc: 'How long an OpenAI-mode `POST /v1/audio/transcriptions` (model whisper-1, gpt-4o-transcribe, gpt-4o-mini-transcribe) waits for its job to end before answering 504; the job itself continues.', parse: numRange(1, 86400) }),
   engines: spec({ name: 'DALSTON_ENGINES', default: 'auto', doc: 'Engine ids `./dalston up` starts, comma-separated (one process each); `auto`: audio-prepare, merge and one transcribe engine per installed recogniser.', parse: str }),
   otelEnabled: spec({ name: 'DALSTON_OTEL_ENABLED', default: 'false', doc: 'Export OpenTelemetry traces over OTLP http/protobuf to `OTEL_EXPORTER_OTLP_ENDPOINT` (default http://localhost:4318).', parse: bool }),
   cloudMetadata: spec({ name: 'DALSTON_CLOUD_METADATA', default: 'none', doc: 'Read the cloud instance id for traces: `none` or `aws` (IMDSv2).', parse: oneOf('none', 'aws') }),

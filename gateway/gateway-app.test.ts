@@ -219,7 +219,7 @@ void test('uploads: 413 over the byte limit, 400 for a missing or empty file and
   }, { uploadMaxBytes: 20000 });
 });
 
-void test('OpenAI model names answer 501 until synchronous mode exists, without creating a job', async () => {
+void test('OpenAI model names answer 501 when no synchronous responder is wired in, without creating a job', async () => {
   await withGateway(async (h) => {
     const wav = await readFile(await makeWav(h.dir, 1));
     const res = await h.request('/v1/audio/transcriptions', { method: 'POST', body: form({ file: { data: wav, filename: 'a.wav' }, model: 'whisper-1', response_format: 'text' }) });

@@ -71,3 +71,18 @@ void test('submit fields: language normalised, model/granularity/response_format
   assert.deepEqual(parseSubmitFields([['language', '']]).params, { api: 'native' }, 'an empty value means unset');
   assert.throws(() => parseSubmitFields([['language', 'en'], ['language', 'de']]), /more than once/);
 });
+
+void test('OpenAI fields: accepted with an OpenAI model only; word timestamps need verbose_json; stream=true is refused as not implemented', () => {
+  const words = parseSubmitFields([
+    ['model', 'whisper-1'], ['response_format', 'verbose_json'], ['timestamp_granularities[]', 'word'], ['timestamp_granularities[]', 'segment'],
+    ['prompt', 'Dalston'], ['temperature', '0.2'],
+  ]);
+  assert.deepEqual(words.openAi, { responseFormat: 'verbose_json', words: true });
+  assert.deepEqual(parseSubmitFields([['model', 'whisper-1']]).openAi, { responseFormat: 'json', words: false });
+  assert.throws(() => parseSubmitFields([['prompt', 'x']]), /field "prompt" needs an OpenAI model/);
+  assert.throws(() => parseSubmitFields([['model', 'whisper-1'], ['timestamp_granularities[]', 'word']]), /needs response_format verbose_json/);
+  assert.throws(() => parseSubmitFields([['model', 'whisper-1'], ['response_format', 'verbose_json'], ['timestamp_granularities[]', 'char']]), /must be word or segment/);
+  assert.throws(() => parseSubmitFields([['model', 'whisper-1'], ['temperature', '3']]), /temperature "3" must be a number from 0 to 1/);
+  assert.throws(() => parseSubmitFields([['model', 'whisper-1'], ['stream', 'true']]), (err: unknown) => err instanceof Error && /not implemented yet/.test(err.message));
+  assert.equal(parseSubmitFields([['model', 'whisper-1'], ['stream', 'false']]).openAiMode, true);
+});

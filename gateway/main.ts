@@ -4,14 +4,17 @@ import { createRegistry } from '../core/metrics.js';
 import { SERVICE } from '../core/observability-names.js';
 import { runService } from '../core/service.js';
 import { createArtifactStore } from '../storage/index.js';
+import { randomUUID } from 'node:crypto';
 import { connectStreams } from '../streams/index.js';
 import { ClickHouseJobReader } from './adapters/clickhouse-job-reader.js';
 import { ClickHouseTraceReader } from './adapters/clickhouse-trace-reader.js';
+import { KafkaJobOutcomes } from './adapters/kafka-job-outcomes.js';
 import { KafkaJobPublisher } from './adapters/kafka-job-publisher.js';
 import { ClickHouseSessionReader } from './adapters/clickhouse-session-reader.js';
 import { KafkaSessionPublisher } from './adapters/kafka-session-publisher.js';
 import { transcriptRenderers } from './adapters/transcript-renderers.js';
 import { createGatewayApp } from './gateway-app.js';
+import { createOpenAiResponder } from './openai-transcription.js';
 import { REALTIME_DIALECT_ADAPTERS } from './realtime/dialects/index.js';
 import { startRealtimeGateway } from './realtime/realtime-gateway.js';
 
@@ -20,12 +23,19 @@ runService(SERVICE.gateway, async (config, log) => {
   const streams = await connectStreams({ brokers: config.kafkaBrokers, clientId: SERVICE.gateway, topicPrefix: config.topicPrefix, log });
   const clickhouse = createClickHouse({ url: config.clickhouseUrl, database: config.clickhouseDatabase, log });
   const store = createArtifactStore(config);
+  // OpenAI-mode requests wait for their job's outcome on jobs.results; this gateway reads it from now on.
+  const outcomes = new KafkaJobOutcomes({
+    kafka: streams.kafka, topicPrefix: config.topicPrefix, groupId: `${config.topicPrefix.replace(/\.$/, '')}-gateway-outcomes-${randomUUID()}`,
+    deadLetter: streams.deadLetter, log,
+  });
+  await outcomes.start();
   const app = createGatewayApp({
     config, log, registry,
     publisher: new KafkaJobPublisher(streams.producer, config.topicPrefix),
     reader: new ClickHouseJobReader(clickhouse),
     store,
     renderers: transcriptRenderers,
+    openAi: createOpenAiResponder({ outcomes, store, renderers: transcriptRenderers, timeoutMs: config.openAiSyncTimeoutSeconds * 1000 }),
     realtimeSessions: { reader: new ClickHouseSessionReader(clickhouse), publisher: new KafkaSessionPublisher(streams.producer, config.topicPrefix) },
     modelsHomeDir: config.homeDir,
     // The span store is written only when tracing is on; otherwise the trace route says so instead of answering empty.
@@ -53,6 +63,7 @@ runService(SERVICE.gateway, async (config, log) => {
       await realtime.shutdown();
       await app.close();
       await realtime.close();
+      await outcomes.close();
       await streams.close();
       await clickhouse.close();
     },

@@ -5,7 +5,7 @@
  * thin: timestamps are epoch milliseconds, ids are strings, absent values are `undefined`.
  */
 import type { FailureRecord } from '../core/errors.js';
-import type { AudioRef, AuditEvent, JobCreated, JobEvent, JobParams, JobStatus, TaskStatus } from '../streams/index.js';
+import type { AudioRef, AuditEvent, JobCreated, JobEvent, JobOutcome, JobParams, JobStatus, TaskStatus } from '../streams/index.js';
 
 export type { ArtifactStore } from '../storage/index.js';
 
@@ -13,6 +13,12 @@ export type { ArtifactStore } from '../storage/index.js';
 export type JobCancelRequested = Extract<JobEvent, { type: 'job.cancel_requested' }>;
 /** `job.deleted` on the jobs.events topic: the job's actor removes its snapshot from Kafka. */
 export type JobDeleted = Extract<JobEvent, { type: 'job.deleted' }>;
+
+/** A job's outcome as the actor published it on jobs.results: how a synchronous answer learns that its job ended. */
+export interface JobOutcomeWaiter {
+  /** The job's outcome, or undefined when none arrives within timeoutMs. Outcomes that came shortly before count too. */
+  wait(jobId: string, timeoutMs: number): Promise<JobOutcome | undefined>;
+}
 
 /** Correlation carried as Kafka headers (`request_id`, `tenant_id`); trace context comes from the active span. */
 export interface PublishHeaders {

@@ -32,6 +32,17 @@ export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 
 /** The accepted form fields of a submission besides `file`. */
 export const SUBMIT_FIELDS = ['language', 'model', 'timestamps_granularity', 'response_format', 'vad'] as const;
+/** Fields of OpenAI's transcription request, accepted only with an OpenAI model. */
+export const OPENAI_FIELDS = ['prompt', 'temperature', 'timestamp_granularities[]', 'stream'] as const;
+/** OpenAI sends one `timestamp_granularities[]` field per value. */
+const REPEATABLE_FIELDS: ReadonlySet<string> = new Set(['timestamp_granularities[]']);
+
+/** What an OpenAI-mode request asks of the synchronous answer. */
+export interface OpenAiOptions {
+  readonly responseFormat: ResponseFormat;
+  /** `timestamp_granularities[]=word` (with verbose_json): the answer lists words. */
+  readonly words: boolean;
+}
 
 export interface SubmitRequest {
   readonly params: JobParams;
@@ -39,6 +50,8 @@ export interface SubmitRequest {
   readonly responseFormat: ResponseFormat | undefined;
   /** True when `model` names an OpenAI model: the caller expects OpenAI's synchronous response. */
   readonly openAiMode: boolean;
+  /** With openAiMode: what the answer holds. */
+  readonly openAi?: OpenAiOptions;
 }
 
 const MODEL_ID = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
@@ -50,9 +63,14 @@ function includes<T extends string>(values: readonly T[], v: string): v is T {
 /** Validates the text fields of a submission; throws a 400 naming the field. Pure. */
 export function parseSubmitFields(fields: readonly (readonly [string, string])[]): SubmitRequest {
   const seen = new Map<string, string>();
+  const granularities: string[] = [];
   for (const [name, value] of fields) {
-    if (!includes(SUBMIT_FIELDS, name)) {
-      throw badRequest(`unknown field "${name}"; accepted fields: file, ${SUBMIT_FIELDS.join(', ')}`);
+    if (!includes(SUBMIT_FIELDS, name) && !includes(OPENAI_FIELDS, name)) {
+      throw badRequest(`unknown field "${name}"; accepted fields: file, ${SUBMIT_FIELDS.join(', ')} (and with an OpenAI model ${OPENAI_FIELDS.join(', ')})`);
+    }
+    if (REPEATABLE_FIELDS.has(name)) {
+      granularities.push(value.trim());
+      continue;
     }
     if (seen.has(name)) throw badRequest(`field "${name}" was sent more than once`);
     seen.set(name, value.trim());
@@ -96,7 +114,35 @@ export function parseSubmitFields(fields: readonly (readonly [string, string])[]
     }
     responseFormat = format;
   }
-  return { params, responseFormat, openAiMode };
+  if (!openAiMode) {
+    const openAiOnly = [...OPENAI_FIELDS.filter((f) => seen.has(f)), ...(granularities.length > 0 ? ['timestamp_granularities[]'] : [])];
+    if (openAiOnly.length > 0) throw badRequest(`field "${openAiOnly[0] ?? ''}" needs an OpenAI model (${OPENAI_MODELS.join(', ')})`);
+    return { params, responseFormat, openAiMode };
+  }
+  return { params, responseFormat, openAiMode, openAi: parseOpenAiFields(seen, granularities, responseFormat ?? 'json') };
+}
+
+/** OpenAI's own fields. `prompt` and `temperature` are checked and accepted; the recognisers do not use them yet. */
+function parseOpenAiFields(seen: ReadonlyMap<string, string>, granularities: readonly string[], responseFormat: ResponseFormat): OpenAiOptions {
+  const temperature = seen.get('temperature');
+  if (temperature !== undefined && temperature !== '') {
+    const t = Number(temperature);
+    if (!Number.isFinite(t) || t < 0 || t > 1) throw badRequest(`temperature "${temperature}" must be a number from 0 to 1`);
+  }
+  if ((seen.get('prompt') ?? '').length > 4096) throw badRequest('prompt must be at most 4096 characters');
+  const stream = seen.get('stream');
+  if (stream !== undefined && stream !== '' && stream !== 'false') {
+    if (stream !== 'true') throw badRequest(`stream "${stream}" must be true or false`);
+    throw new HttpError(501, 'not_implemented', 'stream=true (server-sent events) is not implemented yet; omit it for one answer');
+  }
+  for (const g of granularities) {
+    if (g !== 'word' && g !== 'segment') throw badRequest(`timestamp_granularities[] "${g}" must be word or segment`);
+  }
+  const words = granularities.includes('word');
+  if (granularities.length > 0 && responseFormat !== 'verbose_json') {
+    throw badRequest('timestamp_granularities[] needs response_format verbose_json');
+  }
+  return { responseFormat, words };
 }
 
 /** Renders a transcript artifact (transcript.json, parsed) to a text format. Implemented by engines/merge. */
@@ -109,11 +155,11 @@ export interface TranscriptRenderers {
 
 /**
  * Seam for OpenAI-compatible synchronous mode (model = whisper-1 / gpt-4o-transcribe / gpt-4o-mini-transcribe):
- * given the created job, wait for it and answer in OpenAI's shape for `responseFormat`. Not built yet; without
+ * given the created job, wait for it to end and answer in OpenAI's shape (gateway/openai-transcription.ts). Without
  * it such submissions get 501 before any job is created.
  */
 export interface OpenAiSyncResponder {
-  respond(ctx: AuthedRequestContext, job: JobCreated, responseFormat: ResponseFormat): Promise<void>;
+  respond(ctx: AuthedRequestContext, job: JobCreated, options: OpenAiOptions): Promise<void>;
 }
 
 export interface TranscriptionsDeps {
@@ -254,7 +300,7 @@ async function submit(deps: TranscriptionsDeps, ctx: AuthedRequestContext): Prom
     }
 
     if (request.openAiMode && deps.openAi) {
-      await deps.openAi.respond(ctx, created, request.responseFormat ?? 'json');
+      await deps.openAi.respond(ctx, created, request.openAi ?? { responseFormat: 'json', words: false });
       return;
     }
     sendJson(ctx.res, 201, {
