@@ -13,6 +13,9 @@ test('defaults load; a bad value names its variable', () => {
   assert.throws(() => loadConfig({ DALSTON_GATEWAY_PORT: 'eighty' }), (e: unknown) => e instanceof ConfigError && /DALSTON_GATEWAY_PORT/.test(e.message));
   assert.throws(() => loadConfig({ DALSTON_KAFKA_BROKERS: 'no-port' }), /DALSTON_KAFKA_BROKERS/);
   assert.throws(() => loadConfig({ DALSTON_STORAGE_BACKEND: 'ftp' }), /DALSTON_STORAGE_BACKEND must be one of fs, s3/);
+  assert.deepEqual([...loadConfig({ DALSTON_OPENAI_MODEL_ALIASES: 'whisper-1=moonshine-tiny, fast=auto' }).openAiModelAliases], [['whisper-1', 'moonshine-tiny'], ['fast', 'auto']]);
+  assert.throws(() => loadConfig({ DALSTON_OPENAI_MODEL_ALIASES: 'whisper-1' }), /DALSTON_OPENAI_MODEL_ALIASES must be alias=model pairs/);
+  assert.throws(() => loadConfig({ DALSTON_OPENAI_MODEL_ALIASES: 'a=auto,a=auto' }), /names alias "a" twice/);
 });
 
 test('TLS files: both or neither, each readable; the error names the variable', () => {

@@ -35,6 +35,18 @@ function intRange(min: number, max: number): Parser<number> {
   };
 }
 
+/** `alias=model,alias=model`: names a client may send (e.g. OpenAI's) → a model id or `auto`. Syntax only here. */
+const modelAliases: Parser<ReadonlyMap<string, string>> = (raw, name) => {
+  const map = new Map<string, string>();
+  for (const pair of raw.split(',').map((p) => p.trim()).filter((p) => p !== '')) {
+    const m = /^([A-Za-z0-9][A-Za-z0-9._:-]{0,63})=([A-Za-z0-9][A-Za-z0-9._:/-]{0,127})$/.exec(pair);
+    if (!m?.[1] || !m[2]) throw new ConfigError(`${name} must be alias=model pairs separated by commas, got "${pair}"`);
+    if (map.has(m[1])) throw new ConfigError(`${name} names alias "${m[1]}" twice`);
+    map.set(m[1], m[2]);
+  }
+  return map;
+};
+
 function numRange(min: number, max: number): Parser<number> {
   return (raw, name) => {
     const n = Number(raw);
@@ -151,6 +163,7 @@ export const VARIABLES = {
   realtimeTokenTtlSeconds: spec({ name: 'DALSTON_REALTIME_TOKEN_TTL_SECONDS', default: '60', doc: 'Lifetime of a single-use real-time token from `POST /v1/realtime/tokens` (at most 60).', parse: numRange(1, 60) }),
   heartbeatSeconds: spec({ name: 'DALSTON_ENGINE_HEARTBEAT_SECONDS', default: '5', doc: 'How often a running task reports it is alive; the actor presumes a worker dead after three missed beats.', parse: numRange(0.1, 600) }),
   uploadMaxBytes: spec({ name: 'DALSTON_UPLOAD_MAX_BYTES', default: '1073741824', doc: 'Largest accepted upload in bytes.', parse: intRange(1, 2 ** 40) }),
+  openAiModelAliases: spec({ name: 'DALSTON_OPENAI_MODEL_ALIASES', default: 'whisper-1=auto,gpt-4o-transcribe=auto,gpt-4o-mini-transcribe=auto', doc: 'OpenAI model names accepted by `POST /v1/audio/transcriptions` and the model each runs on (`auto`: the default, DALSTON_TRANSCRIBE_ENGINE). A target must be a model id of `GET /v1/models`; the gateway refuses to start otherwise.', parse: modelAliases }),
   openAiSyncTimeoutSeconds: spec({ name: 'DALSTON_OPENAI_SYNC_TIMEOUT_SECONDS', default: '600', doc: 'How long an OpenAI-mode `POST /v1/audio/transcriptions` (model whisper-1, gpt-4o-transcribe, gpt-4o-mini-transcribe) waits for its job to end before answering 504; the job itself continues.', parse: numRange(1, 86400) }),
   engines: spec({ name: 'DALSTON_ENGINES', default: 'auto', doc: 'Engine ids `./dalston up` starts, comma-separated (one process each); `auto`: audio-prepare, merge and one transcribe engine per installed recogniser.', parse: str }),
   otelEnabled: spec({ name: 'DALSTON_OTEL_ENABLED', default: 'false', doc: 'Export OpenTelemetry traces over OTLP http/protobuf to `OTEL_EXPORTER_OTLP_ENDPOINT` (default http://localhost:4318).', parse: bool }),

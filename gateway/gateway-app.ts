@@ -14,16 +14,16 @@ import { gatewayMetrics } from '../core/metrics.js';
 import { createApiKeyAuthenticator } from './auth.js';
 import { Router, createRequestHandler, type RequestContext, type RouteSpec } from './http-server.js';
 import type { ArtifactStore, JobEventPublisher, JobReader, TraceReader } from './ports.js';
-import { modelRoutes } from './models.js';
+import { checkedAliases, installedModelIds, modelRoutes } from './models.js';
 import { realtimeSessionRoutes, type SessionEventPublisher, type SessionHistoryReader } from './realtime-sessions.js';
-import { transcriptionRoutes, type OpenAiSyncResponder, type TranscriptRenderers } from './transcriptions.js';
+import { DEFAULT_OPENAI_ALIASES, transcriptionRoutes, type OpenAiSyncResponder, type TranscriptRenderers } from './transcriptions.js';
 import { createUwsServer } from './uws-server.js';
 import { webSocketRoute, type WebSocketRouteSpec } from './websocket-route.js';
 import type { WebSocketLimits } from './websocket.js';
 
 export interface GatewayDeps {
   /** TLS is on when both files are given (core/config.ts checks that they come together). */
-  readonly config: Pick<DalstonConfig, 'apiKey' | 'uploadMaxBytes'> & Partial<Pick<DalstonConfig, 'tlsCertFile' | 'tlsKeyFile'>>;
+  readonly config: Pick<DalstonConfig, 'apiKey' | 'uploadMaxBytes'> & Partial<Pick<DalstonConfig, 'tlsCertFile' | 'tlsKeyFile' | 'openAiModelAliases'>>;
   readonly log: Logger;
   /** The process registry; the gateway registers its request metrics here and serves it on /metrics. */
   readonly registry: Registry;
@@ -92,6 +92,8 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
     renderers: deps.renderers,
     openAi: deps.openAi,
     traces: deps.traces,
+    openAiAliases: checkedAliases(deps.config.openAiModelAliases ?? DEFAULT_OPENAI_ALIASES),
+    ...(deps.modelsHomeDir !== undefined ? { installedModels: installedModelIds(deps.modelsHomeDir) } : {}),
   });
   for (const route of routes) router.add(route);
   if (deps.realtimeSessions) {

@@ -3,6 +3,7 @@
  * files verify). A job may name any of them as `model`; an unknown model is a 400 at submission, never a silent
  * fallback to another engine.
  */
+import { ConfigError } from '../core/errors.js';
 import { CATALOGUE, batchEngineId, type ModelSpec } from '../engines/models/catalogue.js';
 import { verifyModel } from '../engines/models/verify.js';
 import { sendJson } from './http-exchange.js';
@@ -28,6 +29,22 @@ export async function listModels(homeDir: string): Promise<ModelListing[]> {
       installed: await verifyModel(m.id, homeDir).then(() => true, () => false), description: m.description,
     })),
   );
+}
+
+/** Ids of the ASR models installed under homeDir (named in the answer to an unknown model). */
+export function installedModelIds(homeDir: string): () => Promise<readonly string[]> {
+  return async () => (await listModels(homeDir)).filter((m) => m.installed).map((m) => m.id);
+}
+
+/** DALSTON_OPENAI_MODEL_ALIASES with every target checked: `auto` or a catalogue model (start-up refuses others). */
+export function checkedAliases(aliases: ReadonlyMap<string, string>): ReadonlyMap<string, string> {
+  for (const [alias, target] of aliases) {
+    if (target !== 'auto' && !ASR_MODEL_IDS.has(target)) {
+      throw new ConfigError(`DALSTON_OPENAI_MODEL_ALIASES maps "${alias}" to "${target}", which is not a model id (${[...ASR_MODEL_IDS].join(', ')}) or auto`);
+    }
+    if (ASR_MODEL_IDS.has(alias)) throw new ConfigError(`DALSTON_OPENAI_MODEL_ALIASES: "${alias}" is already a model id and cannot be an alias`);
+  }
+  return aliases;
 }
 
 export function modelRoutes(homeDir: string): RouteSpec[] {

@@ -22,8 +22,17 @@ import { receiveUpload } from './upload.js';
 
 export const TRANSCRIPTIONS_PATH = '/v1/audio/transcriptions';
 
-/** Model names that switch `POST /v1/audio/transcriptions` to OpenAI's synchronous mode (a later issue). */
+/** OpenAI's model names: they switch `POST /v1/audio/transcriptions` to OpenAI's synchronous answer. */
 export const OPENAI_MODELS = ['whisper-1', 'gpt-4o-transcribe', 'gpt-4o-mini-transcribe'] as const;
+/** DALSTON_OPENAI_MODEL_ALIASES' default: every OpenAI name runs on the default model. */
+export const DEFAULT_OPENAI_ALIASES: ReadonlyMap<string, string> = new Map(OPENAI_MODELS.map((m) => [m, 'auto']));
+
+/** A model name this server does not know: a 400 that the handler completes with the installed models. */
+export class UnknownModelError extends HttpError {
+  constructor(readonly model: string, message: string) {
+    super(400, 'invalid_request', message);
+  }
+}
 export const RESPONSE_FORMATS = ['json', 'text', 'srt', 'verbose_json', 'vtt'] as const;
 export type ResponseFormat = (typeof RESPONSE_FORMATS)[number];
 export const TIMESTAMP_GRANULARITIES = ['none', 'segment', 'word'] as const;
@@ -61,7 +70,9 @@ function includes<T extends string>(values: readonly T[], v: string): v is T {
 }
 
 /** Validates the text fields of a submission; throws a 400 naming the field. Pure. */
-export function parseSubmitFields(fields: readonly (readonly [string, string])[]): SubmitRequest {
+export function parseSubmitFields(
+  fields: readonly (readonly [string, string])[], aliases: ReadonlyMap<string, string> = DEFAULT_OPENAI_ALIASES,
+): SubmitRequest {
   const seen = new Map<string, string>();
   const granularities: string[] = [];
   for (const [name, value] of fields) {
@@ -86,12 +97,18 @@ export function parseSubmitFields(fields: readonly (readonly [string, string])[]
   let openAiMode = false;
   if (model !== undefined && model !== '') {
     if (!MODEL_ID.test(model)) throw badRequest(`model "${model}" is not a valid model id`);
-    if (model !== 'auto' && !includes(OPENAI_MODELS, model) && !ASR_MODEL_IDS.has(model)) {
-      throw badRequest(`model "${model}" is not a model of this server; GET /v1/models lists them (or use "auto")`);
+    const target = aliases.get(model);
+    if (model !== 'auto' && target === undefined && !ASR_MODEL_IDS.has(model)) {
+      throw new UnknownModelError(model, `model "${model}" is not a model of this server; GET /v1/models lists them (or use "auto", or ${[...aliases.keys()].join(', ')})`);
     }
-    params.model = model;
-    openAiMode = includes(OPENAI_MODELS, model);
-    if (openAiMode) params.api = 'openai';
+    openAiMode = target !== undefined;
+    if (openAiMode) {
+      params.api = 'openai';
+      // The alias decides the model; `auto` leaves it to the default engine.
+      if (target !== 'auto') params.model = target;
+    } else {
+      params.model = model;
+    }
   }
   const vad = seen.get('vad');
   if (vad !== undefined && vad !== '') {
@@ -110,13 +127,13 @@ export function parseSubmitFields(fields: readonly (readonly [string, string])[]
   if (format !== undefined && format !== '') {
     if (!includes(RESPONSE_FORMATS, format)) throw badRequest(`response_format "${format}" must be one of ${RESPONSE_FORMATS.join(', ')}`);
     if (!openAiMode && format !== 'json') {
-      throw badRequest(`response_format "${format}" needs an OpenAI model (${OPENAI_MODELS.join(', ')}); the native API answers json`);
+      throw badRequest(`response_format "${format}" needs an OpenAI model (${[...aliases.keys()].join(', ')}); the native API answers json`);
     }
     responseFormat = format;
   }
   if (!openAiMode) {
     const openAiOnly = [...OPENAI_FIELDS.filter((f) => seen.has(f)), ...(granularities.length > 0 ? ['timestamp_granularities[]'] : [])];
-    if (openAiOnly.length > 0) throw badRequest(`field "${openAiOnly[0] ?? ''}" needs an OpenAI model (${OPENAI_MODELS.join(', ')})`);
+    if (openAiOnly.length > 0) throw badRequest(`field "${openAiOnly[0] ?? ''}" needs an OpenAI model (${[...aliases.keys()].join(', ')})`);
     return { params, responseFormat, openAiMode };
   }
   return { params, responseFormat, openAiMode, openAi: parseOpenAiFields(seen, granularities, responseFormat ?? 'json') };
@@ -176,6 +193,10 @@ export interface TranscriptionsDeps {
   readonly openAi?: OpenAiSyncResponder | undefined;
   /** The span store (DALSTON_OTEL_SPAN_STORE=clickhouse); without it `GET …/{id}/trace` answers 404 saying so. */
   readonly traces?: TraceReader | undefined;
+  /** DALSTON_OPENAI_MODEL_ALIASES. @default DEFAULT_OPENAI_ALIASES */
+  readonly openAiAliases?: ReadonlyMap<string, string> | undefined;
+  /** The installed models' ids, named in the answer to an unknown model. */
+  readonly installedModels?: (() => Promise<readonly string[]>) | undefined;
 }
 
 /** Most spans one trace request returns (a long job with many retries and heartbeats stays well below). */
@@ -245,10 +266,23 @@ async function readTranscript(deps: TranscriptionsDeps, view: JobView): Promise<
   }
 }
 
+/** parseSubmitFields, with an unknown model's answer naming the models installed here. */
+async function parseWithInstalledModels(deps: TranscriptionsDeps, fields: readonly (readonly [string, string])[]): Promise<SubmitRequest> {
+  try {
+    return parseSubmitFields(fields, deps.openAiAliases ?? DEFAULT_OPENAI_ALIASES);
+  } catch (err) {
+    if (!(err instanceof UnknownModelError) || !deps.installedModels) throw err;
+    const installed = await deps.installedModels().catch(() => []);
+    const aliases = [...(deps.openAiAliases ?? DEFAULT_OPENAI_ALIASES).keys()];
+    throw new UnknownModelError(err.model,
+      `model "${err.model}" is not a model of this server; installed: ${installed.length > 0 ? installed.join(', ') : 'none'}; also accepted: auto, ${aliases.join(', ')}`);
+  }
+}
+
 async function submit(deps: TranscriptionsDeps, ctx: AuthedRequestContext): Promise<void> {
   const upload = await receiveUpload(ctx.req, { maxFileBytes: deps.uploadMaxBytes, tmpDir: deps.tmpDir });
   try {
-    const request = parseSubmitFields(upload.fields);
+    const request = await parseWithInstalledModels(deps, upload.fields);
     if (request.openAiMode && !deps.openAi) {
       throw new HttpError(501, 'not_implemented',
         `OpenAI-compatible synchronous mode (model "${request.params.model ?? ''}") is not implemented yet; omit "model" or name a Dalston model for an asynchronous job`);
