@@ -25,6 +25,16 @@ export interface Authenticator {
   authenticate(authorization: string | undefined): Principal;
 }
 
+/**
+ * The credentials a request presents, as an Authorization value: `Authorization: Bearer <key>` (native API, OpenAI's
+ * SDK), or ElevenLabs' `xi-api-key: <key>` header (its SDK sends no Authorization).
+ */
+export function presentedAuthorization(headers: Readonly<Record<string, string | undefined>>): string | undefined {
+  const xi = headers['xi-api-key'];
+  if ((headers['authorization'] ?? '') === '' && xi !== undefined && xi !== '') return `Bearer ${xi.trim()}`;
+  return headers['authorization'];
+}
+
 const unauthorized = (message: string) =>
   new HttpError(401, 'unauthorized', message, { headers: { 'www-authenticate': 'Bearer realm="dalston"' } });
 
@@ -37,7 +47,7 @@ export function createApiKeyAuthenticator(apiKey: string): Authenticator {
   const principal: Principal = { tenantId: DEFAULT_TENANT, keyId: keyIdOf(apiKey) };
   return {
     authenticate(authorization) {
-      if (authorization === undefined || authorization === '') throw unauthorized('missing Authorization: Bearer <api key> header');
+      if (authorization === undefined || authorization === '') throw unauthorized('missing Authorization: Bearer <api key> (or xi-api-key) header');
       const m = /^Bearer[ ]+(\S+)\s*$/i.exec(authorization);
       const presented = m?.[1];
       if (presented === undefined) throw unauthorized('Authorization header must be "Bearer <api key>"');

@@ -13,7 +13,8 @@ import type { Logger } from '../core/logger.js';
 import { gatewayMetrics } from '../core/metrics.js';
 import { createApiKeyAuthenticator } from './auth.js';
 import { Router, createRequestHandler, type RequestContext, type RouteSpec } from './http-server.js';
-import type { ArtifactStore, JobEventPublisher, JobReader, TraceReader } from './ports.js';
+import { elevenLabsRoutes } from './elevenlabs-speech-to-text.js';
+import type { ArtifactStore, JobEventPublisher, JobOutcomeWaiter, JobReader, TraceReader } from './ports.js';
 import { checkedAliases, installedModelIds, modelRoutes } from './models.js';
 import { realtimeSessionRoutes, type SessionEventPublisher, type SessionHistoryReader } from './realtime-sessions.js';
 import { DEFAULT_OPENAI_ALIASES, transcriptionRoutes, type OpenAiSyncResponder, type TranscriptRenderers } from './transcriptions.js';
@@ -42,6 +43,8 @@ export interface GatewayDeps {
   readonly modelsHomeDir?: string;
   /** OpenAI synchronous mode; without it OpenAI model names answer 501. */
   readonly openAi?: OpenAiSyncResponder;
+  /** ElevenLabs' batch API (`/v1/speech-to-text`), answered once the job's outcome arrives; without it absent. */
+  readonly elevenLabs?: { readonly outcomes: JobOutcomeWaiter; readonly syncTimeoutMs: number };
   /** The ClickHouse span store behind `GET …/{id}/trace`; without it that route answers 404 saying the store is off. */
   readonly traces?: TraceReader;
   /** Real-time session history (`/v1/realtime/sessions`); without it those routes are absent. */
@@ -82,7 +85,7 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
   if (apiKey === undefined || apiKey === '') throw new ConfigError('DALSTON_API_KEY must be set for the gateway');
   const router = new Router();
   for (const route of healthRoutes(deps)) router.add(route);
-  const routes = transcriptionRoutes({
+  const transcriptionDeps = {
     publisher: deps.publisher,
     reader: deps.reader,
     store: deps.store,
@@ -94,8 +97,9 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
     traces: deps.traces,
     openAiAliases: checkedAliases(deps.config.openAiModelAliases ?? DEFAULT_OPENAI_ALIASES),
     ...(deps.modelsHomeDir !== undefined ? { installedModels: installedModelIds(deps.modelsHomeDir) } : {}),
-  });
-  for (const route of routes) router.add(route);
+  };
+  for (const route of transcriptionRoutes(transcriptionDeps)) router.add(route);
+  if (deps.elevenLabs) for (const route of elevenLabsRoutes({ ...transcriptionDeps, ...deps.elevenLabs })) router.add(route);
   if (deps.realtimeSessions) {
     for (const route of realtimeSessionRoutes({ ...deps.realtimeSessions, store: deps.store, clock: deps.clock ?? systemClock })) router.add(route);
   }

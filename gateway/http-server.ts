@@ -13,7 +13,7 @@ import { ROOT_CONTEXT, SpanKind, SpanStatusCode, context, propagation, trace, ty
 import type { Logger } from '../core/logger.js';
 import type { GatewayMetrics } from '../core/metrics.js';
 import { ATTR, LOG } from '../core/observability-names.js';
-import type { Authenticator, Principal } from './auth.js';
+import { presentedAuthorization, type Authenticator, type Principal } from './auth.js';
 import { HttpError, toHttpError } from './errors.js';
 import { sendJson, type HttpRequest, type HttpResponse } from './http-exchange.js';
 import { newRequestId, sanitizeRequestId } from './ids.js';
@@ -242,7 +242,7 @@ export function createRequestHandler(options: RequestListenerOptions): (req: Htt
         }
         const route = match.route;
         if (route.auth === 'api_key') {
-          principal = authenticator.authenticate(req.headers['authorization']);
+          principal = authenticator.authenticate(presentedAuthorization(req.headers));
           fields[LOG.tenantId] = principal.tenantId;
           server?.span.setAttribute(ATTR.tenantId, principal.tenantId);
           reqLog = reqLog.child({ [LOG.tenantId]: principal.tenantId });

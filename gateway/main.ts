@@ -35,7 +35,8 @@ runService(SERVICE.gateway, async (config, log) => {
     reader: new ClickHouseJobReader(clickhouse),
     store,
     renderers: transcriptRenderers,
-    openAi: createOpenAiResponder({ outcomes, store, renderers: transcriptRenderers, timeoutMs: config.openAiSyncTimeoutSeconds * 1000 }),
+    openAi: createOpenAiResponder({ outcomes, store, renderers: transcriptRenderers, timeoutMs: config.syncTimeoutSeconds * 1000 }),
+    elevenLabs: { outcomes, syncTimeoutMs: config.syncTimeoutSeconds * 1000 },
     realtimeSessions: { reader: new ClickHouseSessionReader(clickhouse), publisher: new KafkaSessionPublisher(streams.producer, config.topicPrefix) },
     modelsHomeDir: config.homeDir,
     // The span store is written only when tracing is on; otherwise the trace route says so instead of answering empty.

@@ -16,7 +16,7 @@ export interface OpenAiResponderDeps {
   readonly outcomes: JobOutcomeWaiter;
   readonly store: ArtifactStore;
   readonly renderers: TranscriptRenderers;
-  /** DALSTON_OPENAI_SYNC_TIMEOUT_SECONDS, in ms. */
+  /** DALSTON_SYNC_TIMEOUT_SECONDS, in ms. */
   readonly timeoutMs: number;
 }
 

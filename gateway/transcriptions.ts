@@ -18,7 +18,7 @@ import { isTerminal, jobStatusBody, transcriptFields } from './job-view.js';
 import { parseLanguage } from './languages.js';
 import type { ArtifactStore, JobEventPublisher, JobReader, JobView, NewJobRecord, TraceReader } from './ports.js';
 import { traceWaterfall } from './trace-view.js';
-import { receiveUpload } from './upload.js';
+import { receiveUpload, type ReceivedFile } from './upload.js';
 
 export const TRANSCRIPTIONS_PATH = '/v1/audio/transcriptions';
 
@@ -244,7 +244,8 @@ async function publishAuditOrFail(publisher: JobEventPublisher, event: AuditEven
   }
 }
 
-async function loadJob(deps: TranscriptionsDeps, ctx: AuthedRequestContext): Promise<JobView> {
+/** The job named by the route's `:id`, of the caller's tenant; 404 otherwise. */
+export async function loadJob(deps: TranscriptionsDeps, ctx: AuthedRequestContext): Promise<JobView> {
   const jobId = ctx.params['id'] ?? '';
   ctx.annotate({ [LOG.jobId]: jobId });
   const view = await deps.reader.getJob(jobId, ctx.principal.tenantId);
@@ -257,7 +258,7 @@ async function readJson(store: ArtifactStore, key: string): Promise<unknown> {
   return JSON.parse(buf.toString('utf8')) as unknown;
 }
 
-async function readTranscript(deps: TranscriptionsDeps, view: JobView): Promise<unknown> {
+export async function readTranscript(deps: TranscriptionsDeps, view: JobView): Promise<unknown> {
   const key = view.transcriptKey ?? artifactKeys.transcript(view.jobId);
   try {
     return await readJson(deps.store, key);
@@ -279,66 +280,74 @@ async function parseWithInstalledModels(deps: TranscriptionsDeps, fields: readon
   }
 }
 
+/**
+ * Turns a received upload into a queued job, whatever API it came through: stores the audio, publishes job.created
+ * (first: a job whose event never reached Kafka must leave nothing behind), writes the pending row and the audit row.
+ */
+export async function queueJob(deps: TranscriptionsDeps, ctx: AuthedRequestContext, file: ReceivedFile, params: JobParams): Promise<JobCreated> {
+  const createdAt = deps.clock.now();
+  const jobId = newJobId(createdAt);
+  const { tenantId, keyId } = ctx.principal;
+  ctx.annotate({ [LOG.jobId]: jobId });
+  const audio = {
+    key: artifactKeys.originalAudio(jobId, audioExtension(file.filename)),
+    filename: file.filename,
+    bytes: file.bytes,
+    contentType: file.mimeType,
+  };
+  const common: Attributes = { [ATTR.jobId]: jobId, [ATTR.tenantId]: tenantId, [ATTR.requestId]: ctx.requestId };
+
+  await inSpan(SPAN.uploadToS3, { ...common, [ATTR.storageBackend]: deps.store.backend }, () =>
+    deps.store.putFile(audio.key, file.path, audio.contentType));
+
+  // Publish first: a job whose job.created never reached Kafka must leave no `pending` row behind (it would never
+  // move). The row only makes the job visible before the actor's first snapshot reaches ClickHouse.
+  const created: JobCreated = { v: SCHEMA_VERSION, type: 'job.created', jobId, tenantId, keyId, createdAt, audio, params };
+  try {
+    await inSpan(SPAN.publishJobCreated, common, () => deps.publisher.publishJobCreated(created, { requestId: ctx.requestId, tenantId }));
+  } catch (err) {
+    await deps.store.deletePrefix(artifactKeys.jobPrefix(jobId)).catch(() => undefined);
+    throw new DependencyUnavailableError('the job could not be queued (Kafka unavailable); nothing was stored, try again', { cause: err });
+  }
+
+  const record: NewJobRecord = {
+    jobId, tenantId, keyId, status: 'pending', createdAt, requestId: ctx.requestId, traceId: ctx.traceId, params, audio,
+  };
+  try {
+    await inSpan(SPAN.createJob, common, () => deps.reader.createJobRecord(record));
+  } catch (err) {
+    // The job is queued and runs; its row arrives with the actor's first snapshot.
+    ctx.log.warn({ [LOG.jobId]: jobId, err: err instanceof Error ? err.message : String(err) }, 'initial jobs row not written; the sink writes it shortly');
+  }
+
+  try {
+    // One job.created row per job, whatever the number of sends: the sink de-duplicates by event id.
+    await deps.publisher.publishAudit({
+      ...auditEvent(ctx, 'job.created', { jobId }, createdAt, { bytes: audio.bytes, api: params.api ?? 'native' }),
+      eventId: `${jobId}:job.created`,
+    });
+  } catch (err) {
+    // The job exists and will run; a lost audit record is an operator problem, not the caller's.
+    ctx.log.error({ [LOG.jobId]: jobId, err: err instanceof Error ? err.message : String(err) }, 'audit event job.created not recorded');
+  }
+  return created;
+}
+
 async function submit(deps: TranscriptionsDeps, ctx: AuthedRequestContext): Promise<void> {
   const upload = await receiveUpload(ctx.req, { maxFileBytes: deps.uploadMaxBytes, tmpDir: deps.tmpDir });
   try {
     const request = await parseWithInstalledModels(deps, upload.fields);
     if (request.openAiMode && !deps.openAi) {
       throw new HttpError(501, 'not_implemented',
-        `OpenAI-compatible synchronous mode (model "${request.params.model ?? ''}") is not implemented yet; omit "model" or name a Dalston model for an asynchronous job`);
+        'OpenAI-compatible synchronous mode is not available on this server; omit "model" or name a Dalston model for an asynchronous job');
     }
-    const createdAt = deps.clock.now();
-    const jobId = newJobId(createdAt);
-    const { tenantId, keyId } = ctx.principal;
-    ctx.annotate({ [LOG.jobId]: jobId });
-    const audio = {
-      key: artifactKeys.originalAudio(jobId, audioExtension(upload.file.filename)),
-      filename: upload.file.filename,
-      bytes: upload.file.bytes,
-      contentType: upload.file.mimeType,
-    };
-    const common: Attributes = { [ATTR.jobId]: jobId, [ATTR.tenantId]: tenantId, [ATTR.requestId]: ctx.requestId };
-
-    await inSpan(SPAN.uploadToS3, { ...common, [ATTR.storageBackend]: deps.store.backend }, () =>
-      deps.store.putFile(audio.key, upload.file.path, audio.contentType));
-
-    // Publish first: a job whose job.created never reached Kafka must leave no `pending` row behind (it would never
-    // move). The row only makes the job visible before the actor's first snapshot reaches ClickHouse.
-    const created: JobCreated = { v: SCHEMA_VERSION, type: 'job.created', jobId, tenantId, keyId, createdAt, audio, params: request.params };
-    try {
-      await inSpan(SPAN.publishJobCreated, common, () => deps.publisher.publishJobCreated(created, { requestId: ctx.requestId, tenantId }));
-    } catch (err) {
-      await deps.store.deletePrefix(artifactKeys.jobPrefix(jobId)).catch(() => undefined);
-      throw new DependencyUnavailableError('the job could not be queued (Kafka unavailable); nothing was stored, try again', { cause: err });
-    }
-
-    const record: NewJobRecord = {
-      jobId, tenantId, keyId, status: 'pending', createdAt, requestId: ctx.requestId, traceId: ctx.traceId, params: request.params, audio,
-    };
-    try {
-      await inSpan(SPAN.createJob, common, () => deps.reader.createJobRecord(record));
-    } catch (err) {
-      // The job is queued and runs; its row arrives with the actor's first snapshot.
-      ctx.log.warn({ [LOG.jobId]: jobId, err: err instanceof Error ? err.message : String(err) }, 'initial jobs row not written; the sink writes it shortly');
-    }
-
-    try {
-      // One job.created row per job, whatever the number of sends: the sink de-duplicates by event id.
-      await deps.publisher.publishAudit({
-        ...auditEvent(ctx, 'job.created', { jobId }, createdAt, { bytes: audio.bytes, api: request.params.api ?? 'native' }),
-        eventId: `${jobId}:job.created`,
-      });
-    } catch (err) {
-      // The job exists and will run; a lost audit record is an operator problem, not the caller's.
-      ctx.log.error({ [LOG.jobId]: jobId, err: err instanceof Error ? err.message : String(err) }, 'audit event job.created not recorded');
-    }
-
+    const created = await queueJob(deps, ctx, upload.file, request.params);
     if (request.openAiMode && deps.openAi) {
       await deps.openAi.respond(ctx, created, request.openAi ?? { responseFormat: 'json', words: false });
       return;
     }
     sendJson(ctx.res, 201, {
-      id: jobId, status: 'pending', created_at: new Date(createdAt).toISOString(), request_id: ctx.requestId, trace_id: ctx.traceId ?? null,
+      id: created.jobId, status: 'pending', created_at: new Date(created.createdAt).toISOString(), request_id: ctx.requestId, trace_id: ctx.traceId ?? null,
     });
   } finally {
     await upload.discard();
@@ -416,7 +425,12 @@ async function cancel(deps: TranscriptionsDeps, ctx: AuthedRequestContext): Prom
  * cancelled first (409), so no engine writes into a deleted job.
  */
 async function deleteJob(deps: TranscriptionsDeps, ctx: AuthedRequestContext): Promise<void> {
-  const view = await loadJob(deps, ctx);
+  await removeJob(deps, ctx, await loadJob(deps, ctx));
+  ctx.res.send(204);
+}
+
+/** Deletes a finished job's data and rows, audited; a live job is a 409 (cancel it first). */
+export async function removeJob(deps: TranscriptionsDeps, ctx: AuthedRequestContext, view: JobView): Promise<void> {
   if (!isTerminal(view.status)) throw conflict(`job ${view.jobId} is ${view.status}; cancel it before deleting it`);
   const now = deps.clock.now();
   await publishAuditOrFail(deps.publisher, auditEvent(ctx, 'job.deleted', view, now, { status: view.status }));
@@ -429,7 +443,6 @@ async function deleteJob(deps: TranscriptionsDeps, ctx: AuthedRequestContext): P
     ctx.log.warn({ [LOG.jobId]: view.jobId, err: err instanceof Error ? err.message : String(err) }, 'job.deleted not published; the snapshot is removed at its retention instead');
   }
   await publishAuditOrFail(deps.publisher, auditEvent(ctx, 'data.deleted', view, deps.clock.now(), { artifacts: removed }));
-  ctx.res.send(204);
 }
 
 const EXPORT_CONTENT_TYPES: Readonly<Record<ExportFormat, string>> = {

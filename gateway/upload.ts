@@ -25,6 +25,8 @@ export interface UploadOptions {
   readonly maxFields?: number;
   /** Largest text field in bytes. @default 65536 */
   readonly maxFieldBytes?: number;
+  /** Checks the text fields once the body is read, before a missing or empty file is refused (throw to refuse). */
+  readonly validateFields?: (fields: readonly (readonly [string, string])[]) => void;
 }
 
 export interface ReceivedFile {
@@ -140,6 +142,13 @@ export async function receiveUpload(req: HttpRequest, options: UploadOptions): P
     if (written) await written;
   } catch (err) {
     if (written) await written.catch(() => undefined);
+    await discard();
+    throw err;
+  }
+  try {
+    // A request whose fields are wrong (or name another input) says so, rather than that the file is missing.
+    options.validateFields?.(fields);
+  } catch (err) {
     await discard();
     throw err;
   }

@@ -73,14 +73,25 @@ function closeCodeErrorType(closeCode: number, code: string): ElevenLabsErrorTyp
 }
 
 function wordsOf(final: RealtimeFinal): Record<string, unknown>[] {
-  // ElevenLabs lists spacing between words as items of their own.
+  return elevenLabsWordItems(final.words);
+}
+
+/**
+ * ElevenLabs lists the spacing between words as items of their own (batch and real-time answers alike). A word's
+ * logprob comes from its confidence; without one, `unknownLogprob` when given (the batch SDK requires the field).
+ */
+export function elevenLabsWordItems(
+  words: readonly { readonly text: string; readonly start: number; readonly end: number; readonly confidence?: number | undefined }[], unknownLogprob?: number,
+): Record<string, unknown>[] {
   const out: Record<string, unknown>[] = [];
-  final.words.forEach((w, i) => {
+  const logprob = (confidence: number | undefined): Record<string, number> =>
+    confidence !== undefined ? { logprob: Math.log(Math.max(confidence, 1e-6)) } : unknownLogprob !== undefined ? { logprob: unknownLogprob } : {};
+  words.forEach((w, i) => {
     if (i > 0) {
-      const prev = final.words[i - 1];
-      out.push({ text: ' ', start: prev?.end ?? w.start, end: w.start, type: 'spacing' });
+      const prev = words[i - 1];
+      out.push({ text: ' ', start: prev?.end ?? w.start, end: w.start, type: 'spacing', ...logprob(undefined) });
     }
-    out.push({ text: w.text, start: w.start, end: w.end, type: 'word', ...(w.confidence === undefined ? {} : { logprob: Math.log(Math.max(w.confidence, 1e-6)) }) });
+    out.push({ text: w.text, start: w.start, end: w.end, type: 'word', ...logprob(w.confidence) });
   });
   return out;
 }
