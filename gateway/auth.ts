@@ -27,12 +27,16 @@ export interface Authenticator {
 
 /**
  * The credentials a request presents, as an Authorization value: `Authorization: Bearer <key>` (native API, OpenAI's
- * SDK), or ElevenLabs' `xi-api-key: <key>` header (its SDK sends no Authorization).
+ * SDK), Deepgram's `Authorization: Token <key>`, or ElevenLabs' `xi-api-key: <key>` header (its SDK sends no
+ * Authorization).
  */
 export function presentedAuthorization(headers: Readonly<Record<string, string | undefined>>): string | undefined {
   const xi = headers['xi-api-key'];
-  if ((headers['authorization'] ?? '') === '' && xi !== undefined && xi !== '') return `Bearer ${xi.trim()}`;
-  return headers['authorization'];
+  const authorization = headers['authorization'] ?? '';
+  if (authorization === '' && xi !== undefined && xi !== '') return `Bearer ${xi.trim()}`;
+  // Deepgram's SDK sends `Authorization: Token <key>`.
+  const token = /^Token[ ]+(\S+)\s*$/i.exec(authorization);
+  return token?.[1] !== undefined ? `Bearer ${token[1]}` : headers['authorization'];
 }
 
 const unauthorized = (message: string) =>

@@ -6,8 +6,7 @@
  * `metadata.not_applied`, never silently pretended.
  */
 import { LOG } from '../core/observability-names.js';
-import { artifactKeys } from '../storage/index.js';
-import type { JobOutcome, JobParams } from '../streams/index.js';
+import type { JobParams } from '../streams/index.js';
 import { HttpError, badRequest, conflict } from './errors.js';
 import { sendJson } from './http-exchange.js';
 import type { AuthedRequestContext, RouteSpec } from './http-server.js';
@@ -16,6 +15,7 @@ import { elevenLabsWordItems } from './realtime/dialects/elevenlabs.js';
 import { chooseLanguage, chooseModel } from './realtime/dialects/session-choices.js';
 import { isTerminal, transcriptFields } from './job-view.js';
 import { loadJob, queueJob, readTranscript, removeJob, type TranscriptionsDeps } from './transcriptions.js';
+import { syncFailure, waitForTranscript } from './sync-answer.js';
 import { receiveUpload } from './upload.js';
 
 export const ELEVENLABS_STT_PATH = '/v1/speech-to-text';
@@ -126,19 +126,13 @@ async function convert(deps: ElevenLabsDeps, ctx: AuthedRequestContext): Promise
     const request = parsed ?? parseElevenLabsFields(upload.fields);
     const created = await queueJob(deps, ctx, upload.file, request.params);
     ctx.res.setHeader('request-id', ctx.requestId);
-    const outcome: JobOutcome | undefined = await deps.outcomes.wait(created.jobId, deps.syncTimeoutMs);
-    if (!outcome) {
-      ctx.log.warn({ [LOG.jobId]: created.jobId, timeout_ms: deps.syncTimeoutMs }, 'synchronous ElevenLabs answer timed out; the job continues');
-      throw new HttpError(504, 'service_unavailable',
-        `transcription ${created.jobId} did not finish within ${Math.round(deps.syncTimeoutMs / 1000)} s; it continues: GET ${ELEVENLABS_STT_PATH}/transcripts/${created.jobId}`);
+    const result = await waitForTranscript(deps.outcomes, deps.store, created.jobId, deps.syncTimeoutMs);
+    if (result.kind !== 'completed') {
+      if (result.kind === 'timeout') ctx.log.warn({ [LOG.jobId]: created.jobId, timeout_ms: deps.syncTimeoutMs }, 'synchronous ElevenLabs answer timed out; the job continues');
+      throw syncFailure(result, created.jobId, `${ELEVENLABS_STT_PATH}/transcripts/${created.jobId}`, deps.syncTimeoutMs);
     }
-    if (outcome.status !== 'completed') {
-      const invalid = outcome.error?.code === 'DALSTON_ERR_INVALID_INPUT';
-      throw new HttpError(invalid ? 400 : outcome.status === 'cancelled' ? 409 : 500, invalid ? 'invalid_request' : outcome.status === 'cancelled' ? 'conflict' : 'internal_error',
-        outcome.error?.message ?? `transcription ${created.jobId} ${outcome.status}`);
-    }
-    const doc = JSON.parse((await deps.store.get(outcome.transcriptKey ?? artifactKeys.transcript(created.jobId))).toString('utf8')) as unknown;
-    sendJson(ctx.res, 200, elevenLabsTranscript(doc, { jobId: created.jobId, language: outcome.language ?? request.params.language, audioDurationSeconds: outcome.audioDurationSeconds },
+    const { outcome } = result;
+    sendJson(ctx.res, 200, elevenLabsTranscript(result.transcript, { jobId: created.jobId, language: outcome.language ?? request.params.language, audioDurationSeconds: outcome.audioDurationSeconds },
       request.timestamps !== 'none', request.notApplied));
   } finally {
     await upload.discard();

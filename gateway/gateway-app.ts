@@ -13,6 +13,7 @@ import type { Logger } from '../core/logger.js';
 import { gatewayMetrics } from '../core/metrics.js';
 import { createApiKeyAuthenticator } from './auth.js';
 import { Router, createRequestHandler, type RequestContext, type RouteSpec } from './http-server.js';
+import { deepgramRoutes } from './deepgram-listen.js';
 import { elevenLabsRoutes } from './elevenlabs-speech-to-text.js';
 import type { ArtifactStore, JobEventPublisher, JobOutcomeWaiter, JobReader, TraceReader } from './ports.js';
 import { checkedAliases, installedModelIds, modelRoutes } from './models.js';
@@ -43,8 +44,11 @@ export interface GatewayDeps {
   readonly modelsHomeDir?: string;
   /** OpenAI synchronous mode; without it OpenAI model names answer 501. */
   readonly openAi?: OpenAiSyncResponder;
-  /** ElevenLabs' batch API (`/v1/speech-to-text`), answered once the job's outcome arrives; without it absent. */
-  readonly elevenLabs?: { readonly outcomes: JobOutcomeWaiter; readonly syncTimeoutMs: number };
+  /**
+   * ElevenLabs' and Deepgram's batch APIs (`/v1/speech-to-text`, `POST /v1/listen`), answered once the job's outcome
+   * arrives on jobs.results; without it those routes are absent.
+   */
+  readonly vendorBatch?: { readonly outcomes: JobOutcomeWaiter; readonly syncTimeoutMs: number };
   /** The ClickHouse span store behind `GET …/{id}/trace`; without it that route answers 404 saying the store is off. */
   readonly traces?: TraceReader;
   /** Real-time session history (`/v1/realtime/sessions`); without it those routes are absent. */
@@ -99,7 +103,10 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
     ...(deps.modelsHomeDir !== undefined ? { installedModels: installedModelIds(deps.modelsHomeDir) } : {}),
   };
   for (const route of transcriptionRoutes(transcriptionDeps)) router.add(route);
-  if (deps.elevenLabs) for (const route of elevenLabsRoutes({ ...transcriptionDeps, ...deps.elevenLabs })) router.add(route);
+  if (deps.vendorBatch) {
+    for (const route of elevenLabsRoutes({ ...transcriptionDeps, ...deps.vendorBatch })) router.add(route);
+    for (const route of deepgramRoutes({ ...transcriptionDeps, ...deps.vendorBatch })) router.add(route);
+  }
   if (deps.realtimeSessions) {
     for (const route of realtimeSessionRoutes({ ...deps.realtimeSessions, store: deps.store, clock: deps.clock ?? systemClock })) router.add(route);
   }

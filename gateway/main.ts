@@ -36,7 +36,7 @@ runService(SERVICE.gateway, async (config, log) => {
     store,
     renderers: transcriptRenderers,
     openAi: createOpenAiResponder({ outcomes, store, renderers: transcriptRenderers, timeoutMs: config.syncTimeoutSeconds * 1000 }),
-    elevenLabs: { outcomes, syncTimeoutMs: config.syncTimeoutSeconds * 1000 },
+    vendorBatch: { outcomes, syncTimeoutMs: config.syncTimeoutSeconds * 1000 },
     realtimeSessions: { reader: new ClickHouseSessionReader(clickhouse), publisher: new KafkaSessionPublisher(streams.producer, config.topicPrefix) },
     modelsHomeDir: config.homeDir,
     // The span store is written only when tracing is on; otherwise the trace route says so instead of answering empty.

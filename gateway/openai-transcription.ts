@@ -4,12 +4,12 @@
  * ClickHouse) and answers in the requested `response_format`, or with OpenAI's error envelope.
  */
 import type { JobCreated, JobOutcome } from '../streams/index.js';
-import { artifactKeys } from '../storage/index.js';
 import { LOG } from '../core/observability-names.js';
 import { sendJson, sendText } from './http-exchange.js';
 import type { AuthedRequestContext } from './http-server.js';
 import { transcriptFields } from './job-view.js';
 import type { ArtifactStore, JobOutcomeWaiter } from './ports.js';
+import { waitForTranscript } from './sync-answer.js';
 import type { OpenAiOptions, OpenAiSyncResponder, TranscriptRenderers } from './transcriptions.js';
 
 export interface OpenAiResponderDeps {
@@ -72,26 +72,25 @@ export function createOpenAiResponder(deps: OpenAiResponderDeps): OpenAiSyncResp
   return {
     async respond(ctx: AuthedRequestContext, job: JobCreated, options: OpenAiOptions): Promise<void> {
       ctx.res.setHeader('x-dalston-job-id', job.jobId);
-      const outcome = await deps.outcomes.wait(job.jobId, deps.timeoutMs);
-      if (!outcome) {
-        ctx.log.warn({ [LOG.jobId]: job.jobId, timeout_ms: deps.timeoutMs }, 'synchronous OpenAI answer timed out; the job continues');
-        sendOpenAiError(ctx, 504, 'server_error', 'timeout',
-          `transcription ${job.jobId} did not finish within ${Math.round(deps.timeoutMs / 1000)} s; it continues: GET /v1/audio/transcriptions/${job.jobId}`);
-        return;
+      const result = await waitForTranscript(deps.outcomes, deps.store, job.jobId, deps.timeoutMs);
+      switch (result.kind) {
+        case 'timeout':
+          ctx.log.warn({ [LOG.jobId]: job.jobId, timeout_ms: deps.timeoutMs }, 'synchronous OpenAI answer timed out; the job continues');
+          sendOpenAiError(ctx, 504, 'server_error', 'timeout',
+            `transcription ${job.jobId} did not finish within ${Math.round(deps.timeoutMs / 1000)} s; it continues: GET /v1/audio/transcriptions/${job.jobId}`);
+          return;
+        case 'cancelled':
+          sendOpenAiError(ctx, 409, 'invalid_request_error', 'cancelled', `transcription ${job.jobId} was cancelled`);
+          return;
+        case 'failed':
+          // A problem with the audio is the caller's (400); anything else is ours.
+          sendOpenAiError(ctx, result.invalidInput ? 400 : 500, result.invalidInput ? 'invalid_request_error' : 'server_error',
+            result.outcome.error?.code ?? 'failed', result.outcome.error?.message ?? `transcription ${job.jobId} failed`);
+          return;
+        case 'completed':
+          break;
       }
-      if (outcome.status === 'cancelled') {
-        sendOpenAiError(ctx, 409, 'invalid_request_error', 'cancelled', `transcription ${job.jobId} was cancelled`);
-        return;
-      }
-      if (outcome.status === 'failed') {
-        const error = outcome.error;
-        // A problem with the audio is the caller's (400); anything else is ours.
-        const invalid = error?.code === 'DALSTON_ERR_INVALID_INPUT';
-        sendOpenAiError(ctx, invalid ? 400 : 500, invalid ? 'invalid_request_error' : 'server_error', error?.code ?? 'failed',
-          error?.message ?? `transcription ${job.jobId} failed`);
-        return;
-      }
-      const doc = JSON.parse((await deps.store.get(outcome.transcriptKey ?? artifactKeys.transcript(job.jobId))).toString('utf8')) as unknown;
+      const { outcome, transcript: doc } = result;
       switch (options.responseFormat) {
         case 'json':
           sendJson(ctx.res, 200, { text: transcriptFields(doc).text });

@@ -8,7 +8,7 @@ import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import busboy from 'busboy';
 import { HttpError, badRequest } from './errors.js';
@@ -162,4 +162,34 @@ export async function receiveUpload(req: HttpRequest, options: UploadOptions): P
     throw badRequest(`the uploaded file${done.filename ? ` "${done.filename}"` : ''} is empty (0 bytes)`);
   }
   return { file: { path: tmpPath, ...done }, fields, discard };
+}
+
+/**
+ * A request whose whole body is the audio (Deepgram's pre-recorded API): streamed to a temporary file as it arrives,
+ * never held in memory; over the limit → 413 as soon as it is crossed, with nothing kept.
+ */
+export async function receiveRawBody(req: HttpRequest, options: Pick<UploadOptions, 'maxFileBytes' | 'tmpDir'>): Promise<ReceivedUpload> {
+  const declared = Number(req.headers['content-length'] ?? NaN);
+  if (Number.isFinite(declared) && declared > options.maxFileBytes) throw fileTooLarge(options.maxFileBytes);
+  const tmpPath = join(options.tmpDir, `dalston-upload-${randomUUID()}`);
+  const discard = async () => rm(tmpPath, { force: true });
+  let bytes = 0;
+  const limit = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      bytes += chunk.length;
+      done(bytes > options.maxFileBytes ? fileTooLarge(options.maxFileBytes) : null, chunk);
+    },
+  });
+  try {
+    await pipeline(req.body, limit, createWriteStream(tmpPath));
+  } catch (err) {
+    await discard();
+    throw err instanceof HttpError ? err : badRequest('the client aborted the upload');
+  }
+  if (bytes === 0) {
+    await discard();
+    throw badRequest('the request body is empty: send the audio as the body');
+  }
+  const mimeType = (req.headers['content-type'] ?? 'application/octet-stream').split(';')[0]?.trim() || 'application/octet-stream';
+  return { file: { path: tmpPath, filename: '', mimeType, bytes }, fields: [], discard };
 }

@@ -28,7 +28,7 @@ const jobParams = object({
   /** Split channels and transcribe each (transcribe_ch0…N). */
   perChannel: optional(bool),
   /** Which API created the job: shapes the response only. */
-  api: optional(oneOf(['native', 'openai', 'elevenlabs'] as const)),
+  api: optional(oneOf(['native', 'openai', 'elevenlabs', 'deepgram'] as const)),
   /** The real-time session whose recording this job enhances (enhance_on_end); links the job back to the session. */
   sessionId: optional(str),
 });

@@ -34,7 +34,7 @@ const ENCODINGS = { linear16: 'pcm_s16le', mulaw: 'mulaw', alaw: 'alaw' } as con
 /** Our end-pointer needs at least this much silence; Deepgram's default endpointing is 10 ms. */
 export const MIN_ENDPOINTING_MS = 32;
 
-function isDeepgramModel(id: string): boolean {
+export function isDeepgramModel(id: string): boolean {
   return /^(nova|base|enhanced|whisper|general|phonecall|meeting|voicemail|finance|conversationalai|video|medical|drivethru|automotive)([a-z0-9.-]*)$/.test(id);
 }
 
