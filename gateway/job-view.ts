@@ -56,7 +56,7 @@ export function isoOrNull(ms: number | undefined): string | null {
   return ms === undefined ? null : new Date(ms).toISOString();
 }
 
-function apiFailure(failure: FailureRecord | undefined): ApiFailure | null {
+export function apiFailure(failure: FailureRecord | undefined): ApiFailure | null {
   return failure ? { code: failure.code, message: failure.message } : null;
 }
 

@@ -3,7 +3,7 @@
  * gateway without Kafka or ClickHouse. They keep what they are given; nothing moves a job on its own.
  */
 import type { AuditEvent, JobCreated } from '../streams/index.js';
-import type { JobCancelRequested, JobDeleted, JobEventPublisher, JobReader, JobView, NewJobRecord, PublishHeaders } from './ports.js';
+import type { JobCancelRequested, JobDeleted, JobEventPublisher, JobListQuery, JobReader, JobView, NewJobRecord, PublishHeaders } from './ports.js';
 
 export class RecordingPublisher implements JobEventPublisher {
   readonly created: { msg: JobCreated; headers: PublishHeaders }[] = [];
@@ -51,6 +51,18 @@ export class InMemoryJobReader implements JobReader {
 
   async deleteJob(jobId: string, tenantId: string): Promise<void> {
     if (this.jobs.get(jobId)?.tenantId === tenantId) this.jobs.delete(jobId);
+  }
+
+  async listJobs(tenantId: string, q: JobListQuery): Promise<JobView[]> {
+    const sign = q.order === 'desc' ? -1 : 1;
+    const cmp = (a: { createdAt: number; jobId: string }, b: { createdAt: number; jobId: string }): number =>
+      a.createdAt - b.createdAt || (a.jobId < b.jobId ? -1 : a.jobId > b.jobId ? 1 : 0);
+    return [...this.jobs.values()]
+      .filter((j) => j.tenantId === tenantId && (!q.statuses || q.statuses.includes(j.status)) && (q.model === undefined || j.model === q.model))
+      .filter((j) => (q.createdFrom === undefined || j.createdAt >= q.createdFrom) && (q.createdUntil === undefined || j.createdAt < q.createdUntil))
+      .filter((j) => !q.after || sign * cmp(j, q.after) > 0)
+      .sort((a, b) => sign * cmp(a, b))
+      .slice(0, q.limit);
   }
 
   /** Replaces a job's view, as the actor's state writes would. */

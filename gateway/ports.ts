@@ -97,9 +97,24 @@ export interface NewJobRecord {
   readonly audio: AudioRef;
 }
 
+/** Which jobs a listing wants, and from where (keyset pagination: a position, never an offset). */
+export interface JobListQuery {
+  readonly limit: number;
+  readonly order: 'desc' | 'asc';
+  /** Continue after this (created_ms, job_id) position, in `order`. */
+  readonly after?: { readonly createdAt: number; readonly jobId: string } | undefined;
+  readonly statuses?: readonly JobStatus[] | undefined;
+  readonly model?: string | undefined;
+  /** created_ms >= createdFrom and < createdUntil. */
+  readonly createdFrom?: number | undefined;
+  readonly createdUntil?: number | undefined;
+}
+
 export interface JobReader {
   /** The job as `tenantId` may see it; undefined when unknown or owned by another tenant. */
   getJob(jobId: string, tenantId: string): Promise<JobView | undefined>;
+  /** The tenant's jobs in (created_ms, job_id) order, at most `limit` of them (deleted jobs never). */
+  listJobs(tenantId: string, query: JobListQuery): Promise<JobView[]>;
   /** Writes the initial `pending` row so a status request right after the 201 finds the job. */
   createJobRecord(record: NewJobRecord): Promise<void>;
   /** Removes a finished job's rows (job and tasks); from then on getJob answers undefined. */

@@ -18,6 +18,7 @@ import { isTerminal, jobStatusBody, transcriptFields } from './job-view.js';
 import { parseLanguage } from './languages.js';
 import type { ArtifactStore, JobEventPublisher, JobReader, JobView, NewJobRecord, TraceReader } from './ports.js';
 import { traceWaterfall } from './trace-view.js';
+import { jobListingRoutes } from './job-listing.js';
 import { receiveUpload, type ReceivedFile } from './upload.js';
 
 export const TRANSCRIPTIONS_PATH = '/v1/audio/transcriptions';
@@ -479,6 +480,7 @@ export function transcriptionRoutes(deps: TranscriptionsDeps): RouteSpec[] {
   const p = TRANSCRIPTIONS_PATH;
   return [
     { method: 'POST', path: p, auth: 'api_key', handler: (ctx) => submit(deps, ctx) },
+    ...jobListingRoutes(p, deps.reader),
     { method: 'GET', path: `${p}/:id`, auth: 'api_key', handler: (ctx) => status(deps, ctx) },
     { method: 'GET', path: `${p}/:id/tasks/:task_id/artifacts`, auth: 'api_key', handler: (ctx) => taskArtifacts(deps, ctx) },
     { method: 'GET', path: `${p}/:id/trace`, auth: 'api_key', handler: (ctx) => jobTrace(deps, ctx) },

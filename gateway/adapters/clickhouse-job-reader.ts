@@ -3,12 +3,25 @@ import type { ClickHouse } from '../../clickhouse/client.js';
 import { JOB_COLUMNS, type JobRow } from '../../clickhouse/job-rows.js';
 import { formatDateTime, qualified, str } from '../../clickhouse/sql.js';
 import { isJobStatus, parseStagesJson } from '../job-view.js';
-import type { JobReader, JobView, NewJobRecord } from '../ports.js';
+import { JOB_STATUSES, type JobStatus } from '../../streams/index.js';
+import type { JobListQuery, JobReader, JobView, NewJobRecord } from '../ports.js';
 
 interface JobSelect {
   job_id: string; tenant_id: string; status: string; created_ms: number; started_ms: number; completed_ms: number;
   audio_duration_seconds: number; language: string; model: string; request_id: string; trace_id: string;
   error_code: string; error_message: string; stages_json: string; transcript_key: string; session_id: string;
+}
+
+function toView(r: JobSelect, status: JobStatus): JobView {
+  const opt = (n: number): number | undefined => (n > 0 ? n : undefined);
+  return {
+    jobId: r.job_id, tenantId: r.tenant_id, status, createdAt: r.created_ms, startedAt: opt(r.started_ms),
+    completedAt: opt(r.completed_ms), audioDurationSeconds: r.audio_duration_seconds > 0 ? r.audio_duration_seconds : undefined,
+    language: r.language || undefined, model: r.model || undefined, requestId: r.request_id, traceId: r.trace_id || undefined,
+    error: r.error_code ? { name: 'JobError', code: r.error_code, message: r.error_message, retryable: false } : undefined,
+    stages: r.stages_json ? parseStagesJson(r.stages_json) : [], transcriptKey: r.transcript_key || undefined,
+    sessionId: r.session_id || undefined,
+  };
 }
 
 export class ClickHouseJobReader implements JobReader {
@@ -25,17 +38,58 @@ export class ClickHouseJobReader implements JobReader {
        ORDER BY version DESC LIMIT 1`,
     );
     const r = rows[0];
-    if (!r || !isJobStatus(r.status)) return undefined;
-    const opt = (n: number): number | undefined => (n > 0 ? n : undefined);
-    return {
-      jobId: r.job_id, tenantId: r.tenant_id, status: r.status, createdAt: r.created_ms, startedAt: opt(r.started_ms),
-      completedAt: opt(r.completed_ms), audioDurationSeconds: r.audio_duration_seconds > 0 ? r.audio_duration_seconds : undefined,
-      language: r.language || undefined, model: r.model || undefined, requestId: r.request_id, traceId: r.trace_id || undefined,
-      error: r.error_code ? { name: 'JobError', code: r.error_code, message: r.error_message, retryable: false } : undefined,
-      stages: r.stages_json ? parseStagesJson(r.stages_json) : [], transcriptKey: r.transcript_key || undefined,
-      sessionId: r.session_id || undefined,
-    };
+    return r && isJobStatus(r.status) ? toView(r, r.status) : undefined;
   }
+
+  /**
+   * Keyset pagination over the newest version of each job (argMax by version: correct before and after
+   * ReplacingMergeTree merges, on 18.16 as on current releases). A page continues strictly after the last
+   * (created_ms, job_id) it returned, so jobs created meanwhile never shift it: nothing is missed or repeated.
+   */
+  async listJobs(tenantId: string, q: JobListQuery): Promise<JobView[]> {
+    // Aliases differ from the column names: an aggregate aliased as its own argument is a cyclic alias on some releases.
+    const latest = (c: string): string => `argMax(${c}, version) AS l_${c}`;
+    const cmp = q.order === 'desc' ? '<' : '>';
+    const dir = q.order === 'desc' ? 'DESC' : 'ASC';
+    const having = [
+      `l_status IN (${JOB_STATUSES.map(str).join(', ')})`,
+      ...(q.statuses ? [`l_status IN (${q.statuses.map(str).join(', ')})`] : []),
+      ...(q.model !== undefined ? [`l_model = ${str(q.model)}`] : []),
+      ...(q.after ? [`(l_created_ms ${cmp} ${Math.trunc(q.after.createdAt)} OR (l_created_ms = ${Math.trunc(q.after.createdAt)} AND job_id ${cmp} ${str(q.after.jobId)}))`] : []),
+    ];
+    const where = [
+      `tenant_id = ${str(tenantId)}`,
+      ...(q.createdFrom !== undefined ? [`created_ms >= ${Math.trunc(q.createdFrom)}`] : []),
+      ...(q.createdUntil !== undefined ? [`created_ms < ${Math.trunc(q.createdUntil)}`] : []),
+    ];
+    const cols = ['status', 'started_ms', 'completed_ms', 'audio_duration_seconds', 'language', 'model', 'request_id', 'trace_id', 'error_code',
+      'error_message', 'stages_json', 'transcript_key', 'params_json'];
+    const rows = await this.ch.query<Record<string, string | number>>(
+      `SELECT job_id, any(tenant_id) AS l_tenant_id, min(created_ms) AS l_created_ms, ${cols.map(latest).join(', ')}
+       FROM ${qualified(this.ch.database, 'jobs')}
+       WHERE ${where.join(' AND ')}
+       GROUP BY job_id
+       HAVING ${having.join(' AND ')}
+       ORDER BY l_created_ms ${dir}, job_id ${dir}
+       LIMIT ${Math.max(1, Math.trunc(q.limit))}`,
+    );
+    const text = (v: string | number | undefined): string => (typeof v === 'string' ? v : '');
+    const num = (v: string | number | undefined): number => Number(v ?? 0);
+    return rows.flatMap((r) => {
+      const status = text(r['l_status']);
+      if (!isJobStatus(status)) return [];
+      const params = text(r['l_params_json']);
+      const row: JobSelect = {
+        job_id: text(r['job_id']), tenant_id: text(r['l_tenant_id']), status, created_ms: num(r['l_created_ms']), started_ms: num(r['l_started_ms']),
+        completed_ms: num(r['l_completed_ms']), audio_duration_seconds: num(r['l_audio_duration_seconds']), language: text(r['l_language']),
+        model: text(r['l_model']), request_id: text(r['l_request_id']), trace_id: text(r['l_trace_id']), error_code: text(r['l_error_code']),
+        error_message: text(r['l_error_message']), stages_json: text(r['l_stages_json']), transcript_key: text(r['l_transcript_key']),
+        session_id: /"sessionId":"([^"]*)"/.exec(params)?.[1] ?? '',
+      };
+      return [toView(row, status)];
+    });
+  }
+
 
   /**
    * A tombstone row with the highest version hides the job at once (its status is not a job status, so getJob
