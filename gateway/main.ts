@@ -15,6 +15,10 @@ import { KafkaSessionPublisher } from './adapters/kafka-session-publisher.js';
 import { transcriptRenderers } from './adapters/transcript-renderers.js';
 import { createGatewayApp } from './gateway-app.js';
 import { createOpenAiResponder } from './openai-transcription.js';
+import { KafkaJobIngress } from './kafka-job-ingress.js';
+import { checkedAliases } from './models.js';
+import { systemClock } from '../core/clock.js';
+import { tmpdir } from 'node:os';
 import { REALTIME_DIALECT_ADAPTERS } from './realtime/dialects/index.js';
 import { startRealtimeGateway } from './realtime/realtime-gateway.js';
 
@@ -29,10 +33,12 @@ runService(SERVICE.gateway, async (config, log) => {
     deadLetter: streams.deadLetter, log,
   });
   await outcomes.start();
+  const publisher = new KafkaJobPublisher(streams.producer, config.topicPrefix);
+  const reader = new ClickHouseJobReader(clickhouse);
   const app = createGatewayApp({
     config, log, registry,
-    publisher: new KafkaJobPublisher(streams.producer, config.topicPrefix),
-    reader: new ClickHouseJobReader(clickhouse),
+    publisher,
+    reader,
     store,
     renderers: transcriptRenderers,
     openAi: createOpenAiResponder({ outcomes, store, renderers: transcriptRenderers, timeoutMs: config.syncTimeoutSeconds * 1000 }),
@@ -56,6 +62,16 @@ runService(SERVICE.gateway, async (config, log) => {
   const realtime = await startRealtimeGateway({ config, streams, store, registry, log, port: config.gatewayPort, dialects });
   for (const route of realtime.routes) app.route(route);
   for (const route of realtime.wsRoutes) app.ws(route);
+  // Kafka producers' job requests: every gateway joins one group, so each request becomes one job.
+  const ingress = new KafkaJobIngress({
+    kafka: streams.kafka, topicPrefix: config.topicPrefix, deadLetter: streams.deadLetter, log, apiKey: config.apiKey ?? '', // createGatewayApp refused an unset key above
+    inlineMaxBytes: config.kafkaInlineAudioMaxBytes,
+    deps: {
+      publisher, reader, store, clock: systemClock, uploadMaxBytes: config.uploadMaxBytes, tmpDir: tmpdir(),
+      openAiAliases: checkedAliases(config.openAiModelAliases),
+    },
+  });
+  await ingress.start();
   const port = await app.listen(config.gatewayPort, config.bindHost);
   log.info({ port, host: config.bindHost, tls: config.tlsCertFile !== undefined }, 'gateway listening');
   return {
@@ -64,6 +80,7 @@ runService(SERVICE.gateway, async (config, log) => {
       await realtime.shutdown();
       await app.close();
       await realtime.close();
+      await ingress.close();
       await outcomes.close();
       await streams.close();
       await clickhouse.close();

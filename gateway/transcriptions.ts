@@ -225,7 +225,7 @@ export function audioExtension(filename: string): string {
 }
 
 function auditEvent(
-  ctx: AuthedRequestContext, eventType: AuditEvent['eventType'], job: { jobId: string; audioDurationSeconds?: number | undefined },
+  ctx: JobOrigin, eventType: AuditEvent['eventType'], job: { jobId: string; audioDurationSeconds?: number | undefined },
   time: number, details: Readonly<Record<string, unknown>>,
 ): AuditEvent {
   return {
@@ -285,7 +285,10 @@ async function parseWithInstalledModels(deps: TranscriptionsDeps, fields: readon
  * Turns a received upload into a queued job, whatever API it came through: stores the audio, publishes job.created
  * (first: a job whose event never reached Kafka must leave nothing behind), writes the pending row and the audit row.
  */
-export async function queueJob(deps: TranscriptionsDeps, ctx: AuthedRequestContext, file: ReceivedFile, params: JobParams): Promise<JobCreated> {
+/** Who asks for a job: an HTTP request, or a Kafka producer's signed request (gateway/kafka-job-ingress.ts). */
+export type JobOrigin = Pick<AuthedRequestContext, 'principal' | 'requestId' | 'traceId' | 'log' | 'annotate'>;
+
+export async function queueJob(deps: TranscriptionsDeps, ctx: JobOrigin, file: ReceivedFile, params: JobParams): Promise<JobCreated> {
   const createdAt = deps.clock.now();
   const jobId = newJobId(createdAt);
   const { tenantId, keyId } = ctx.principal;

@@ -8,7 +8,7 @@ import { DependencyUnavailableError, IllegalStateError, TimeoutError, toFailureR
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../core/logger.js';
 import type { DeadLetterReason, DeadLetterSink } from './dead-letter.js';
-import { decodeHeaders, extractTraceContext, rawHeadersToStrings, type MessageHeaders } from './headers.js';
+import { decodeHeaders, externalHeaders, extractTraceContext, rawHeadersToStrings, type MessageHeaders } from './headers.js';
 import { fetchTopicOffsets, type Admin, type Consumer, type EachMessagePayload, type Kafka } from './kafka-client.js';
 import { MessageDecodeError } from './validate.js';
 
@@ -82,7 +82,7 @@ export interface StreamConsumerOptions<T> {
   readonly groupId: string;
   readonly topics: readonly string[];
   /** Turns a record value into a message; throw (MessageDecodeError) for bad bytes or an unknown schema version. */
-  readonly decode: (value: Buffer, headers: MessageHeaders) => T;
+  readonly decode: (value: Buffer, headers: MessageHeaders, raw: Readonly<Record<string, string>>) => T;
   readonly handler: MessageHandler<T>;
   readonly deadLetter: DeadLetterSink;
   readonly log: Logger;
@@ -114,6 +114,11 @@ export interface StreamConsumerOptions<T> {
    */
   readonly commitOffsets?: boolean;
   /**
+   * Records come from producers outside Dalston (a public request topic): Dalston's own headers are optional (the
+   * message id and enqueue time are then taken from the record's position and timestamp). @default false
+   */
+  readonly externalProducers?: boolean;
+  /**
    * Turns a record without a value (a compaction tombstone) into a message for the handler. Without it such a record
    * is dead-lettered as undecodable.
    */
@@ -123,7 +128,7 @@ export interface StreamConsumerOptions<T> {
 interface CompiledOptions<T> {
   readonly groupId: string;
   readonly topics: readonly string[];
-  readonly decode: (value: Buffer, headers: MessageHeaders) => T;
+  readonly decode: (value: Buffer, headers: MessageHeaders, raw: Readonly<Record<string, string>>) => T;
   readonly handler: MessageHandler<T>;
   readonly deadLetter: DeadLetterSink;
   readonly concurrency: number;
@@ -137,6 +142,7 @@ interface CompiledOptions<T> {
   readonly startTimeoutMs: number;
   readonly sessionTimeoutMs: number;
   readonly commitOffsets: boolean;
+  readonly externalProducers: boolean;
   readonly onTombstone: ((key: string | null) => T) | undefined;
 }
 
@@ -165,6 +171,7 @@ function compile<T>(o: StreamConsumerOptions<T>): CompiledOptions<T> {
     startTimeoutMs: positiveInt(o.startTimeoutMs, 60_000, 'startTimeoutMs'),
     sessionTimeoutMs: positiveInt(o.sessionTimeoutMs, 30_000, 'sessionTimeoutMs'),
     commitOffsets: o.commitOffsets ?? true,
+    externalProducers: o.externalProducers ?? false,
     onTombstone: o.onTombstone,
   };
 }
@@ -524,12 +531,13 @@ export class StreamConsumer<T> {
     let headers: MessageHeaders;
     let value: T;
     try {
-      headers = decodeHeaders(message.headers);
+      const raw = rawHeadersToStrings(message.headers);
+      headers = this.#o.externalProducers ? externalHeaders(message.headers, `${topic}/${partition}/${message.offset}`, Number(message.timestamp)) : decodeHeaders(message.headers);
       if (message.value === null) {
         if (!this.#o.onTombstone) throw new MessageDecodeError('record has no value');
         value = this.#o.onTombstone(message.key === null ? null : message.key.toString('utf8'));
       } else {
-        value = this.#o.decode(message.value, headers);
+        value = this.#o.decode(message.value, headers, raw);
       }
     } catch (err) {
       if (await this.#deadLetter(payload, 'undecodable', err, 0)) await this.#commit(topic, partition, message.offset);

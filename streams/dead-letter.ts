@@ -39,8 +39,10 @@ export interface DeadLetterRecord {
   readonly key: string | null;
   /** Original record headers, verbatim (as UTF-8 strings). */
   readonly headers: Readonly<Record<string, string>>;
-  /** Original value, base64; null for a record without value. */
+  /** Original value, base64; null for a record without value, or one too large to keep (see payloadOmittedBytes). */
   readonly payloadBase64: string | null;
+  /** Set when the original value was left out because the dead letter would exceed Kafka's record size: its size. */
+  readonly payloadOmittedBytes?: number;
   readonly deadLetteredAt: number;
 }
 
@@ -84,6 +86,18 @@ export interface DeadLetterWriterOptions {
   readonly counter?: DeadLetterCounter;
 }
 
+/** Largest original value (base64) a dead letter carries: with the rest it stays under Kafka's default 1 MB record. */
+export const DEAD_LETTER_PAYLOAD_MAX_BASE64 = 512 * 1024;
+
+/**
+ * A dead letter that Kafka will accept: an original too large to copy is left out (its size noted), or the dead
+ * letter itself would be refused and the poison message would block its partition for good.
+ */
+export function withinRecordSize(record: DeadLetterRecord): DeadLetterRecord {
+  if (record.payloadBase64 === null || record.payloadBase64.length <= DEAD_LETTER_PAYLOAD_MAX_BASE64) return record;
+  return { ...record, payloadBase64: null, payloadOmittedBytes: Math.floor((record.payloadBase64.length * 3) / 4) };
+}
+
 /**
  * Writes dead letters to a topic, keyed like the original message. The Kafka headers keep the original
  * request/tenant/trace headers (so a dead letter shows up in the job's trace and logs) under a new message id.
@@ -119,7 +133,7 @@ export class DeadLetterWriter implements DeadLetterSink {
       ...(h[HEADER.traceparent] !== undefined && { traceparent: h[HEADER.traceparent] }),
       ...(h[HEADER.tracestate] !== undefined && { tracestate: h[HEADER.tracestate] }),
     };
-    await this.#producer.send(this.#topic, { key: record.key, value: encodeDeadLetter(record), headers });
+    await this.#producer.send(this.#topic, { key: record.key, value: encodeDeadLetter(withinRecordSize(record)), headers });
     this.#counter?.inc({ topic: record.source.topic });
   }
 }

@@ -101,6 +101,17 @@ export function decodeHeaders(raw: RawHeaders | undefined): MessageHeaders {
   };
 }
 
+/** Headers of a record from a producer outside Dalston: its own where present, else derived from the record. */
+export function externalHeaders(raw: RawHeaders | undefined, recordId: string, timestamp: number): MessageHeaders {
+  try {
+    return decodeHeaders(raw);
+  } catch {
+    const s = rawHeadersToStrings(raw);
+    const requestId = s[HEADER.requestId];
+    return { messageId: recordId, enqueuedAt: Number.isSafeInteger(timestamp) ? timestamp : Date.now(), ...(requestId !== undefined && { requestId }) };
+  }
+}
+
 /** The producer's trace context as an OTel Context (a child of `base`), for running consumer work under it. */
 export function extractTraceContext(h: MessageHeaders, base: Context = otelContext.active()): Context {
   const carrier: Carrier = {};

@@ -28,7 +28,7 @@ const jobParams = object({
   /** Split channels and transcribe each (transcribe_ch0…N). */
   perChannel: optional(bool),
   /** Which API created the job: shapes the response only. */
-  api: optional(oneOf(['native', 'openai', 'elevenlabs', 'deepgram'] as const)),
+  api: optional(oneOf(['native', 'openai', 'elevenlabs', 'deepgram', 'kafka'] as const)),
   /** The real-time session whose recording this job enhances (enhance_on_end); links the job back to the session. */
   sessionId: optional(str),
 });
@@ -126,6 +126,22 @@ export const checkAnalyticsMessage = union({ 'analytics.task_fact': taskFact, 'a
 export type TaskFact = ReturnType<typeof taskFact>;
 export type AuditEvent = ReturnType<typeof auditEvent>;
 export type AnalyticsMessage = ReturnType<typeof checkAnalyticsMessage>;
+
+// ---- topic jobs.requests: jobs submitted by Kafka producers (JSON, signed; see streams/request-signature.ts) ----
+/**
+ * A job request from outside Dalston. The value is UTF-8 JSON (not msgpack) so any Kafka client can write it; the
+ * audio travels inline, base64. `requestId` is the producer's own correlation id: the job's outcome on jobs.results
+ * carries it back.
+ */
+const jobRequest = object({
+  v, type: literal('job.request'), requestId: str,
+  audio: object({ base64: str, filename: optional(str) }),
+  params: optional(object({
+    language: optional(str), model: optional(str), timestampsGranularity: optional(oneOf(['none', 'segment', 'word'] as const)), vad: optional(bool),
+  })),
+});
+export const checkJobRequest = union({ 'job.request': jobRequest });
+export type JobRequest = ReturnType<typeof jobRequest>;
 
 // ---- topic jobs.results: every job's outcome, keyed by job id ----
 /**

@@ -33,6 +33,12 @@ export const TASK_CONTROL: TopicDefinition = {
 export const ANALYTICS: TopicDefinition = {
   name: 'analytics', partitions: 3, cleanupPolicy: 'delete', producers: 'gateway, actor hosts', consumers: 'ClickHouse sink',
 };
+/** Jobs submitted by Kafka producers (job.request, JSON, signed): the gateways turn each into a job. */
+export const JOB_REQUESTS: TopicDefinition = {
+  name: 'jobs.requests', partitions: 6, cleanupPolicy: 'delete',
+  producers: 'Kafka clients (signed job.request)', consumers: 'gateways (group <prefix>-gateway-ingress)',
+  config: { 'retention.ms': String(7 * 24 * 3600 * 1000) },
+};
 /** Every job's outcome (job.outcome), keyed by job id: what synchronous HTTP answers and Kafka clients wait for. */
 export const JOB_RESULTS: TopicDefinition = {
   name: 'jobs.results', partitions: 6, cleanupPolicy: 'delete',
@@ -94,7 +100,7 @@ export function stageTopic(stage: string): TopicDefinition {
 export const STAGE_TOPICS = ['prepare', 'vad', 'transcribe', 'align', 'diarize', 'pii_detect', 'audio_redact', 'merge'].map(stageTopic);
 
 export const ALL_TOPICS: readonly TopicDefinition[] = [
-  JOB_EVENTS, JOB_STATE, TASK_CONTROL, ANALYTICS, JOB_RESULTS, DEAD_LETTER, ...STAGE_TOPICS, REALTIME_INPUT, REALTIME_EVENTS, SESSION_STATE, REALTIME_TOKENS,
+  JOB_EVENTS, JOB_STATE, TASK_CONTROL, ANALYTICS, JOB_REQUESTS, JOB_RESULTS, DEAD_LETTER, ...STAGE_TOPICS, REALTIME_INPUT, REALTIME_EVENTS, SESSION_STATE, REALTIME_TOKENS,
 ];
 
 /** Topic that carries a stage's work: per-channel stages (`transcribe_ch1`) use their base stage's topic. */

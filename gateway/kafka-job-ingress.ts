@@ -1,0 +1,122 @@
+/**
+ * Kafka ingress: jobs submitted on jobs.requests by producers that never speak HTTP. Every gateway joins one group,
+ * so each request is taken by one gateway; a request whose signature holds becomes a job through the same path as an
+ * upload (queueJob), and its outcome appears on jobs.results carrying the producer's requestId. A request that is
+ * unsigned, badly signed, malformed or too large is refused once, into the dead-letter topic with the reason, and
+ * harms nothing else.
+ *
+ * Delivery is at least once: a gateway that dies between queueing a job and committing the request leaves it to be
+ * queued again by the next one (two jobs, both reporting the same requestId on jobs.results).
+ */
+import { writeFile, rm } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { InvalidInputError } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { LOG } from '../core/observability-names.js';
+import {
+  JOB_REQUESTS, StreamConsumer, checkJobRequest, prefixed, signatureProblem, type ConsumedMessage, type DeadLetterWriter, type Kafka, type JobRequest,
+  REQUEST_HEADERS,
+} from '../streams/index.js';
+import { DEFAULT_TENANT, keyIdOf } from './auth.js';
+import { HttpError } from './errors.js';
+import { parseSubmitFields, queueJob, type TranscriptionsDeps } from './transcriptions.js';
+
+export interface KafkaJobIngressOptions {
+  readonly kafka: Kafka;
+  readonly topicPrefix: string;
+  readonly deadLetter: DeadLetterWriter;
+  readonly log: Logger;
+  readonly deps: TranscriptionsDeps;
+  /** The key requests are signed with (DALSTON_API_KEY until per-tenant keys exist). */
+  readonly apiKey: string;
+  /** DALSTON_KAFKA_INLINE_AUDIO_MAX_BYTES: largest decoded inline audio. */
+  readonly inlineMaxBytes: number;
+}
+
+interface RawRequest {
+  readonly value: Buffer;
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+/** Refused for good: the consumer dead-letters it with this message as the reason. */
+const refuse = (message: string): InvalidInputError => new InvalidInputError(message);
+
+/** A request's JSON → its checked shape; a refusal names what is wrong. Pure. */
+export function parseJobRequest(value: Buffer): JobRequest {
+  let json: unknown;
+  try {
+    json = JSON.parse(value.toString('utf8'));
+  } catch {
+    throw refuse('the request is not JSON');
+  }
+  try {
+    return checkJobRequest(json, 'request');
+  } catch (err) {
+    throw refuse(`the request does not match job.request v1: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+export class KafkaJobIngress {
+  readonly #o: KafkaJobIngressOptions;
+  readonly #consumer: StreamConsumer<RawRequest>;
+  readonly #keyId: string;
+  readonly #log: Logger;
+
+  constructor(options: KafkaJobIngressOptions) {
+    this.#o = options;
+    this.#keyId = keyIdOf(options.apiKey);
+    this.#log = options.log.child({ component: 'kafka-ingress' });
+    this.#consumer = new StreamConsumer<RawRequest>({
+      kafka: options.kafka, groupId: `${options.topicPrefix.replace(/\.$/, '')}-gateway-ingress`, topics: [prefixed(options.topicPrefix, JOB_REQUESTS.name)],
+      externalProducers: true,
+      // Checked in the handler, so a refusal is dead-lettered with its reason rather than as "undecodable".
+      decode: (value, _headers, raw) => ({ value, headers: raw }),
+      handler: (m) => this.#handle(m),
+      deadLetter: options.deadLetter, log: this.#log, maxWaitTimeMs: 100, partitionsConsumedConcurrently: 3,
+      retry: { maxAttempts: 5, maxBackoffMs: 5000 },
+    });
+  }
+
+  start(): Promise<void> {
+    return this.#consumer.start();
+  }
+
+  close(): Promise<void> {
+    return this.#consumer.close();
+  }
+
+  async #handle(m: ConsumedMessage<RawRequest>): Promise<void> {
+    const { value, headers } = m.value;
+    if (headers[REQUEST_HEADERS.keyId] !== this.#keyId) throw refuse(`unknown ${REQUEST_HEADERS.keyId} "${headers[REQUEST_HEADERS.keyId] ?? ''}"`);
+    const problem = signatureProblem(this.#o.apiKey, headers, value, Date.now());
+    if (problem) throw refuse(problem);
+    const request = parseJobRequest(value);
+    const fields: [string, string][] = [];
+    const p = request.params ?? {};
+    if (p.language !== undefined) fields.push(['language', p.language]);
+    if (p.model !== undefined) fields.push(['model', p.model]);
+    if (p.timestampsGranularity !== undefined) fields.push(['timestamps_granularity', p.timestampsGranularity]);
+    if (p.vad !== undefined) fields.push(['vad', String(p.vad)]);
+    let params;
+    try {
+      params = parseSubmitFields(fields, this.#o.deps.openAiAliases);
+    } catch (err) {
+      throw refuse(err instanceof HttpError ? err.message : String(err));
+    }
+    const audio = Buffer.from(request.audio.base64, 'base64');
+    if (audio.length === 0) throw refuse('audio.base64 is empty or not base64');
+    if (audio.length > this.#o.inlineMaxBytes) throw refuse(`inline audio is ${audio.length} bytes; at most ${this.#o.inlineMaxBytes}`);
+    const path = join(this.#o.deps.tmpDir, `dalston-kafka-request-${randomUUID()}`);
+    await writeFile(path, audio);
+    try {
+      const log = this.#log.child({ [LOG.requestId]: request.requestId });
+      const created = await queueJob(this.#o.deps, {
+        principal: { tenantId: DEFAULT_TENANT, keyId: this.#keyId }, requestId: request.requestId, traceId: undefined, log, annotate: () => undefined,
+      }, { path, filename: request.audio.filename ?? '', mimeType: 'application/octet-stream', bytes: audio.length }, { ...params.params, api: 'kafka' });
+      log.info({ [LOG.jobId]: created.jobId, bytes: audio.length }, 'job queued from a Kafka request');
+    } finally {
+      await rm(path, { force: true });
+    }
+  }
+}
