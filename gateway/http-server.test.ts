@@ -4,7 +4,7 @@ import { createApiKeyAuthenticator, keyIdOf } from './auth.js';
 import { HttpError } from './errors.js';
 import { Router, type RouteSpec } from './http-server.js';
 import { newJobId, newRequestId, sanitizeRequestId, ulid } from './ids.js';
-import { parseSubmitFields } from './transcriptions.js';
+import { parseSubmitFields, parseSubtitleOptions } from './transcriptions.js';
 
 const noop = async () => undefined;
 const route = (method: RouteSpec['method'], path: string): RouteSpec => ({ method, path, auth: 'none', handler: noop });
@@ -85,4 +85,13 @@ void test('OpenAI fields: accepted with an OpenAI model only; word timestamps ne
   assert.throws(() => parseSubmitFields([['model', 'whisper-1'], ['temperature', '3']]), /temperature "3" must be a number from 0 to 1/);
   assert.throws(() => parseSubmitFields([['model', 'whisper-1'], ['stream', 'true']]), (err: unknown) => err instanceof Error && /not implemented yet/.test(err.message));
   assert.equal(parseSubmitFields([['model', 'whisper-1'], ['stream', 'false']]).openAiMode, true);
+});
+
+void test('subtitle options: checked ranges, srt and vtt only', () => {
+  assert.deepEqual(parseSubtitleOptions(new URLSearchParams('max_chars_per_line=32&max_lines_per_cue=1&max_cue_seconds=2.5'), 'srt'),
+    { maxLineLength: 32, maxLines: 1, maxCueSeconds: 2.5 });
+  assert.deepEqual(parseSubtitleOptions(new URLSearchParams(''), 'txt'), {});
+  assert.throws(() => parseSubtitleOptions(new URLSearchParams('max_lines_per_cue=1'), 'txt'), /applies to srt and vtt exports only/);
+  assert.throws(() => parseSubtitleOptions(new URLSearchParams('max_chars_per_line=5'), 'vtt'), /from 10 to 200/);
+  assert.throws(() => parseSubtitleOptions(new URLSearchParams('max_lines_per_cue=1.5'), 'vtt'), /an integer/);
 });

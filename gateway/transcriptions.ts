@@ -163,8 +163,36 @@ function parseOpenAiFields(seen: ReadonlyMap<string, string>, granularities: rea
   return { responseFormat, words };
 }
 
+/** How subtitles are cut (srt and vtt exports); absent fields take the renderer's defaults (42 × 2 lines, 7 s). */
+export interface SubtitleOptions {
+  readonly maxLineLength?: number;
+  readonly maxLines?: number;
+  readonly maxCueSeconds?: number;
+}
+
 /** Renders a transcript artifact (transcript.json, parsed) to a text format. Implemented by engines/merge. */
-export type TranscriptRenderer = (transcript: unknown) => string;
+export type TranscriptRenderer = (transcript: unknown, options?: SubtitleOptions) => string;
+
+/** Subtitle query parameters of an export: `max_chars_per_line`, `max_lines_per_cue`, `max_cue_seconds`. Pure. */
+export function parseSubtitleOptions(q: URLSearchParams, format: string): SubtitleOptions {
+  const spec = [
+    ['max_chars_per_line', 'maxLineLength', 10, 200, true],
+    ['max_lines_per_cue', 'maxLines', 1, 5, true],
+    ['max_cue_seconds', 'maxCueSeconds', 1, 30, false],
+  ] as const;
+  const out: { -readonly [K in keyof SubtitleOptions]: number } = {};
+  for (const [name, key, min, max, integer] of spec) {
+    const raw = q.get(name);
+    if (raw === null) continue;
+    if (format !== 'srt' && format !== 'vtt') throw badRequest(`${name} applies to srt and vtt exports only`);
+    const n = Number(raw);
+    if (raw.trim() === '' || !Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) {
+      throw badRequest(`${name} must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}`);
+    }
+    out[key] = n;
+  }
+  return out;
+}
 export interface TranscriptRenderers {
   readonly txt: TranscriptRenderer;
   readonly srt: TranscriptRenderer;
@@ -460,6 +488,7 @@ async function exportTranscript(deps: TranscriptionsDeps, ctx: AuthedRequestCont
   const raw = (ctx.params['format'] ?? '').toLowerCase();
   const format = raw === 'webvtt' ? 'vtt' : raw;
   if (!includes(EXPORT_FORMATS, format)) throw badRequest(`export format "${raw}" must be one of ${EXPORT_FORMATS.join(', ')}`);
+  const subtitles = parseSubtitleOptions(ctx.url.searchParams, format);
   const view = await loadJob(deps, ctx);
   if (view.status !== 'completed') throw conflict(`job ${view.jobId} is ${view.status}; only a completed job can be exported`);
   const renderer = format === 'json' ? undefined : deps.renderers?.[format];
@@ -469,12 +498,12 @@ async function exportTranscript(deps: TranscriptionsDeps, ctx: AuthedRequestCont
   const transcript = await readTranscript(deps, view);
   let body: string;
   try {
-    body = renderer ? renderer(transcript) : JSON.stringify(transcript);
+    body = renderer ? renderer(transcript, subtitles) : JSON.stringify(transcript);
   } catch (err) {
     // The stored document is ours, not the caller's: a render failure is a server fault, never a 400.
     throw new HttpError(500, 'internal_error', `the transcript of job ${view.jobId} could not be rendered as ${format}`, { cause: err });
   }
-  await publishAuditOrFail(deps.publisher, auditEvent(ctx, 'transcript.exported', view, deps.clock.now(), { format }));
+  await publishAuditOrFail(deps.publisher, auditEvent(ctx, 'transcript.exported', view, deps.clock.now(), { format, ...subtitles }));
   sendText(ctx.res, 200, body, EXPORT_CONTENT_TYPES[format], { 'content-disposition': `attachment; filename="${view.jobId}.${format}"` });
 }
 

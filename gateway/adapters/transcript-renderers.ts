@@ -15,6 +15,6 @@ function renderable(doc: unknown): RenderableTranscript {
 
 export const transcriptRenderers: TranscriptRenderers = {
   txt: (doc) => renderTxt(renderable(doc)),
-  srt: (doc) => renderSrt(renderable(doc)),
-  vtt: (doc) => renderVtt(renderable(doc)),
+  srt: (doc, options) => renderSrt(renderable(doc), options),
+  vtt: (doc, options) => renderVtt(renderable(doc), options),
 };

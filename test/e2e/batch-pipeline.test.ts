@@ -32,6 +32,12 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/** `00:01:02,500` → 62.5 */
+function srtSeconds(t: string): number {
+  const [hh, mm, rest] = t.split(':');
+  return Number(hh) * 3600 + Number(mm) * 60 + Number((rest ?? '').replace(',', '.'));
+}
+
 function assertStages(job: JobBody): void {
   assert.deepEqual(job.stages.map((s) => s.stage), ['prepare', 'transcribe', 'merge']);
   assert.deepEqual(job.stages.map((s) => s.engine_id), ['audio-prepare', POCKETSPHINX_ENGINE, 'merge']);
@@ -100,6 +106,19 @@ test('a real LibriVox recording is transcribed; task artifacts and exports are s
     if (format === 'srt') assert.match(body, /^1\r?\n\d\d:\d\d:\d\d,\d\d\d --> \d\d:\d\d:\d\d,\d\d\d/);
     if (format === 'vtt') assert.match(body, /^WEBVTT/);
   }
+  // Subtitle options: one line of at most 20 characters per cue, cues of at most 3 s.
+  const short = await h.api(`/v1/audio/transcriptions/${job.id}/export/srt?max_chars_per_line=20&max_lines_per_cue=1&max_cue_seconds=3`);
+  assert.equal(short.status, 200);
+  const cues = (await short.text()).trim().split(/\r?\n\r?\n/).map((c) => c.split(/\r?\n/));
+  assert.ok(cues.length > 3, `the recording is cut into short cues (${cues.length})`);
+  for (const [, times, ...lines] of cues) {
+    assert.equal(lines.length, 1, `one line per cue: ${JSON.stringify(lines)}`);
+    assert.ok((lines[0] ?? '').length <= 20 || !(lines[0] ?? '').includes(' '), `at most 20 characters unless one word is longer: "${lines[0] ?? ''}"`);
+    const [a, b] = (times ?? '').split(' --> ').map(srtSeconds);
+    assert.ok((b ?? 0) - (a ?? 0) <= 3.001, `cue ${times ?? ''} lasts at most 3 s`);
+  }
+  const bad = await h.api(`/v1/audio/transcriptions/${job.id}/export/txt?max_lines_per_cue=1`);
+  assert.equal(bad.status, 400);
 
   // Deleting the finished job removes its data and is audited; afterwards the job is gone.
   const artifactsDir = join(process.env['DALSTON_HOME'] ?? join(process.cwd(), '.dalston'), 'artifacts', 'jobs', job.id);
