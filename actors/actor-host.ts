@@ -44,7 +44,7 @@ export class ActorHost {
     this.#log = options.log.child({ component: 'actor-host', instance: this.instanceId });
     const groupBase = options.topicPrefix.replace(/\.$/, '');
     this.#runtime = new ActorRuntime<JobState, JobEvent, ActorInput>({
-      noun: 'job', nouns: 'jobs', partitionLabel: '', logKey: LOG.jobId,
+      noun: 'job', nouns: 'jobs', partitionNoun: 'partition', actorsNoun: 'actors', logKey: LOG.jobId,
       eventsTopic: this.topic(JOB_EVENTS.name), stateTopic: this.topic(JOB_STATE.name),
       groupId: `${groupBase}-actors`, tailGroupPrefix: groupBase,
       codec: JOB_TAIL_CODEC,

@@ -68,8 +68,9 @@ export interface ActorKind<S extends ActorSnapshot, E extends I, I extends { rea
   /** Singular and plural nouns for logs: `job`/`jobs`, `session`/`sessions`. */
   readonly noun: string;
   readonly nouns: string;
-  /** Prefix of the partition log messages ('' for jobs, 'session ' for sessions: the tests and benches read them). */
-  readonly partitionLabel: string;
+  /** How the log lines name a partition and the live actors ('partition'/'actors', 'session partition'/'sessions'): tests and benches read them. */
+  readonly partitionNoun: string;
+  readonly actorsNoun: string;
   /** The structured-log key of the actor id (LOG.jobId, LOG.sessionId). */
   readonly logKey: string;
   /** Full (prefixed) topic names and group ids. */
@@ -265,12 +266,7 @@ export class ActorRuntime<S extends ActorSnapshot, E extends I, I extends { read
       }
     }
     this.#log.info({ partitions, restored, restore_ms: Date.now() - started, epochs: claims.map((c) => c.epoch) },
-      `${this.#kind.partitionLabel}partitions assigned; ${this.#actorsWord} restored`);
-  }
-
-  /** 'actors' for jobs (the benches and tests read that line), else the plural noun. */
-  get #actorsWord(): string {
-    return this.#kind.partitionLabel === '' ? 'actors' : this.#kind.nouns;
+      `${this.#kind.partitionNoun}s assigned; ${this.#kind.actorsNoun} restored`);
   }
 
   #drop(partitions: ReadonlySet<number>): number {
@@ -288,7 +284,7 @@ export class ActorRuntime<S extends ActorSnapshot, E extends I, I extends { read
   async #onRevoked(revoked: readonly TopicPartitions[]): Promise<void> {
     const partitions = new Set(revoked.flatMap((r) => r.partitions));
     const dropped = this.#drop(partitions);
-    this.#log.info({ partitions: [...partitions], dropped }, `${this.#kind.partitionLabel}partitions revoked; ${this.#actorsWord} dropped`);
+    this.#log.info({ partitions: [...partitions], dropped }, `${this.#kind.partitionNoun}s revoked; ${this.#kind.actorsNoun} dropped`);
   }
 
   /** A newer owner claimed one of our partitions: we were evicted without noticing yet. Stop acting on it at once. */
@@ -297,7 +293,7 @@ export class ActorRuntime<S extends ActorSnapshot, E extends I, I extends { read
     if (mine === undefined) return;
     const dropped = this.#drop(new Set([claim.partition]));
     this.#log.warn({ partition: claim.partition, epoch: mine, newer_epoch: claim.epoch, new_owner: claim.owner, dropped },
-      `another host claimed this ${this.#kind.partitionLabel}partition; fenced`);
+      `another host claimed this ${this.#kind.partitionNoun}; fenced`);
   }
 
   /** A snapshot of one of our actors from an older epoch landed after our claim: write ours again so compaction keeps it. */

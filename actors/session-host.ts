@@ -55,7 +55,7 @@ export class SessionHost {
     this.instanceId = options.instanceId ?? `sessions-${randomUUID().slice(0, 8)}`;
     const groupBase = options.topicPrefix.replace(/\.$/, '');
     this.#runtime = new ActorRuntime<RealtimeSessionState, RealtimeEvent, SessionInput>({
-      noun: 'session', nouns: 'sessions', partitionLabel: 'session ', logKey: LOG.sessionId,
+      noun: 'session', nouns: 'sessions', partitionNoun: 'session partition', actorsNoun: 'sessions', logKey: LOG.sessionId,
       eventsTopic: this.#topic(REALTIME_EVENTS.name), stateTopic: this.#topic(SESSION_STATE.name),
       groupId: `${groupBase}-sessions`, tailGroupPrefix: `${groupBase}-sessions`,
       codec: SESSION_TAIL_CODEC,

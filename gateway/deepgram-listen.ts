@@ -9,7 +9,7 @@ import type { JobParams } from '../streams/index.js';
 import { HttpError, badRequest } from './errors.js';
 import { sendJson } from './http-exchange.js';
 import type { AuthedRequestContext, RouteSpec } from './http-server.js';
-import { transcriptFields } from './job-view.js';
+import { timedItems, transcriptFields, type TimedItem } from './job-view.js';
 import type { JobOutcomeWaiter } from './ports.js';
 import { chooseLanguage, chooseModel } from './realtime/dialects/session-choices.js';
 import { isDeepgramModel } from './realtime/dialects/deepgram.js';
@@ -54,19 +54,8 @@ export function parseDeepgramQuery(query: URLSearchParams): DeepgramRequest {
   };
 }
 
-interface TimedWord { readonly text: string; readonly start: number; readonly end: number; readonly confidence?: number }
-
-function timedWords(list: readonly unknown[]): TimedWord[] {
-  return list.flatMap((w) => {
-    if (typeof w !== 'object' || w === null) return [];
-    const o = w as Record<string, unknown>;
-    return typeof o['text'] === 'string' && typeof o['start'] === 'number' && typeof o['end'] === 'number'
-      ? [{ text: o['text'], start: o['start'], end: o['end'], ...(typeof o['confidence'] === 'number' ? { confidence: o['confidence'] } : {}) }] : [];
-  });
-}
-
 /** Deepgram's word: `word` lower-case without punctuation, `punctuated_word` as written. */
-function deepgramWord(w: TimedWord): Record<string, unknown> {
+function deepgramWord(w: TimedItem): Record<string, unknown> {
   return {
     word: w.text.toLowerCase().replace(/^[^\p{L}\p{N}']+|[^\p{L}\p{N}']+$/gu, ''), start: w.start, end: w.end,
     ...(w.confidence !== undefined ? { confidence: w.confidence } : {}), punctuated_word: w.text,
@@ -79,7 +68,7 @@ export function deepgramResponse(
   request: Pick<DeepgramRequest, 'utterances' | 'notApplied'>,
 ): Record<string, unknown> {
   const { text, segments, words } = transcriptFields(doc);
-  const timed = timedWords(words);
+  const timed = timedItems(words);
   return {
     metadata: {
       transaction_key: 'deprecated', request_id: meta.requestId, sha256: '', created: new Date(meta.createdAt).toISOString(),
@@ -90,11 +79,11 @@ export function deepgramResponse(
       channels: [{ alternatives: [{ transcript: text, words: timed.map(deepgramWord) }] }],
       ...(request.utterances ? {
         utterances: segments.flatMap((seg, id) => {
-          if (typeof seg !== 'object' || seg === null) return [];
-          const o = seg as Record<string, unknown>;
-          if (typeof o['text'] !== 'string' || typeof o['start'] !== 'number' || typeof o['end'] !== 'number') return [];
-          return [{ id: `${meta.jobId}-${id}`, start: o['start'], end: o['end'], channel: 0, transcript: o['text'].trim(),
-            words: timedWords(Array.isArray(o['words']) ? (o['words'] as unknown[]) : []).map(deepgramWord) }];
+          const [timedSeg] = timedItems([seg]);
+          if (!timedSeg) return [];
+          const segWords = (seg as Record<string, unknown>)['words'];
+          return [{ id: `${meta.jobId}-${id}`, start: timedSeg.start, end: timedSeg.end, channel: 0, transcript: timedSeg.text.trim(),
+            words: timedItems(Array.isArray(segWords) ? (segWords as unknown[]) : []).map(deepgramWord) }];
         }),
       } : {}),
     },

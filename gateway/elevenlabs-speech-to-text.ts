@@ -13,7 +13,7 @@ import type { AuthedRequestContext, RouteSpec } from './http-server.js';
 import type { JobOutcomeWaiter, JobView } from './ports.js';
 import { elevenLabsWordItems } from './realtime/dialects/elevenlabs.js';
 import { chooseLanguage, chooseModel } from './realtime/dialects/session-choices.js';
-import { isTerminal, transcriptFields } from './job-view.js';
+import { isTerminal, timedItems, transcriptFields } from './job-view.js';
 import { loadJob, queueJob, readTranscript, removeJob, type TranscriptionsDeps } from './transcriptions.js';
 import { syncFailure, waitForTranscript } from './sync-answer.js';
 import { receiveUpload } from './upload.js';
@@ -98,19 +98,13 @@ export function parseElevenLabsFields(fields: readonly (readonly [string, string
 /** ElevenLabs' answer from a Dalston transcript. */
 export function elevenLabsTranscript(doc: unknown, view: { readonly jobId: string; readonly language?: string | undefined; readonly audioDurationSeconds?: number | undefined }, withWords: boolean, notApplied: readonly string[]): Record<string, unknown> {
   const { text, words } = transcriptFields(doc);
-  const timed = words.flatMap((w) => {
-    if (typeof w !== 'object' || w === null) return [];
-    const o = w as Record<string, unknown>;
-    return typeof o['text'] === 'string' && typeof o['start'] === 'number' && typeof o['end'] === 'number'
-      ? [{ text: o['text'], start: o['start'], end: o['end'], ...(typeof o['confidence'] === 'number' ? { confidence: o['confidence'] } : {}) }] : [];
-  });
   // ElevenLabs' SDK requires a logprob on every item; a recogniser without word confidences gives 0.
   return {
     language_code: view.language ?? 'unknown',
     // The recognisers do not score their language choice: a named or single-language model is taken as certain.
     language_probability: view.language ? 1 : 0,
     text,
-    words: withWords ? elevenLabsWordItems(timed, 0) : [],
+    words: withWords ? elevenLabsWordItems(timedItems(words), 0) : [],
     transcription_id: view.jobId,
     ...(view.audioDurationSeconds !== undefined ? { audio_duration_secs: view.audioDurationSeconds } : {}),
     metadata: { not_applied: notApplied },
@@ -147,7 +141,7 @@ async function convert(deps: ElevenLabsDeps, ctx: AuthedRequestContext): Promise
 async function currentJob(deps: ElevenLabsDeps, ctx: AuthedRequestContext): Promise<JobView> {
   const view = await loadJob(deps, ctx);
   if (isTerminal(view.status)) return view;
-  const outcome = await deps.outcomes.wait(view.jobId, 0);
+  const outcome = deps.outcomes.recent(view.jobId);
   if (!outcome) return view;
   return {
     ...view, status: outcome.status, completedAt: outcome.completedAt,
@@ -164,7 +158,7 @@ async function currentJob(deps: ElevenLabsDeps, ctx: AuthedRequestContext): Prom
 async function settledJob(deps: ElevenLabsDeps, ctx: AuthedRequestContext): Promise<JobView> {
   for (const deadline = Date.now() + 10_000; ; await new Promise((r) => setTimeout(r, 100))) {
     const view = await loadJob(deps, ctx);
-    if (isTerminal(view.status) || (await deps.outcomes.wait(view.jobId, 0)) === undefined || Date.now() > deadline) return view;
+    if (isTerminal(view.status) || deps.outcomes.recent(view.jobId) === undefined || Date.now() > deadline) return view;
   }
 }
 

@@ -18,7 +18,7 @@ import { elevenLabsRoutes } from './elevenlabs-speech-to-text.js';
 import type { ArtifactStore, JobEventPublisher, JobOutcomeWaiter, JobReader, TraceReader } from './ports.js';
 import { checkedAliases, installedModelIds, modelRoutes } from './models.js';
 import { realtimeSessionRoutes, type SessionEventPublisher, type SessionHistoryReader } from './realtime-sessions.js';
-import { DEFAULT_OPENAI_ALIASES, transcriptionRoutes, type OpenAiSyncResponder, type TranscriptRenderers } from './transcriptions.js';
+import { DEFAULT_OPENAI_ALIASES, transcriptionRoutes, type OpenAiSyncResponder, type TranscriptRenderers, type TranscriptionsDeps } from './transcriptions.js';
 import { createUwsServer } from './uws-server.js';
 import { webSocketRoute, type WebSocketRouteSpec } from './websocket-route.js';
 import type { WebSocketLimits } from './websocket.js';
@@ -60,6 +60,8 @@ export interface GatewayDeps {
 export interface GatewayApp {
   /** True from listen() until close(). */
   readonly listening: boolean;
+  /** What the job routes create and read jobs with: other ingresses (Kafka requests) queue jobs through the same. */
+  readonly jobDeps: TranscriptionsDeps;
   /** Starts listening; resolves with the bound port (pass 0 for an ephemeral one). @default host 0.0.0.0 */
   listen(port: number, host?: string): Promise<number>;
   /**
@@ -89,7 +91,7 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
   if (apiKey === undefined || apiKey === '') throw new ConfigError('DALSTON_API_KEY must be set for the gateway');
   const router = new Router();
   for (const route of healthRoutes(deps)) router.add(route);
-  const transcriptionDeps = {
+  const transcriptionDeps: TranscriptionsDeps = {
     publisher: deps.publisher,
     reader: deps.reader,
     store: deps.store,
@@ -126,6 +128,7 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
     get listening() {
       return server.listening;
     },
+    jobDeps: transcriptionDeps,
     listen: (port, host = '0.0.0.0') => server.listen(port, host),
     close: (graceMs = 10_000) => server.close(graceMs),
     ws(spec) {

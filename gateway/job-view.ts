@@ -32,6 +32,24 @@ export interface TranscriptFields {
   readonly words: readonly unknown[];
 }
 
+/** A word or segment of a transcript with its text and times (and the recogniser's confidence when it gives one). */
+export interface TimedItem {
+  readonly text: string;
+  readonly start: number;
+  readonly end: number;
+  readonly confidence?: number;
+}
+
+/** The well-formed timed items of a transcript list (words or segments); anything else is skipped. */
+export function timedItems(list: readonly unknown[]): TimedItem[] {
+  return list.flatMap((v) => {
+    if (typeof v !== 'object' || v === null) return [];
+    const o = v as Record<string, unknown>;
+    return typeof o['text'] === 'string' && typeof o['start'] === 'number' && typeof o['end'] === 'number'
+      ? [{ text: o['text'], start: o['start'], end: o['end'], ...(typeof o['confidence'] === 'number' ? { confidence: o['confidence'] } : {}) }] : [];
+  });
+}
+
 /** Body of `GET /v1/audio/transcriptions/:id`. Transcript fields are present only when the job completed. */
 export interface JobStatusBody {
   readonly id: string;

@@ -16,9 +16,6 @@ import { transcriptRenderers } from './adapters/transcript-renderers.js';
 import { createGatewayApp } from './gateway-app.js';
 import { createOpenAiResponder } from './openai-transcription.js';
 import { KafkaJobIngress } from './kafka-job-ingress.js';
-import { checkedAliases } from './models.js';
-import { systemClock } from '../core/clock.js';
-import { tmpdir } from 'node:os';
 import { REALTIME_DIALECT_ADAPTERS } from './realtime/dialects/index.js';
 import { startRealtimeGateway } from './realtime/realtime-gateway.js';
 
@@ -33,12 +30,10 @@ runService(SERVICE.gateway, async (config, log) => {
     deadLetter: streams.deadLetter, log,
   });
   await outcomes.start();
-  const publisher = new KafkaJobPublisher(streams.producer, config.topicPrefix);
-  const reader = new ClickHouseJobReader(clickhouse);
   const app = createGatewayApp({
     config, log, registry,
-    publisher,
-    reader,
+    publisher: new KafkaJobPublisher(streams.producer, config.topicPrefix),
+    reader: new ClickHouseJobReader(clickhouse),
     store,
     renderers: transcriptRenderers,
     openAi: createOpenAiResponder({ outcomes, store, renderers: transcriptRenderers, timeoutMs: config.syncTimeoutSeconds * 1000 }),
@@ -66,10 +61,7 @@ runService(SERVICE.gateway, async (config, log) => {
   const ingress = new KafkaJobIngress({
     kafka: streams.kafka, topicPrefix: config.topicPrefix, deadLetter: streams.deadLetter, log, apiKey: config.apiKey ?? '', // createGatewayApp refused an unset key above
     inlineMaxBytes: config.kafkaInlineAudioMaxBytes,
-    deps: {
-      publisher, reader, store, clock: systemClock, uploadMaxBytes: config.uploadMaxBytes, tmpDir: tmpdir(),
-      openAiAliases: checkedAliases(config.openAiModelAliases),
-    },
+    deps: app.jobDeps,
   });
   await ingress.start();
   const port = await app.listen(config.gatewayPort, config.bindHost);

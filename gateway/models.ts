@@ -31,9 +31,22 @@ export async function listModels(homeDir: string): Promise<ModelListing[]> {
   );
 }
 
-/** Ids of the ASR models installed under homeDir (named in the answer to an unknown model). */
-export function installedModelIds(homeDir: string): () => Promise<readonly string[]> {
-  return async () => (await listModels(homeDir)).filter((m) => m.installed).map((m) => m.id);
+/**
+ * Ids of the ASR models installed under homeDir (named in the answer to an unknown model). Verifying a model hashes
+ * its files (hundreds of MB), so one answer is shared for a minute: a stream of bad requests cannot make the
+ * gateway hash them again and again.
+ */
+export function installedModelIds(homeDir: string, reuseMs = 60_000): () => Promise<readonly string[]> {
+  let cached: { readonly at: number; readonly ids: Promise<readonly string[]> } | undefined;
+  return () => {
+    if (!cached || Date.now() - cached.at > reuseMs) {
+      const ids = listModels(homeDir).then((ms) => ms.filter((m) => m.installed).map((m) => m.id));
+      cached = { at: Date.now(), ids };
+      // A failed listing is not kept: the next caller tries again.
+      ids.catch(() => (cached = undefined));
+    }
+    return cached.ids;
+  };
 }
 
 /** DALSTON_OPENAI_MODEL_ALIASES with every target checked: `auto` or a catalogue model (start-up refuses others). */

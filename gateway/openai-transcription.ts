@@ -7,7 +7,7 @@ import type { JobCreated, JobOutcome } from '../streams/index.js';
 import { LOG } from '../core/observability-names.js';
 import { sendJson, sendText } from './http-exchange.js';
 import type { AuthedRequestContext } from './http-server.js';
-import { transcriptFields } from './job-view.js';
+import { timedItems, transcriptFields } from './job-view.js';
 import type { ArtifactStore, JobOutcomeWaiter } from './ports.js';
 import { waitForTranscript } from './sync-answer.js';
 import type { OpenAiOptions, OpenAiSyncResponder, TranscriptRenderers } from './transcriptions.js';
@@ -39,19 +39,6 @@ export function languageName(code: string | undefined): string {
   }
 }
 
-interface TimedText {
-  readonly text: string;
-  readonly start: number;
-  readonly end: number;
-}
-
-function timed(v: unknown): TimedText | undefined {
-  if (typeof v !== 'object' || v === null) return undefined;
-  const o = v as Record<string, unknown>;
-  return typeof o['text'] === 'string' && typeof o['start'] === 'number' && typeof o['end'] === 'number'
-    ? { text: o['text'], start: o['start'], end: o['end'] } : undefined;
-}
-
 /** OpenAI's verbose_json from a Dalston transcript (the decoder statistics OpenAI reports are not computed: 0). */
 export function verboseJson(doc: unknown, outcome: JobOutcome, words: boolean): Record<string, unknown> {
   const { text, segments, words: allWords } = transcriptFields(doc);
@@ -61,10 +48,10 @@ export function verboseJson(doc: unknown, outcome: JobOutcome, words: boolean): 
     language: languageName(outcome.language ?? (typeof docLanguage === 'string' ? docLanguage : undefined)),
     duration: outcome.audioDurationSeconds ?? 0,
     text,
-    segments: segments.map(timed).filter((s): s is TimedText => s !== undefined).map((s, id) => ({
+    segments: timedItems(segments).map((s, id) => ({
       id, seek: 0, start: s.start, end: s.end, text: s.text, tokens: [], temperature: 0, avg_logprob: 0, compression_ratio: 0, no_speech_prob: 0,
     })),
-    ...(words ? { words: allWords.map(timed).filter((w): w is TimedText => w !== undefined).map((w) => ({ word: w.text, start: w.start, end: w.end })) } : {}),
+    ...(words ? { words: timedItems(allWords).map((w) => ({ word: w.text, start: w.start, end: w.end })) } : {}),
   };
 }
 

@@ -18,6 +18,8 @@ export type JobDeleted = Extract<JobEvent, { type: 'job.deleted' }>;
 export interface JobOutcomeWaiter {
   /** The job's outcome, or undefined when none arrives within timeoutMs. Outcomes that came shortly before count too. */
   wait(jobId: string, timeoutMs: number): Promise<JobOutcome | undefined>;
+  /** The job's outcome if this gateway has read it in the last few minutes, without waiting. */
+  recent(jobId: string): JobOutcome | undefined;
 }
 
 /** Correlation carried as Kafka headers (`request_id`, `tenant_id`); trace context comes from the active span. */

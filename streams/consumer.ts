@@ -81,7 +81,10 @@ export interface StreamConsumerOptions<T> {
   readonly kafka: Kafka;
   readonly groupId: string;
   readonly topics: readonly string[];
-  /** Turns a record value into a message; throw (MessageDecodeError) for bad bytes or an unknown schema version. */
+  /**
+   * Turns a record value into a message; throw (MessageDecodeError) for bad bytes or an unknown schema version.
+   * `raw`: every record header as a string, with externalProducers only (empty otherwise).
+   */
   readonly decode: (value: Buffer, headers: MessageHeaders, raw: Readonly<Record<string, string>>) => T;
   readonly handler: MessageHandler<T>;
   readonly deadLetter: DeadLetterSink;
@@ -145,6 +148,8 @@ interface CompiledOptions<T> {
   readonly externalProducers: boolean;
   readonly onTombstone: ((key: string | null) => T) | undefined;
 }
+
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
 
 function compile<T>(o: StreamConsumerOptions<T>): CompiledOptions<T> {
   const positiveInt = (v: number | undefined, d: number, name: string): number => {
@@ -531,7 +536,8 @@ export class StreamConsumer<T> {
     let headers: MessageHeaders;
     let value: T;
     try {
-      const raw = rawHeadersToStrings(message.headers);
+      // Only a consumer of outside producers' records needs every header (e.g. a signature): others skip the copy.
+      const raw = this.#o.externalProducers ? rawHeadersToStrings(message.headers) : NO_HEADERS;
       headers = this.#o.externalProducers ? externalHeaders(message.headers, `${topic}/${partition}/${message.offset}`, Number(message.timestamp)) : decodeHeaders(message.headers);
       if (message.value === null) {
         if (!this.#o.onTombstone) throw new MessageDecodeError('record has no value');

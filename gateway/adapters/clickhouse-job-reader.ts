@@ -63,9 +63,10 @@ export class ClickHouseJobReader implements JobReader {
       ...(q.createdUntil !== undefined ? [`created_ms < ${Math.trunc(q.createdUntil)}`] : []),
     ];
     const cols = ['status', 'started_ms', 'completed_ms', 'audio_duration_seconds', 'language', 'model', 'request_id', 'trace_id', 'error_code',
-      'error_message', 'stages_json', 'transcript_key', 'params_json'];
+      'error_message', 'stages_json', 'transcript_key'];
     const rows = await this.ch.query<Record<string, string | number>>(
-      `SELECT job_id, any(tenant_id) AS l_tenant_id, min(created_ms) AS l_created_ms, ${cols.map(latest).join(', ')}
+      `SELECT job_id, any(tenant_id) AS l_tenant_id, min(created_ms) AS l_created_ms, ${cols.map(latest).join(', ')},
+              visitParamExtractString(argMax(params_json, version), 'sessionId') AS l_session_id
        FROM ${qualified(this.ch.database, 'jobs')}
        WHERE ${where.join(' AND ')}
        GROUP BY job_id
@@ -78,13 +79,12 @@ export class ClickHouseJobReader implements JobReader {
     return rows.flatMap((r) => {
       const status = text(r['l_status']);
       if (!isJobStatus(status)) return [];
-      const params = text(r['l_params_json']);
       const row: JobSelect = {
         job_id: text(r['job_id']), tenant_id: text(r['l_tenant_id']), status, created_ms: num(r['l_created_ms']), started_ms: num(r['l_started_ms']),
         completed_ms: num(r['l_completed_ms']), audio_duration_seconds: num(r['l_audio_duration_seconds']), language: text(r['l_language']),
         model: text(r['l_model']), request_id: text(r['l_request_id']), trace_id: text(r['l_trace_id']), error_code: text(r['l_error_code']),
         error_message: text(r['l_error_message']), stages_json: text(r['l_stages_json']), transcript_key: text(r['l_transcript_key']),
-        session_id: /"sessionId":"([^"]*)"/.exec(params)?.[1] ?? '',
+        session_id: text(r['l_session_id']),
       };
       return [toView(row, status)];
     });

@@ -48,9 +48,13 @@ export class KafkaJobOutcomes implements JobOutcomeWaiter {
     return this.#consumer.close();
   }
 
+  recent(jobId: string): JobOutcome | undefined {
+    return this.#recent.get(jobId)?.outcome;
+  }
+
   wait(jobId: string, timeoutMs: number): Promise<JobOutcome | undefined> {
-    const known = this.#recent.get(jobId);
-    if (known) return Promise.resolve(known.outcome);
+    const known = this.recent(jobId);
+    if (known) return Promise.resolve(known);
     return new Promise((resolve) => {
       const waiters = this.#waiters.get(jobId) ?? new Set<(o: JobOutcome) => void>();
       this.#waiters.set(jobId, waiters);
