@@ -53,6 +53,7 @@ const WS_INTERNAL_ERROR = 1011;
 /** A uWS WebSocket behind the GatewaySocket interface; unusable (and harmless) once closed. */
 class UwsSocket implements GatewaySocket {
   private isClosed = false;
+  private isOpened = false;
   constructor(private readonly ws: WebSocket<SocketSlot>) {}
 
   get closed(): boolean {
@@ -80,6 +81,13 @@ class UwsSocket implements GatewaySocket {
 
   markClosed(): void {
     this.isClosed = true;
+  }
+
+  /** True the first time only: the handler's open is due. */
+  markOpened(): boolean {
+    if (this.isOpened) return false;
+    this.isOpened = true;
+    return true;
   }
 }
 
@@ -146,6 +154,12 @@ export function createUwsServer(onRequest: RequestHandler, options: UwsServerOpt
     }
   };
   const handlerOf = (ws: WebSocket<SocketSlot>): SocketHandler => ws.getUserData().handler;
+  /** Runs the handler's open once, before the socket's first other event (see `open` below). */
+  const opened = (ws: WebSocket<SocketSlot>, socket: UwsSocket): void => {
+    if (!socket.markOpened()) return;
+    const handler = handlerOf(ws);
+    guarded(socket, 'open', () => handler.open?.(socket));
+  };
 
   const limits = options.websocket ?? {};
   app.ws<SocketSlot>('/*', {
@@ -158,25 +172,32 @@ export function createUwsServer(onRequest: RequestHandler, options: UwsServerOpt
     open: (ws) => {
       const socket = new UwsSocket(ws);
       sockets.set(ws, socket);
-      const handler = handlerOf(ws);
-      guarded(socket, 'open', () => handler.open?.(socket));
+      // uWS v20.30 runs this inside the upgrade's res.cork(), and a send made here is flushed by that cork's
+      // uncork on the HTTP response's stale socket: now and then (about one upgrade in 7,000 here, TLS) the new
+      // WebSocket is cut (1006) right after its first message. Fixed upstream in uWebSockets v20.79 (#1929), which
+      // no Node 20 build on npm carries; so the handler's open runs after the cork, and before any other event.
+      setImmediate(() => opened(ws, socket));
     },
     message: (ws, message, isBinary) => {
       const socket = sockets.get(ws);
       if (!socket) return;
+      opened(ws, socket);
       const data = Buffer.from(new Uint8Array(message)); // neutered when this callback returns
       guarded(socket, 'message', () => handlerOf(ws).message(socket, data, isBinary));
     },
     drain: (ws) => {
       const socket = sockets.get(ws);
       const handler = handlerOf(ws);
-      if (socket && handler.drain) guarded(socket, 'drain', () => handler.drain?.(socket));
+      if (!socket) return;
+      opened(ws, socket);
+      if (handler.drain) guarded(socket, 'drain', () => handler.drain?.(socket));
     },
     close: (ws, code, message) => {
       const socket = sockets.get(ws);
       if (!socket) return;
       const reason = Buffer.from(new Uint8Array(message)).toString('utf8');
       socket.markClosed();
+      opened(ws, socket);
       sockets.delete(ws);
       const handler = handlerOf(ws);
       guarded(socket, 'close', () => handler.close?.(socket, code, reason));
