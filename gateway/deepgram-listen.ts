@@ -14,7 +14,7 @@ import type { JobOutcomeWaiter } from './ports.js';
 import { chooseLanguage, chooseModel } from './realtime/dialects/session-choices.js';
 import { isDeepgramModel } from './realtime/dialects/deepgram.js';
 import { syncFailure, waitForTranscript } from './sync-answer.js';
-import { TRANSCRIPTIONS_PATH, queueJob, type TranscriptionsDeps } from './transcriptions.js';
+import { TRANSCRIPTIONS_PATH, jobAudioSink, queueJob, type TranscriptionsDeps } from './transcriptions.js';
 import { receiveRawBody } from './upload.js';
 
 export const DEEPGRAM_LISTEN_PATH = '/v1/listen';
@@ -95,21 +95,18 @@ async function listen(deps: DeepgramDeps, ctx: AuthedRequestContext): Promise<vo
   if (/^application\/json/i.test(ctx.req.headers['content-type'] ?? '')) {
     throw new HttpError(501, 'not_implemented', 'transcribing from a URL ({"url": …}) is not supported yet; send the audio as the request body');
   }
-  const upload = await receiveRawBody(ctx.req, { maxFileBytes: deps.uploadMaxBytes, tmpDir: deps.tmpDir });
-  try {
-    const created = await queueJob(deps, ctx, upload.file, request.params);
-    ctx.res.setHeader('dg-request-id', ctx.requestId);
-    const result = await waitForTranscript(deps.outcomes, deps.store, created.jobId, deps.syncTimeoutMs);
-    if (result.kind !== 'completed') {
-      if (result.kind === 'timeout') ctx.log.warn({ [LOG.jobId]: created.jobId, timeout_ms: deps.syncTimeoutMs }, 'synchronous Deepgram answer timed out; the job continues');
-      throw syncFailure(result, created.jobId, `${TRANSCRIPTIONS_PATH}/${created.jobId}`, deps.syncTimeoutMs);
-    }
-    sendJson(ctx.res, 200, deepgramResponse(result.transcript, {
-      requestId: ctx.requestId, jobId: created.jobId, createdAt: created.createdAt, duration: result.outcome.audioDurationSeconds ?? 0, model: request.model,
-    }, request));
-  } finally {
-    await upload.discard();
+  const sink = jobAudioSink(deps, ctx);
+  await receiveRawBody(ctx.req, { maxFileBytes: deps.uploadMaxBytes, sink });
+  const created = await queueJob(deps, ctx, sink, request.params);
+  ctx.res.setHeader('dg-request-id', ctx.requestId);
+  const result = await waitForTranscript(deps.outcomes, deps.store, created.jobId, deps.syncTimeoutMs);
+  if (result.kind !== 'completed') {
+    if (result.kind === 'timeout') ctx.log.warn({ [LOG.jobId]: created.jobId, timeout_ms: deps.syncTimeoutMs }, 'synchronous Deepgram answer timed out; the job continues');
+    throw syncFailure(result, created.jobId, `${TRANSCRIPTIONS_PATH}/${created.jobId}`, deps.syncTimeoutMs);
   }
+  sendJson(ctx.res, 200, deepgramResponse(result.transcript, {
+    requestId: ctx.requestId, jobId: created.jobId, createdAt: created.createdAt, duration: result.outcome.audioDurationSeconds ?? 0, model: request.model,
+  }, request));
 }
 
 export function deepgramRoutes(deps: DeepgramDeps): RouteSpec[] {

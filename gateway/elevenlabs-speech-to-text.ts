@@ -14,7 +14,7 @@ import type { JobOutcomeWaiter, JobView } from './ports.js';
 import { elevenLabsWordItems } from './realtime/dialects/elevenlabs.js';
 import { chooseLanguage, chooseModel } from './realtime/dialects/session-choices.js';
 import { isTerminal, timedItems, transcriptFields } from './job-view.js';
-import { loadJob, queueJob, readTranscript, removeJob, type TranscriptionsDeps } from './transcriptions.js';
+import { jobAudioSink, loadJob, queueJob, readTranscript, removeJob, type TranscriptionsDeps } from './transcriptions.js';
 import { syncFailure, waitForTranscript } from './sync-answer.js';
 import { receiveUpload } from './upload.js';
 
@@ -113,24 +113,21 @@ export function elevenLabsTranscript(doc: unknown, view: { readonly jobId: strin
 
 async function convert(deps: ElevenLabsDeps, ctx: AuthedRequestContext): Promise<void> {
   let parsed: ElevenLabsRequest | undefined;
+  const sink = jobAudioSink(deps, ctx);
   const upload = await receiveUpload(ctx.req, {
-    maxFileBytes: deps.uploadMaxBytes, tmpDir: deps.tmpDir, validateFields: (fields) => void (parsed = parseElevenLabsFields(fields)),
+    maxFileBytes: deps.uploadMaxBytes, sink, validateFields: (fields) => void (parsed = parseElevenLabsFields(fields)),
   });
-  try {
-    const request = parsed ?? parseElevenLabsFields(upload.fields);
-    const created = await queueJob(deps, ctx, upload.file, request.params);
-    ctx.res.setHeader('request-id', ctx.requestId);
-    const result = await waitForTranscript(deps.outcomes, deps.store, created.jobId, deps.syncTimeoutMs);
-    if (result.kind !== 'completed') {
-      if (result.kind === 'timeout') ctx.log.warn({ [LOG.jobId]: created.jobId, timeout_ms: deps.syncTimeoutMs }, 'synchronous ElevenLabs answer timed out; the job continues');
-      throw syncFailure(result, created.jobId, `${ELEVENLABS_STT_PATH}/transcripts/${created.jobId}`, deps.syncTimeoutMs);
-    }
-    const { outcome } = result;
-    sendJson(ctx.res, 200, elevenLabsTranscript(result.transcript, { jobId: created.jobId, language: outcome.language ?? request.params.language, audioDurationSeconds: outcome.audioDurationSeconds },
-      request.timestamps !== 'none', request.notApplied));
-  } finally {
-    await upload.discard();
+  const request = parsed ?? parseElevenLabsFields(upload.fields);
+  const created = await queueJob(deps, ctx, sink, request.params);
+  ctx.res.setHeader('request-id', ctx.requestId);
+  const result = await waitForTranscript(deps.outcomes, deps.store, created.jobId, deps.syncTimeoutMs);
+  if (result.kind !== 'completed') {
+    if (result.kind === 'timeout') ctx.log.warn({ [LOG.jobId]: created.jobId, timeout_ms: deps.syncTimeoutMs }, 'synchronous ElevenLabs answer timed out; the job continues');
+    throw syncFailure(result, created.jobId, `${ELEVENLABS_STT_PATH}/transcripts/${created.jobId}`, deps.syncTimeoutMs);
   }
+  const { outcome } = result;
+  sendJson(ctx.res, 200, elevenLabsTranscript(result.transcript, { jobId: created.jobId, language: outcome.language ?? request.params.language, audioDurationSeconds: outcome.audioDurationSeconds },
+    request.timestamps !== 'none', request.notApplied));
 }
 
 /**

@@ -92,7 +92,7 @@ void test('POST /v1/audio/transcriptions: a real WAV lands in the artifact store
     assert.equal(h.publisher.audits.length, 1);
     assert.equal(h.publisher.audits[0]?.eventType, 'job.created');
     assert.equal(h.publisher.audits[0]?.actorKeyId, keyIdOf(TEST_API_KEY));
-    assert.deepEqual(await h.spooled(), [], 'the spooled upload is removed');
+    assert.deepEqual(await h.storedFiles(), [audioKey], 'the upload went straight to its key: no temporary or partial file is left');
 
     // The job is immediately visible through the status route.
     const status = await h.request(`/v1/audio/transcriptions/${jobId}`);
@@ -215,7 +215,7 @@ void test('uploads: 413 over the byte limit, 400 for a missing or empty file and
     assert.equal(h.publisher.created.length, 0);
     assert.equal(h.reader.records.length, 0);
     assert.deepEqual(await h.store.list('jobs/'), []);
-    assert.deepEqual(await h.spooled(), [], 'rejected uploads leave no spooled file');
+    assert.deepEqual(await h.storedFiles(), [], 'rejected uploads leave nothing stored, partial files included');
   }, { uploadMaxBytes: 20000 });
 });
 

@@ -3,7 +3,6 @@
  * WebSocket on one port, optionally TLS). `gateway/main.ts` builds the real adapters (Kafka publisher, ClickHouse
  * reader, artifact store) and calls createGatewayApp.
  */
-import { tmpdir } from 'node:os';
 import type { Registry } from 'prom-client';
 import { systemClock, type Clock } from '../core/clock.js';
 import type { DalstonConfig } from '../core/config.js';
@@ -36,8 +35,6 @@ export interface GatewayDeps {
   readonly readinessChecks: Readonly<Record<string, ReadinessCheck>>;
   /** @default systemClock */
   readonly clock?: Clock;
-  /** Directory uploads are spooled to before they move to the artifact store. @default os.tmpdir() */
-  readonly uploadTmpDir?: string;
   /** txt/srt/vtt export; without them those formats answer 501. */
   readonly renderers?: TranscriptRenderers;
   /** Data directory whose installed models `GET /v1/models` reports. @default no /v1/models route */
@@ -97,7 +94,6 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
     store: deps.store,
     clock: deps.clock ?? systemClock,
     uploadMaxBytes: deps.config.uploadMaxBytes,
-    tmpDir: deps.uploadTmpDir ?? tmpdir(),
     renderers: deps.renderers,
     openAi: deps.openAi,
     traces: deps.traces,

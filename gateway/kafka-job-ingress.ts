@@ -8,9 +8,6 @@
  * Delivery is at least once: a gateway that dies between queueing a job and committing the request leaves it to be
  * queued again by the next one (two jobs, both reporting the same requestId on jobs.results).
  */
-import { writeFile, rm } from 'node:fs/promises';
-import { randomUUID } from 'node:crypto';
-import { join } from 'node:path';
 import { InvalidInputError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { LOG } from '../core/observability-names.js';
@@ -20,7 +17,7 @@ import {
 } from '../streams/index.js';
 import { DEFAULT_TENANT, keyIdOf } from './auth.js';
 import { HttpError } from './errors.js';
-import { parseSubmitFields, queueJob, type TranscriptionsDeps } from './transcriptions.js';
+import { jobAudioSink, parseSubmitFields, queueJob, type TranscriptionsDeps } from './transcriptions.js';
 
 export interface KafkaJobIngressOptions {
   readonly kafka: Kafka;
@@ -107,16 +104,11 @@ export class KafkaJobIngress {
     const audio = Buffer.from(request.audio.base64, 'base64');
     if (audio.length === 0) throw refuse('audio.base64 is empty or not base64');
     if (audio.length > this.#o.inlineMaxBytes) throw refuse(`inline audio is ${audio.length} bytes; at most ${this.#o.inlineMaxBytes}`);
-    const path = join(this.#o.deps.tmpDir, `dalston-kafka-request-${randomUUID()}`);
-    await writeFile(path, audio);
-    try {
-      const log = this.#log.child({ [LOG.requestId]: request.requestId });
-      const created = await queueJob(this.#o.deps, {
-        principal: { tenantId: DEFAULT_TENANT, keyId: this.#keyId }, requestId: request.requestId, traceId: undefined, log, annotate: () => undefined,
-      }, { path, filename: request.audio.filename ?? '', mimeType: 'application/octet-stream', bytes: audio.length }, { ...params.params, api: 'kafka' });
-      log.info({ [LOG.jobId]: created.jobId, bytes: audio.length }, 'job queued from a Kafka request');
-    } finally {
-      await rm(path, { force: true });
-    }
+    const log = this.#log.child({ [LOG.requestId]: request.requestId });
+    const origin = { principal: { tenantId: DEFAULT_TENANT, keyId: this.#keyId }, requestId: request.requestId, traceId: undefined, log, annotate: () => undefined };
+    const sink = jobAudioSink(this.#o.deps, origin);
+    await sink.writeBuffer(audio, { filename: request.audio.filename ?? '', mimeType: 'application/octet-stream' });
+    const created = await queueJob(this.#o.deps, origin, sink, { ...params.params, api: 'kafka' });
+    log.info({ [LOG.jobId]: created.jobId, bytes: audio.length }, 'job queued from a Kafka request');
   }
 }

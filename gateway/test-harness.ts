@@ -5,7 +5,7 @@
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { Registry } from 'prom-client';
 import { ManualClock } from '../core/clock.js';
@@ -43,11 +43,10 @@ export interface Harness {
   readonly clock: ManualClock;
   readonly logs: LogLine[];
   readonly dir: string;
-  readonly uploadDir: string;
   /** fetch against the gateway with the test key unless `auth: false`. */
   request(path: string, init?: RequestInit & { auth?: boolean }): Promise<Response>;
-  /** Files left in the upload spool directory (should be none between requests). */
-  spooled(): Promise<string[]>;
+  /** Every file under the artifact store's root, partial ones (`.tmp`) included, relative to it. */
+  storedFiles(): Promise<string[]>;
   /** Closes the gateway (in-flight requests get `graceMs`) and removes the temporary directory. */
   close(graceMs?: number): Promise<void>;
 }
@@ -60,9 +59,9 @@ export interface HarnessOptions extends Partial<Pick<GatewayDeps, 'renderers' | 
 
 export async function startHarness(overrides: HarnessOptions = {}): Promise<Harness> {
   const dir = await mkdtemp(join(tmpdir(), 'dalston-gw-'));
-  const uploadDir = join(dir, 'spool');
-  await mkdir(uploadDir);
-  const store = new FsArtifactStore(join(dir, 'artifacts'));
+  const artifacts = join(dir, 'artifacts');
+  await mkdir(artifacts);
+  const store = new FsArtifactStore(artifacts);
   const reader = new InMemoryJobReader();
   const publisher = new RecordingPublisher();
   const registry = new Registry();
@@ -76,20 +75,20 @@ export async function startHarness(overrides: HarnessOptions = {}): Promise<Harn
     log: recordingLogger(logs),
     registry, publisher, reader, store, clock,
     readinessChecks: overrides.readinessChecks ?? { kafka: async () => undefined },
-    uploadTmpDir: uploadDir,
     ...(overrides.renderers ? { renderers: overrides.renderers } : {}),
   });
   const port = await app.listen(0, '127.0.0.1');
   const base = `${overrides.tls ? 'https' : 'http'}://127.0.0.1:${port}`;
   return {
-    app, base, store, reader, publisher, registry, clock, logs, dir, uploadDir,
+    app, base, store, reader, publisher, registry, clock, logs, dir,
     request(path, init = {}) {
       const { auth = true, ...rest } = init;
       const headers = new Headers(rest.headers);
       if (auth && !headers.has('authorization')) headers.set('authorization', `Bearer ${TEST_API_KEY}`);
       return fetch(`${base}${path}`, { ...rest, headers });
     },
-    spooled: () => readdir(uploadDir),
+    storedFiles: async () => (await readdir(artifacts, { recursive: true, withFileTypes: true }))
+      .filter((e) => e.isFile()).map((e) => relative(artifacts, join(e.parentPath, e.name))).sort(),
     async close(graceMs = 200) {
       await app.close(graceMs);
       await rm(dir, { recursive: true, force: true });

@@ -2,8 +2,7 @@
  * The native batch API under /v1/audio/transcriptions: submit (multipart upload → artifact store → jobs row →
  * job.created), status with the `stages` array, task artifacts, cancel and export. Handlers see only the ports.
  */
-import { extname } from 'node:path';
-import { SpanStatusCode, trace, type Attributes } from '@opentelemetry/api';
+import type { Attributes } from '@opentelemetry/api';
 import type { Clock } from '../core/clock.js';
 import { DependencyUnavailableError } from '../core/errors.js';
 import { ATTR, LOG, SPAN } from '../core/observability-names.js';
@@ -12,14 +11,15 @@ import { ASR_MODEL_IDS } from './models.js';
 import { SCHEMA_VERSION, type AuditEvent, type JobCreated, type JobParams } from '../streams/index.js';
 import { HttpError, badRequest, conflict, notFound } from './errors.js';
 import { sendJson, sendText } from './http-exchange.js';
-import { TRACER_NAME, type AuthedRequestContext, type RouteSpec } from './http-server.js';
-import { newEventId, newJobId } from './ids.js';
+import type { AuthedRequestContext, RouteSpec } from './http-server.js';
+import { newEventId } from './ids.js';
 import { isTerminal, jobStatusBody, transcriptFields } from './job-view.js';
 import { parseLanguage } from './languages.js';
 import type { ArtifactStore, JobEventPublisher, JobReader, JobView, NewJobRecord, TraceReader } from './ports.js';
 import { traceWaterfall } from './trace-view.js';
 import { jobListingRoutes } from './job-listing.js';
-import { receiveUpload, type ReceivedFile } from './upload.js';
+import { receiveUpload } from './upload.js';
+import { JobAudioSink, inSpan, newJobSlot } from './audio-intake.js';
 
 export const TRANSCRIPTIONS_PATH = '/v1/audio/transcriptions';
 
@@ -215,8 +215,6 @@ export interface TranscriptionsDeps {
   readonly clock: Clock;
   /** DALSTON_UPLOAD_MAX_BYTES. */
   readonly uploadMaxBytes: number;
-  /** Where uploads are spooled before they move into the artifact store. */
-  readonly tmpDir: string;
   /** Export renderers for txt/srt/vtt; without them those formats answer 501. */
   readonly renderers?: TranscriptRenderers | undefined;
   readonly openAi?: OpenAiSyncResponder | undefined;
@@ -230,27 +228,6 @@ export interface TranscriptionsDeps {
 
 /** Most spans one trace request returns (a long job with many retries and heartbeats stays well below). */
 export const TRACE_SPAN_LIMIT = 5000;
-
-/** Runs fn in a child span of the active one; errors set status ERROR and are rethrown. */
-async function inSpan<T>(name: string, attributes: Attributes, fn: () => Promise<T>): Promise<T> {
-  return trace.getTracer(TRACER_NAME).startActiveSpan(name, { attributes }, async (span) => {
-    try {
-      return await fn();
-    } catch (err) {
-      span.recordException(err instanceof Error ? err : new Error(String(err)));
-      span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
-      throw err;
-    } finally {
-      span.end();
-    }
-  });
-}
-
-/** The extension of the uploaded file name (lower-case, 1-8 alphanumerics) for the artifact key, or ''. */
-export function audioExtension(filename: string): string {
-  const ext = extname(filename).slice(1).toLowerCase();
-  return /^[a-z0-9]{1,8}$/.test(ext) ? ext : '';
-}
 
 function auditEvent(
   ctx: JobOrigin, eventType: AuditEvent['eventType'], job: { jobId: string; audioDurationSeconds?: number | undefined },
@@ -316,21 +293,12 @@ async function parseWithInstalledModels(deps: TranscriptionsDeps, fields: readon
 /** Who asks for a job: an HTTP request, or a Kafka producer's signed request (gateway/kafka-job-ingress.ts). */
 export type JobOrigin = Pick<AuthedRequestContext, 'principal' | 'requestId' | 'traceId' | 'log' | 'annotate'>;
 
-export async function queueJob(deps: TranscriptionsDeps, ctx: JobOrigin, file: ReceivedFile, params: JobParams): Promise<JobCreated> {
-  const createdAt = deps.clock.now();
-  const jobId = newJobId(createdAt);
+export async function queueJob(deps: TranscriptionsDeps, ctx: JobOrigin, sink: JobAudioSink, params: JobParams): Promise<JobCreated> {
+  const { jobId, createdAt } = sink.slot;
   const { tenantId, keyId } = ctx.principal;
   ctx.annotate({ [LOG.jobId]: jobId });
-  const audio = {
-    key: artifactKeys.originalAudio(jobId, audioExtension(file.filename)),
-    filename: file.filename,
-    bytes: file.bytes,
-    contentType: file.mimeType,
-  };
+  const audio = sink.stored;
   const common: Attributes = { [ATTR.jobId]: jobId, [ATTR.tenantId]: tenantId, [ATTR.requestId]: ctx.requestId };
-
-  await inSpan(SPAN.uploadToS3, { ...common, [ATTR.storageBackend]: deps.store.backend }, () =>
-    deps.store.putFile(audio.key, file.path, audio.contentType));
 
   // Publish first: a job whose job.created never reached Kafka must leave no `pending` row behind (it would never
   // move). The row only makes the job visible before the actor's first snapshot reaches ClickHouse.
@@ -338,7 +306,7 @@ export async function queueJob(deps: TranscriptionsDeps, ctx: JobOrigin, file: R
   try {
     await inSpan(SPAN.publishJobCreated, common, () => deps.publisher.publishJobCreated(created, { requestId: ctx.requestId, tenantId }));
   } catch (err) {
-    await deps.store.deletePrefix(artifactKeys.jobPrefix(jobId)).catch(() => undefined);
+    await sink.discard().catch(() => undefined);
     throw new DependencyUnavailableError('the job could not be queued (Kafka unavailable); nothing was stored, try again', { cause: err });
   }
 
@@ -365,25 +333,33 @@ export async function queueJob(deps: TranscriptionsDeps, ctx: JobOrigin, file: R
   return created;
 }
 
+/** The sink a request's audio streams into: the store, under a job id taken now. */
+export function jobAudioSink(deps: Pick<TranscriptionsDeps, 'store' | 'clock'>, ctx: JobOrigin): JobAudioSink {
+  return new JobAudioSink(deps.store, newJobSlot(deps.clock), { [ATTR.tenantId]: ctx.principal.tenantId, [ATTR.requestId]: ctx.requestId });
+}
+
 async function submit(deps: TranscriptionsDeps, ctx: AuthedRequestContext): Promise<void> {
-  const upload = await receiveUpload(ctx.req, { maxFileBytes: deps.uploadMaxBytes, tmpDir: deps.tmpDir });
+  const sink = jobAudioSink(deps, ctx);
+  const upload = await receiveUpload(ctx.req, { maxFileBytes: deps.uploadMaxBytes, sink });
+  let request: SubmitRequest;
   try {
-    const request = await parseWithInstalledModels(deps, upload.fields);
+    request = await parseWithInstalledModels(deps, upload.fields);
     if (request.openAiMode && !deps.openAi) {
       throw new HttpError(501, 'not_implemented',
         'OpenAI-compatible synchronous mode is not available on this server; omit "model" or name a Dalston model for an asynchronous job');
     }
-    const created = await queueJob(deps, ctx, upload.file, request.params);
-    if (request.openAiMode && deps.openAi) {
-      await deps.openAi.respond(ctx, created, request.openAi ?? { responseFormat: 'json', words: false });
-      return;
-    }
-    sendJson(ctx.res, 201, {
-      id: created.jobId, status: 'pending', created_at: new Date(created.createdAt).toISOString(), request_id: ctx.requestId, trace_id: ctx.traceId ?? null,
-    });
-  } finally {
-    await upload.discard();
+  } catch (err) {
+    await sink.discard();
+    throw err;
   }
+  const created = await queueJob(deps, ctx, sink, request.params);
+  if (request.openAiMode && deps.openAi) {
+    await deps.openAi.respond(ctx, created, request.openAi ?? { responseFormat: 'json', words: false });
+    return;
+  }
+  sendJson(ctx.res, 201, {
+    id: created.jobId, status: 'pending', created_at: new Date(created.createdAt).toISOString(), request_id: ctx.requestId, trace_id: ctx.traceId ?? null,
+  });
 }
 
 async function status(deps: TranscriptionsDeps, ctx: AuthedRequestContext): Promise<void> {

@@ -1,24 +1,33 @@
 /**
- * Receives a multipart/form-data upload with busboy: the `file` part is streamed to a temporary file (never held in
- * memory) under a byte limit; text fields are collected. The caller moves the file into the artifact store and
- * must call `discard()` when done. The request body is pulled as the temporary file accepts it, so a slow disk
- * slows the socket instead of filling memory; a client that leaves mid-upload leaves no file behind.
+ * Receives a multipart/form-data upload with busboy: the `file` part is streamed into a sink (the artifact store,
+ * see gateway/audio-intake.ts) as it arrives, never whole in memory or in a temporary file, under a byte limit;
+ * text fields are collected. The request body is pulled as the sink accepts it, so a slow store slows the socket
+ * instead of filling memory; a limit crossed or a client that leaves mid-upload leaves nothing stored.
  */
-import { createWriteStream } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import { randomUUID } from 'node:crypto';
 import { Transform, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import busboy from 'busboy';
 import { HttpError, badRequest } from './errors.js';
 import type { HttpRequest } from './http-exchange.js';
 
+/** What the client said of its file. */
+export interface FileMeta {
+  /** Client file name with any directory part removed ('' when none was sent). */
+  readonly filename: string;
+  readonly mimeType: string;
+}
+
+/** Where a file goes as it arrives. */
+export interface FileSink {
+  /** Stores `body` as it arrives; when `body` errors it must leave nothing stored and reject. */
+  write(body: Readable, meta: FileMeta): Promise<void>;
+  /** Removes what `write` stored (the request failed after it); safe to call more than once. */
+  discard(): Promise<void>;
+}
+
 export interface UploadOptions {
   /** Largest accepted file in bytes (DALSTON_UPLOAD_MAX_BYTES); more → 413. */
   readonly maxFileBytes: number;
-  /** Directory for the temporary file. */
-  readonly tmpDir: string;
+  readonly sink: FileSink;
   /** Name of the file part. @default 'file' */
   readonly fileField?: string;
   /** @default 32 */
@@ -29,21 +38,15 @@ export interface UploadOptions {
   readonly validateFields?: (fields: readonly (readonly [string, string])[]) => void;
 }
 
-export interface ReceivedFile {
-  /** Temporary file holding the upload. */
-  readonly path: string;
-  /** Client file name with any directory part removed ('' when none was sent). */
-  readonly filename: string;
-  readonly mimeType: string;
+export interface ReceivedFile extends FileMeta {
   readonly bytes: number;
 }
 
 export interface ReceivedUpload {
+  /** The file, already in the sink (the caller discards it if the request fails later). */
   readonly file: ReceivedFile;
   /** Text fields in arrival order; a name given twice appears twice. */
   readonly fields: readonly (readonly [string, string])[];
-  /** Removes the temporary file; safe to call more than once. */
-  discard(): Promise<void>;
 }
 
 /** Multipart overhead tolerated on top of the file limit before Content-Length alone earns a 413. */
@@ -83,12 +86,11 @@ export async function receiveUpload(req: HttpRequest, options: UploadOptions): P
     throw badRequest(`malformed multipart request: ${err instanceof Error ? err.message : String(err)}`);
   }
 
-  const tmpPath = join(options.tmpDir, `dalston-upload-${randomUUID()}`);
   const fields: [string, string][] = [];
   let file: { filename: string; mimeType: string; bytes: number } | undefined;
   let written: Promise<void> | undefined;
   let current: Readable | undefined;
-  const discard = async () => rm(tmpPath, { force: true });
+  const discard = () => options.sink.discard();
 
   try {
     await new Promise<void>((resolve, reject) => {
@@ -100,8 +102,7 @@ export async function receiveUpload(req: HttpRequest, options: UploadOptions): P
         // Stop feeding busboy: the unread rest of the body stays in the socket (paused) until the answer closes it.
         req.body.unpipe(bb);
         req.signal.removeEventListener('abort', aborted);
-        // Ends the temp-file pipeline instead of leaving it waiting for data that will not come (a plain destroy()
-        // of busboy's file stream leaves the pipeline pending).
+        // Ends the sink's write with the error instead of leaving it waiting for data that will not come.
         current?.destroy(err);
         reject(err);
       };
@@ -113,12 +114,19 @@ export async function receiveUpload(req: HttpRequest, options: UploadOptions): P
         }
         const received = { filename: baseName(info.filename), mimeType: info.mimeType || 'application/octet-stream', bytes: 0 };
         file = received;
-        current = stream;
-        stream.on('data', (chunk: Buffer) => {
-          received.bytes += chunk.length;
+        // Counted as the sink reads (a 'data' listener would start the flow before the sink is ready for it).
+        const counted = new Transform({
+          transform(chunk: Buffer, _enc, done) {
+            received.bytes += chunk.length;
+            done(null, chunk);
+          },
         });
+        current = counted;
+        counted.on('error', () => undefined); // the sink's write rejects with it; this keeps a late one from crashing
+        stream.on('error', (err) => counted.destroy(err));
         stream.on('limit', () => fail(fileTooLarge(options.maxFileBytes)));
-        written = pipeline(stream, createWriteStream(tmpPath));
+        stream.pipe(counted);
+        written = options.sink.write(counted, { filename: received.filename, mimeType: received.mimeType });
         written.catch(() => undefined); // awaited below; this only keeps a failure from being unhandled meanwhile
       });
       bb.on('field', (name, value, info) => {
@@ -161,18 +169,16 @@ export async function receiveUpload(req: HttpRequest, options: UploadOptions): P
     await discard();
     throw badRequest(`the uploaded file${done.filename ? ` "${done.filename}"` : ''} is empty (0 bytes)`);
   }
-  return { file: { path: tmpPath, ...done }, fields, discard };
+  return { file: done, fields };
 }
 
 /**
- * A request whose whole body is the audio (Deepgram's pre-recorded API): streamed to a temporary file as it arrives,
- * never held in memory; over the limit → 413 as soon as it is crossed, with nothing kept.
+ * A request whose whole body is the audio (Deepgram's pre-recorded API): streamed into the sink as it arrives, never
+ * held in memory; over the limit → 413 as soon as it is crossed, with nothing kept.
  */
-export async function receiveRawBody(req: HttpRequest, options: Pick<UploadOptions, 'maxFileBytes' | 'tmpDir'>): Promise<ReceivedUpload> {
+export async function receiveRawBody(req: HttpRequest, options: Pick<UploadOptions, 'maxFileBytes' | 'sink'>): Promise<ReceivedUpload> {
   const declared = Number(req.headers['content-length'] ?? NaN);
   if (Number.isFinite(declared) && declared > options.maxFileBytes) throw fileTooLarge(options.maxFileBytes);
-  const tmpPath = join(options.tmpDir, `dalston-upload-${randomUUID()}`);
-  const discard = async () => rm(tmpPath, { force: true });
   let bytes = 0;
   const limit = new Transform({
     transform(chunk: Buffer, _enc, done) {
@@ -180,16 +186,18 @@ export async function receiveRawBody(req: HttpRequest, options: Pick<UploadOptio
       done(bytes > options.maxFileBytes ? fileTooLarge(options.maxFileBytes) : null, chunk);
     },
   });
+  // The body's own errors (the client gone) reach the sink through the limit stream.
+  req.body.on('error', (err) => limit.destroy(err));
+  const mimeType = (req.headers['content-type'] ?? 'application/octet-stream').split(';')[0]?.trim() || 'application/octet-stream';
   try {
-    await pipeline(req.body, limit, createWriteStream(tmpPath));
+    await options.sink.write(req.body.pipe(limit), { filename: '', mimeType });
   } catch (err) {
-    await discard();
+    await options.sink.discard();
     throw err instanceof HttpError ? err : badRequest('the client aborted the upload');
   }
   if (bytes === 0) {
-    await discard();
+    await options.sink.discard();
     throw badRequest('the request body is empty: send the audio as the body');
   }
-  const mimeType = (req.headers['content-type'] ?? 'application/octet-stream').split(';')[0]?.trim() || 'application/octet-stream';
-  return { file: { path: tmpPath, filename: '', mimeType, bytes }, fields: [], discard };
+  return { file: { filename: '', mimeType, bytes }, fields: [] };
 }

@@ -153,7 +153,7 @@ void test('Expect: 100-continue gets its interim answer and the upload then succ
   }
 });
 
-void test('a streamed upload over the limit answers 413 and the server stops reading; nothing is spooled', async () => {
+void test('a streamed upload over the limit answers 413 and the server stops reading; nothing is left in the store', async () => {
   const limit = 256 * 1024;
   const h = await startHarness({ uploadMaxBytes: limit });
   try {
@@ -178,22 +178,23 @@ void test('a streamed upload over the limit answers 413 and the server stops rea
     assert.match(String(res.headers['x-request-id']), /^req_/);
     assert.ok(written < offered / 4, `the client stopped early (${written} of ${offered} bytes written)`);
     req.destroy();
-    await until(async () => assert.deepEqual(await h.spooled(), []));
-    assert.deepEqual(await h.spooled(), [], 'no temporary file is left');
+    await until(async () => assert.deepEqual(await h.storedFiles(), []));
+    assert.deepEqual(await h.storedFiles(), [], 'no partial object is left');
     assert.equal(h.publisher.created.length, 0);
   } finally {
     await h.close();
   }
 });
 
-void test('a client leaving mid-upload leaves no temporary file and is logged as 499', async () => {
+void test('an upload streams into the store as it arrives; a client leaving mid-upload leaves nothing there and is logged as 499', async () => {
   const h = await startHarness();
   try {
     const req = post(h.base, { 'content-length': 10 * 1024 * 1024, 'x-request-id': 'leaver' });
     req.on('error', () => undefined);
     req.write(partHead);
     req.write(Buffer.alloc(256 * 1024, 1));
-    await until(async () => assert.equal((await h.spooled()).length, 1, 'the upload is being spooled'));
+    // The partial object under the job's audio key: the bytes are in the store before the body ends.
+    await until(async () => assert.match((await h.storedFiles()).join(), /^jobs\/job_[0-9A-Z]+\/audio\/original\.wav\.[0-9a-f-]+\.tmp$/, 'the upload is being stored'));
     req.destroy();
     const line = await eventually(() => {
       const found = h.logs.find((l) => l.fields['request_id'] === 'leaver');
@@ -201,7 +202,7 @@ void test('a client leaving mid-upload leaves no temporary file and is logged as
       return found;
     });
     assert.equal(line.fields['status'], 499);
-    await until(async () => assert.deepEqual(await h.spooled(), []));
+    await until(async () => assert.deepEqual(await h.storedFiles(), []));
     assert.equal(h.publisher.created.length, 0);
   } finally {
     await h.close();

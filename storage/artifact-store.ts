@@ -6,6 +6,7 @@
  *   jobs/<job_id>/tasks/<task_id>/output.json   what it answered (plus any blobs beside it, e.g. audio.wav)
  *   jobs/<job_id>/transcript.json               the merged result
  */
+import type { Readable } from 'node:stream';
 
 export interface ArtifactStore {
   /** 'fs' or 's3', for the dalston.storage.backend span attribute. */
@@ -13,6 +14,11 @@ export interface ArtifactStore {
   put(key: string, body: Buffer | Uint8Array, contentType?: string): Promise<void>;
   /** Streams a local file into the store without reading it into memory. */
   putFile(key: string, path: string, contentType?: string): Promise<void>;
+  /**
+   * Stores a stream as it arrives (an upload straight from the socket), holding at most one part in memory; resolves
+   * with the bytes stored. If the stream errors (a limit crossed, the client gone) nothing is left under the key.
+   */
+  putStream(key: string, body: Readable, contentType?: string): Promise<number>;
   get(key: string): Promise<Buffer>;
   /** Copies an object to a local file (engines work on files). */
   getToFile(key: string, path: string): Promise<void>;

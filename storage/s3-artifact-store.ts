@@ -4,7 +4,8 @@ import { stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
-  DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client,
+  AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, DeleteObjectsCommand, GetObjectCommand,
+  HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client, UploadPartCommand, type CompletedPart,
 } from '@aws-sdk/client-s3';
 import { NotFoundError } from './errors.js';
 import { assertSafeKey, type ArtifactStore } from './artifact-store.js';
@@ -15,6 +16,9 @@ export interface S3ArtifactStoreOptions {
   /** Unset: AWS. Set: an S3-compatible endpoint, addressed path-style. */
   readonly endpoint?: string;
 }
+
+/** Multipart part size: S3's minimum is 5 MiB (except the last part); one part is the memory an upload holds. */
+export const S3_PART_BYTES = 8 * 1024 * 1024;
 
 export class S3ArtifactStore implements ArtifactStore {
   readonly backend = 's3' as const;
@@ -40,6 +44,54 @@ export class S3ArtifactStore implements ArtifactStore {
     await this.client.send(
       new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: createReadStream(path), ContentLength: size, ContentType: contentType }),
     );
+  }
+
+  /**
+   * A stream shorter than one part is one PutObject; a longer one a multipart upload, part by part as the stream
+   * delivers them (the stream is not read while a part is in flight), aborted if the stream fails.
+   */
+  async putStream(key: string, body: Readable, contentType?: string): Promise<number> {
+    assertSafeKey(key);
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    let total = 0;
+    let uploadId: string | undefined;
+    const parts: CompletedPart[] = [];
+    const flushPart = async (): Promise<void> => {
+      if (uploadId === undefined) {
+        const created = await this.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key, ContentType: contentType }));
+        uploadId = created.UploadId;
+        if (uploadId === undefined) throw new Error(`S3 gave no upload id for ${key}`);
+      }
+      const PartNumber = parts.length + 1;
+      const part = await this.client.send(new UploadPartCommand({
+        Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumber, Body: Buffer.concat(pending, pendingBytes), ContentLength: pendingBytes,
+      }));
+      parts.push({ PartNumber, ETag: part.ETag });
+      pending = [];
+      pendingBytes = 0;
+    };
+    try {
+      for await (const chunk of body) {
+        const buf = chunk as Buffer;
+        pending.push(buf);
+        pendingBytes += buf.length;
+        total += buf.length;
+        if (pendingBytes >= S3_PART_BYTES) await flushPart();
+      }
+      if (uploadId === undefined) {
+        await this.put(key, Buffer.concat(pending, pendingBytes), contentType);
+        return total;
+      }
+      if (pendingBytes > 0) await flushPart();
+      await this.client.send(new CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }));
+      return total;
+    } catch (err) {
+      if (uploadId !== undefined) {
+        await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId })).catch(() => undefined);
+      }
+      throw err;
+    }
   }
 
   private async body(key: string): Promise<Readable> {

@@ -9,6 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { REPO_ROOT } from '../../core/config.js';
 import { freePort } from '../../infra/ports.js';
@@ -68,6 +69,34 @@ for (const [name, make] of backends) {
       assert.deepEqual(await readFile(copy), bytes);
       assert.equal(await store.exists(artifactKeys.originalAudio('job_a', 'wav')), true);
       assert.equal(await store.exists('jobs/job_a/nothing'), false);
+    });
+
+    test('putStream stores a stream as it arrives: one byte, under one part, and over two parts (S3 multipart) come back exactly', async () => {
+      const store = make();
+      for (const size of [1, 70_000, 2 * 8 * 1024 * 1024 + 12_345]) {
+        const bytes = Buffer.alloc(size);
+        for (let i = 0; i < size; i++) bytes[i] = (i * 7) % 251;
+        // Chunks of uneven sizes, as a socket delivers them.
+        const chunks = function* () {
+          for (let at = 0, n = 1; at < size; at += n, n = (n * 3 + 1) % 100_003 || 1) yield bytes.subarray(at, Math.min(size, at + n));
+        };
+        const key = artifactKeys.originalAudio(`job_stream${size}`, 'wav');
+        assert.equal(await store.putStream(key, Readable.from(chunks()), 'audio/wav'), size);
+        assert.ok((await store.get(key)).equals(bytes), `${size} bytes round-trip`);
+      }
+    });
+
+    test('putStream of a stream that fails part-way (a limit crossed, a client gone) leaves nothing under the key', async () => {
+      const store = make();
+      const key = artifactKeys.originalAudio('job_broken', 'wav');
+      const failing = new Readable({ read() {} });
+      const stored = store.putStream(key, failing, 'audio/wav');
+      // More than one S3 part first, so a multipart upload is under way when the stream fails.
+      for (let i = 0; i < 10; i++) failing.push(Buffer.alloc(1024 * 1024, i));
+      setTimeout(() => failing.destroy(new Error('over the limit')), 50);
+      await assert.rejects(stored, /over the limit/);
+      assert.equal(await store.exists(key), false);
+      assert.deepEqual(await store.list(artifactKeys.jobPrefix('job_broken')), []);
     });
 
     test("a job's data lists and deletes together; other jobs are untouched; missing keys are NotFoundError", async () => {

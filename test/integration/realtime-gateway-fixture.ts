@@ -46,7 +46,7 @@ export async function startRealtimeTestGateway(o: {
   const registry = new Registry();
   const app = createGatewayApp({
     config: { apiKey: RT_TEST_KEY, uploadMaxBytes: 1024 * 1024 }, log: o.log, registry,
-    publisher: new RecordingPublisher(), reader: new InMemoryJobReader(), store, readinessChecks: {}, uploadTmpDir: dir,
+    publisher: new RecordingPublisher(), reader: new InMemoryJobReader(), store, readinessChecks: {},
     websocket: { maxPayloadBytes: o.config.realtimeMaxFrameBytes * 2 },
   });
   const realtime = await startRealtimeGateway({
