@@ -5,6 +5,7 @@
  */
 import { accessSync, constants } from 'node:fs';
 import { resolve } from 'node:path';
+import { isIP } from 'node:net';
 import { ConfigError } from './errors.js';
 
 type Parser<T> = (raw: string, name: string) => T;
@@ -109,6 +110,19 @@ const topicPrefix: Parser<string> = (raw, name) => {
   return raw;
 };
 
+/** Host names, addresses and CIDR blocks, comma-separated; a CIDR block must be well-formed. */
+const allowList: Parser<readonly string[]> = (raw, name) => {
+  const entries = raw.split(',').map((e) => e.trim()).filter((e) => e !== '');
+  for (const e of entries) {
+    const [net, prefix, more] = e.split('/');
+    const bits = isIP(net ?? '');
+    if (more !== undefined || (prefix !== undefined && (bits === 0 || !/^\d+$/.test(prefix) || Number(prefix) > (bits === 6 ? 128 : 32)))) {
+      throw new ConfigError(`${name}: "${e}" is not a host name, address or CIDR block`);
+    }
+  }
+  return entries;
+};
+
 function spec<T, const D extends string | undefined>(s: VariableSpec<T> & { readonly default: D }): VariableSpec<T> & { readonly default: D } {
   return s;
 }
@@ -163,6 +177,8 @@ export const VARIABLES = {
   realtimeTokenTtlSeconds: spec({ name: 'DALSTON_REALTIME_TOKEN_TTL_SECONDS', default: '60', doc: 'Lifetime of a single-use real-time token from `POST /v1/realtime/tokens` (at most 60).', parse: numRange(1, 60) }),
   heartbeatSeconds: spec({ name: 'DALSTON_ENGINE_HEARTBEAT_SECONDS', default: '5', doc: 'How often a running task reports it is alive; the actor presumes a worker dead after three missed beats.', parse: numRange(0.1, 600) }),
   uploadMaxBytes: spec({ name: 'DALSTON_UPLOAD_MAX_BYTES', default: '1073741824', doc: 'Largest accepted upload in bytes.', parse: intRange(1, 2 ** 40) }),
+  urlAllowHosts: spec({ name: 'DALSTON_URL_ALLOW_HOSTS', default: undefined, doc: 'Comma-separated host names, addresses and CIDR blocks that audio URLs (`audio_url`, ElevenLabs `cloud_storage_url`, Deepgram `{"url": …}`) may point at although they are private, loopback or link-local; every other non-public target is refused (SSRF protection), redirects included.', parse: allowList }),
+  urlFetchTimeoutSeconds: spec({ name: 'DALSTON_URL_FETCH_TIMEOUT_SECONDS', default: '300', doc: 'Longest a fetch of audio from a URL may take, redirects and body included; longer → 400 `url_fetch_failed`. Its size limit is DALSTON_UPLOAD_MAX_BYTES.', parse: numRange(1, 86400) }),
   openAiModelAliases: spec({ name: 'DALSTON_OPENAI_MODEL_ALIASES', default: 'whisper-1=auto,gpt-4o-transcribe=auto,gpt-4o-mini-transcribe=auto', doc: 'OpenAI model names accepted by `POST /v1/audio/transcriptions` and the model each runs on (`auto`: the default, DALSTON_TRANSCRIBE_ENGINE). A target must be a model id of `GET /v1/models`; the gateway refuses to start otherwise.', parse: modelAliases }),
   kafkaInlineAudioMaxBytes: spec({ name: 'DALSTON_KAFKA_INLINE_AUDIO_MAX_BYTES', default: '786432', doc: 'Largest decoded inline audio a Kafka job request (topic `jobs.requests`) may carry; a larger one is dead-lettered with the reason. Kafka refuses records over 1 MB unless the topic allows more.', parse: intRange(1, 64 * 1024 * 1024) }),
   syncTimeoutSeconds: spec({ name: 'DALSTON_SYNC_TIMEOUT_SECONDS', default: '600', doc: 'How long a synchronous transcription request (an OpenAI model name on `POST /v1/audio/transcriptions`, ElevenLabs `POST /v1/speech-to-text`) waits for its job to end before answering 504; the job itself continues.', parse: numRange(1, 86400) }),

@@ -6,7 +6,7 @@
  */
 import { LOG } from '../core/observability-names.js';
 import type { JobParams } from '../streams/index.js';
-import { HttpError, badRequest } from './errors.js';
+import { badRequest } from './errors.js';
 import { sendJson } from './http-exchange.js';
 import type { AuthedRequestContext, RouteSpec } from './http-server.js';
 import { timedItems, transcriptFields, type TimedItem } from './job-view.js';
@@ -14,8 +14,8 @@ import type { JobOutcomeWaiter } from './ports.js';
 import { chooseLanguage, chooseModel } from './realtime/dialects/session-choices.js';
 import { isDeepgramModel } from './realtime/dialects/deepgram.js';
 import { syncFailure, waitForTranscript } from './sync-answer.js';
-import { TRANSCRIPTIONS_PATH, jobAudioSink, queueJob, type TranscriptionsDeps } from './transcriptions.js';
-import { receiveRawBody } from './upload.js';
+import { TRANSCRIPTIONS_PATH, jobAudioSink, queueJob, urlSource, type TranscriptionsDeps } from './transcriptions.js';
+import { receiveRawBody, receiveSmallJson } from './upload.js';
 
 export const DEEPGRAM_LISTEN_PATH = '/v1/listen';
 
@@ -92,11 +92,16 @@ export function deepgramResponse(
 
 async function listen(deps: DeepgramDeps, ctx: AuthedRequestContext): Promise<void> {
   const request = parseDeepgramQuery(ctx.url.searchParams);
-  if (/^application\/json/i.test(ctx.req.headers['content-type'] ?? '')) {
-    throw new HttpError(501, 'not_implemented', 'transcribing from a URL ({"url": …}) is not supported yet; send the audio as the request body');
-  }
   const sink = jobAudioSink(deps, ctx);
-  await receiveRawBody(ctx.req, { maxFileBytes: deps.uploadMaxBytes, sink });
+  if (/^application\/json/i.test(ctx.req.headers['content-type'] ?? '')) {
+    // Deepgram's remote-file form: {"url": "<audio URL>"}, fetched by the gateway (gateway/url-audio.ts).
+    const body = await receiveSmallJson(ctx.req);
+    const url = typeof body === 'object' && body !== null ? (body as { url?: unknown }).url : undefined;
+    if (typeof url !== 'string' || url === '') throw badRequest('a JSON body must be {"url": "<audio URL>"}; send audio itself as the raw body');
+    await urlSource(deps, 'url')(url, sink);
+  } else {
+    await receiveRawBody(ctx.req, { maxFileBytes: deps.uploadMaxBytes, sink });
+  }
   const created = await queueJob(deps, ctx, sink, request.params);
   ctx.res.setHeader('dg-request-id', ctx.requestId);
   const result = await waitForTranscript(deps.outcomes, deps.store, created.jobId, deps.syncTimeoutMs);

@@ -16,8 +16,8 @@ test('ElevenLabs fields: vendor models run the default, ISO 639-3 languages map 
   assert.throws(() => parseElevenLabsFields([['model_id', 'scribe_v9000']]), /model "scribe_v9000" is not a model of this server/);
   assert.throws(() => parseElevenLabsFields([['model_id', 'scribe_v1'], ['language_code', 'klingon']]), /not a supported language code/);
   assert.throws(() => parseElevenLabsFields([['model_id', 'scribe_v1'], ['colour', 'blue']]), /unknown field "colour"/);
-  assert.throws(() => parseElevenLabsFields([['model_id', 'scribe_v1'], ['cloud_storage_url', 'https://x/a.wav']]),
-    (e: unknown) => e instanceof HttpError && e.status === 501 && /cloud_storage_url is not supported yet/.test(e.message));
+  assert.throws(() => parseElevenLabsFields([['model_id', 'scribe_v1'], ['source_url', 'https://youtu.be/x']]),
+    (e: unknown) => e instanceof HttpError && e.status === 501 && /source_url is not supported yet/.test(e.message));
 });
 
 test('ElevenLabs answer: words with spacing between them, the job id as transcription_id, what was not applied', () => {

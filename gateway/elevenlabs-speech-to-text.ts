@@ -14,7 +14,7 @@ import type { JobOutcomeWaiter, JobView } from './ports.js';
 import { elevenLabsWordItems } from './realtime/dialects/elevenlabs.js';
 import { chooseLanguage, chooseModel } from './realtime/dialects/session-choices.js';
 import { isTerminal, timedItems, transcriptFields } from './job-view.js';
-import { jobAudioSink, loadJob, queueJob, readTranscript, removeJob, type TranscriptionsDeps } from './transcriptions.js';
+import { jobAudioSink, loadJob, queueJob, readTranscript, removeJob, urlSource, type TranscriptionsDeps } from './transcriptions.js';
 import { syncFailure, waitForTranscript } from './sync-answer.js';
 import { receiveUpload } from './upload.js';
 
@@ -31,8 +31,10 @@ const NOT_APPLIED_FIELDS = [
   'multichannel_output_style', 'additional_formats', 'webhook', 'webhook_id', 'webhook_metadata', 'temperature', 'seed',
   'entity_detection', 'entity_redaction', 'entity_redaction_mode', 'no_verbatim', 'use_speaker_library', 'transcript_edit', 'enable_logging',
 ] as const;
-/** Fields that name an input other than an uploaded file: not built yet. */
-const URL_FIELDS = ['cloud_storage_url', 'source_url'] as const;
+/** Fields that name an input other than an uploaded file and are not built: `source_url` (a page such as YouTube). */
+const URL_FIELDS = ['source_url'] as const;
+/** The audio's URL instead of a file part: fetched by the gateway (gateway/url-audio.ts). */
+const CLOUD_URL_FIELD = 'cloud_storage_url';
 
 export interface ElevenLabsDeps extends TranscriptionsDeps {
   readonly outcomes: JobOutcomeWaiter;
@@ -62,12 +64,13 @@ export function parseElevenLabsFields(fields: readonly (readonly [string, string
     if ((URL_FIELDS as readonly string[]).includes(name)) {
       throw new HttpError(501, 'not_implemented', `${name} is not supported yet; upload the audio as "file"`);
     }
+    if (name === CLOUD_URL_FIELD) continue;
     if ((NOT_APPLIED_FIELDS as readonly string[]).includes(name)) {
       if (asksForSomething(name, value)) notApplied.add(name);
       continue;
     }
     if (!(APPLIED_FIELDS as readonly string[]).includes(name)) {
-      throw badRequest(`unknown field "${name}"; accepted: file, ${[...APPLIED_FIELDS, ...NOT_APPLIED_FIELDS].join(', ')}`);
+      throw badRequest(`unknown field "${name}"; accepted: file, ${[CLOUD_URL_FIELD, ...APPLIED_FIELDS, ...NOT_APPLIED_FIELDS].join(', ')}`);
     }
     if (seen.has(name)) throw badRequest(`field "${name}" was sent more than once`);
     seen.set(name, value.trim());
@@ -116,6 +119,7 @@ async function convert(deps: ElevenLabsDeps, ctx: AuthedRequestContext): Promise
   const sink = jobAudioSink(deps, ctx);
   const upload = await receiveUpload(ctx.req, {
     maxFileBytes: deps.uploadMaxBytes, sink, validateFields: (fields) => void (parsed = parseElevenLabsFields(fields)),
+    url: { field: CLOUD_URL_FIELD, fetch: urlSource(deps, CLOUD_URL_FIELD) },
   });
   const request = parsed ?? parseElevenLabsFields(upload.fields);
   const created = await queueJob(deps, ctx, sink, request.params);

@@ -15,6 +15,12 @@ export type ApiErrorCode =
   /** A real-time session is still live: its transcript, audio or deletion must wait for its end. */
   | 'session_active'
   | 'file_too_large'
+  /** A URL to fetch audio from is malformed, not http(s), or carries credentials. */
+  | 'invalid_url'
+  /** A URL's target is not public and not allow-listed (SSRF protection). */
+  | 'url_not_allowed'
+  /** The audio could not be fetched from a URL (an error answer, a timeout, too many redirects). */
+  | 'url_fetch_failed'
   | 'unsupported_media_type'
   | 'internal_error'
   | 'not_implemented'

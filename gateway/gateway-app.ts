@@ -18,13 +18,14 @@ import type { ArtifactStore, JobEventPublisher, JobOutcomeWaiter, JobReader, Tra
 import { checkedAliases, installedModelIds, modelRoutes } from './models.js';
 import { realtimeSessionRoutes, type SessionEventPublisher, type SessionHistoryReader } from './realtime-sessions.js';
 import { DEFAULT_OPENAI_ALIASES, transcriptionRoutes, type OpenAiSyncResponder, type TranscriptRenderers, type TranscriptionsDeps } from './transcriptions.js';
+import { UrlAllowList } from './url-audio.js';
 import { createUwsServer } from './uws-server.js';
 import { webSocketRoute, type WebSocketRouteSpec } from './websocket-route.js';
 import type { WebSocketLimits } from './websocket.js';
 
 export interface GatewayDeps {
   /** TLS is on when both files are given (core/config.ts checks that they come together). */
-  readonly config: Pick<DalstonConfig, 'apiKey' | 'uploadMaxBytes'> & Partial<Pick<DalstonConfig, 'tlsCertFile' | 'tlsKeyFile' | 'openAiModelAliases'>>;
+  readonly config: Pick<DalstonConfig, 'apiKey' | 'uploadMaxBytes'> & Partial<Pick<DalstonConfig, 'tlsCertFile' | 'tlsKeyFile' | 'openAiModelAliases' | 'urlAllowHosts' | 'urlFetchTimeoutSeconds'>>;
   readonly log: Logger;
   /** The process registry; the gateway registers its request metrics here and serves it on /metrics. */
   readonly registry: Registry;
@@ -94,6 +95,10 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
     store: deps.store,
     clock: deps.clock ?? systemClock,
     uploadMaxBytes: deps.config.uploadMaxBytes,
+    urlFetch: {
+      policy: { maxBytes: deps.config.uploadMaxBytes, timeoutMs: (deps.config.urlFetchTimeoutSeconds ?? 300) * 1000 },
+      allow: new UrlAllowList(deps.config.urlAllowHosts ?? []),
+    },
     renderers: deps.renderers,
     openAi: deps.openAi,
     traces: deps.traces,

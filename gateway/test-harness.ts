@@ -53,6 +53,10 @@ export interface Harness {
 
 export interface HarnessOptions extends Partial<Pick<GatewayDeps, 'renderers' | 'readinessChecks'>> {
   uploadMaxBytes?: number;
+  /** DALSTON_URL_ALLOW_HOSTS. @default none */
+  urlAllowHosts?: readonly string[];
+  /** DALSTON_URL_FETCH_TIMEOUT_SECONDS. @default 300 */
+  urlFetchTimeoutSeconds?: number;
   /** Serve HTTPS/WSS with these PEM files (then `base` is https://). */
   tls?: { certFile: string; keyFile: string };
 }
@@ -70,6 +74,8 @@ export async function startHarness(overrides: HarnessOptions = {}): Promise<Harn
   const app = createGatewayApp({
     config: {
       apiKey: TEST_API_KEY, uploadMaxBytes: overrides.uploadMaxBytes ?? 10 * 1024 * 1024,
+      ...(overrides.urlAllowHosts ? { urlAllowHosts: overrides.urlAllowHosts } : {}),
+      ...(overrides.urlFetchTimeoutSeconds ? { urlFetchTimeoutSeconds: overrides.urlFetchTimeoutSeconds } : {}),
       ...(overrides.tls ? { tlsCertFile: overrides.tls.certFile, tlsKeyFile: overrides.tls.keyFile } : {}),
     },
     log: recordingLogger(logs),

@@ -18,7 +18,8 @@ import { parseLanguage } from './languages.js';
 import type { ArtifactStore, JobEventPublisher, JobReader, JobView, NewJobRecord, TraceReader } from './ports.js';
 import { traceWaterfall } from './trace-view.js';
 import { jobListingRoutes } from './job-listing.js';
-import { receiveUpload } from './upload.js';
+import { receiveUpload, type FileSink, type ReceivedFile } from './upload.js';
+import { fetchUrlInto, type UrlAllowList, type UrlFetchPolicy } from './url-audio.js';
 import { JobAudioSink, inSpan, newJobSlot } from './audio-intake.js';
 
 export const TRANSCRIPTIONS_PATH = '/v1/audio/transcriptions';
@@ -41,7 +42,8 @@ export const EXPORT_FORMATS = ['txt', 'srt', 'vtt', 'json'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 
 /** The accepted form fields of a submission besides `file`. */
-export const SUBMIT_FIELDS = ['language', 'model', 'timestamps_granularity', 'response_format', 'vad'] as const;
+/** `audio_url` names the audio instead of a `file` part (fetched by the gateway, see gateway/url-audio.ts). */
+export const SUBMIT_FIELDS = ['language', 'model', 'timestamps_granularity', 'response_format', 'vad', 'audio_url'] as const;
 /** Fields of OpenAI's transcription request, accepted only with an OpenAI model. */
 export const OPENAI_FIELDS = ['prompt', 'temperature', 'timestamp_granularities[]', 'stream'] as const;
 /** OpenAI sends one `timestamp_granularities[]` field per value. */
@@ -220,6 +222,8 @@ export interface TranscriptionsDeps {
   readonly openAi?: OpenAiSyncResponder | undefined;
   /** The span store (DALSTON_OTEL_SPAN_STORE=clickhouse); without it `GET …/{id}/trace` answers 404 saying so. */
   readonly traces?: TraceReader | undefined;
+  /** Fetching audio from URLs (`audio_url`); without it such a request answers 501. */
+  readonly urlFetch?: UrlFetch | undefined;
   /** DALSTON_OPENAI_MODEL_ALIASES. @default DEFAULT_OPENAI_ALIASES */
   readonly openAiAliases?: ReadonlyMap<string, string> | undefined;
   /** The installed models' ids, named in the answer to an unknown model. */
@@ -333,6 +337,20 @@ export async function queueJob(deps: TranscriptionsDeps, ctx: JobOrigin, sink: J
   return created;
 }
 
+/** How this server fetches audio from URLs: its SSRF allow-list and limits. */
+export interface UrlFetch {
+  readonly policy: UrlFetchPolicy;
+  readonly allow: UrlAllowList;
+}
+
+/** Fetches audio from a URL into the sink; 501 where this server does not fetch URLs. */
+export function urlSource(deps: Pick<TranscriptionsDeps, 'urlFetch'>, field: string): (url: string, sink: FileSink) => Promise<ReceivedFile> {
+  return async (url, sink) => {
+    if (!deps.urlFetch) throw new HttpError(501, 'not_implemented', `${field} is not available on this server; upload the audio instead`);
+    return fetchUrlInto(url, deps.urlFetch.policy, deps.urlFetch.allow, sink);
+  };
+}
+
 /** The sink a request's audio streams into: the store, under a job id taken now. */
 export function jobAudioSink(deps: Pick<TranscriptionsDeps, 'store' | 'clock'>, ctx: JobOrigin): JobAudioSink {
   return new JobAudioSink(deps.store, newJobSlot(deps.clock), { [ATTR.tenantId]: ctx.principal.tenantId, [ATTR.requestId]: ctx.requestId });
@@ -340,7 +358,7 @@ export function jobAudioSink(deps: Pick<TranscriptionsDeps, 'store' | 'clock'>, 
 
 async function submit(deps: TranscriptionsDeps, ctx: AuthedRequestContext): Promise<void> {
   const sink = jobAudioSink(deps, ctx);
-  const upload = await receiveUpload(ctx.req, { maxFileBytes: deps.uploadMaxBytes, sink });
+  const upload = await receiveUpload(ctx.req, { maxFileBytes: deps.uploadMaxBytes, sink, url: { field: 'audio_url', fetch: urlSource(deps, 'audio_url') } });
   let request: SubmitRequest;
   try {
     request = await parseWithInstalledModels(deps, upload.fields);

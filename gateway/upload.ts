@@ -34,6 +34,11 @@ export interface UploadOptions {
   readonly maxFields?: number;
   /** Largest text field in bytes. @default 65536 */
   readonly maxFieldBytes?: number;
+  /**
+   * A text field that may name the audio's URL instead of a file part, and how to fetch it into the sink (after the
+   * body was read and the fields checked). Both a file and a URL is a 400.
+   */
+  readonly url?: { readonly field: string; fetch(url: string, sink: FileSink): Promise<ReceivedFile> };
   /** Checks the text fields once the body is read, before a missing or empty file is refused (throw to refuse). */
   readonly validateFields?: (fields: readonly (readonly [string, string])[]) => void;
 }
@@ -160,9 +165,17 @@ export async function receiveUpload(req: HttpRequest, options: UploadOptions): P
     await discard();
     throw err;
   }
+  const url = options.url && fields.find(([name]) => name === options.url?.field)?.[1];
+  if (options.url && url !== undefined) {
+    if (file) {
+      await discard();
+      throw badRequest(`send the audio either as "${fileField}" or as "${options.url.field}", not both`);
+    }
+    return { file: await options.url.fetch(url, options.sink), fields };
+  }
   if (!file) {
     await discard();
-    throw badRequest(`missing "${fileField}": send the audio as a multipart file part named "${fileField}"`);
+    throw badRequest(`missing "${fileField}": send the audio as a multipart file part named "${fileField}"${options.url ? ` or its URL as "${options.url.field}"` : ''}`);
   }
   const done: { filename: string; mimeType: string; bytes: number } = file;
   if (done.bytes === 0) {
@@ -200,4 +213,24 @@ export async function receiveRawBody(req: HttpRequest, options: Pick<UploadOptio
     throw badRequest('the request body is empty: send the audio as the body');
   }
   return { file: { filename: '', mimeType, bytes }, fields: [] };
+}
+
+/** A small JSON request body (Deepgram's `{"url": …}`), read whole up to `maxBytes`; more → 413, bad JSON → 400. */
+export async function receiveSmallJson(req: HttpRequest, maxBytes = 65_536): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  try {
+    for await (const chunk of req.body) {
+      bytes += (chunk as Buffer).length;
+      if (bytes > maxBytes) throw new HttpError(413, 'file_too_large', `the JSON body exceeds ${maxBytes} bytes`);
+      chunks.push(chunk as Buffer);
+    }
+  } catch (err) {
+    throw err instanceof HttpError ? err : badRequest('the client aborted the request');
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+  } catch {
+    throw badRequest('the request body is not valid JSON');
+  }
 }

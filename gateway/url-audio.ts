@@ -1,0 +1,185 @@
+/**
+ * Audio fetched from a URL the client names (`audio_url`, ElevenLabs `cloud_storage_url`, Deepgram `{"url": …}`),
+ * streamed into the job's sink like an upload. The server fetches on the client's behalf, so it must not become a
+ * way into the network it sits in (SSRF): a target whose address is private, loopback, link-local or otherwise
+ * not public is refused unless allow-listed. The check runs on the address actually connected to (in the socket's
+ * DNS lookup, so a name cannot resolve to a public address for the check and a private one for the connection),
+ * and again on every redirect. Size and time are bounded.
+ */
+import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
+import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { BlockList, isIP, type LookupFunction } from 'node:net';
+import { posix } from 'node:path';
+import { Transform } from 'node:stream';
+import { HttpError, badRequest } from './errors.js';
+import { fileTooLarge, type FileSink, type ReceivedFile } from './upload.js';
+
+export interface UrlFetchPolicy {
+  /** Largest body accepted (the upload limit). */
+  readonly maxBytes: number;
+  /** Whole fetch, redirects and body included. */
+  readonly timeoutMs: number;
+  /** @default 5 */
+  readonly maxRedirects?: number;
+}
+
+/** Ranges that are not the public internet (RFC 6890 and friends). */
+const NOT_PUBLIC = new BlockList();
+for (const [net, prefix] of [
+  ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12], ['192.0.0.0', 24],
+  ['192.0.2.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['198.51.100.0', 24], ['203.0.113.0', 24], ['224.0.0.0', 4], ['240.0.0.0', 4],
+] as const) NOT_PUBLIC.addSubnet(net, prefix, 'ipv4');
+for (const [net, prefix] of [['::', 128], ['::1', 128], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8], ['64:ff9b::', 96], ['2001:db8::', 32]] as const) {
+  NOT_PUBLIC.addSubnet(net, prefix, 'ipv6');
+}
+
+const familyOf = (address: string): 'ipv4' | 'ipv6' => (isIP(address) === 6 ? 'ipv6' : 'ipv4');
+
+/** An IPv4 address written as IPv6 (::ffff:a.b.c.d) is judged as the IPv4 address it is. */
+function unmapped(address: string): string {
+  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+  return m?.[1] ?? address;
+}
+
+/** DALSTON_URL_ALLOW_HOSTS, parsed once: host names, and addresses or CIDR blocks, fetched although not public. */
+export class UrlAllowList {
+  readonly #names = new Set<string>();
+  readonly #blocks = new BlockList();
+
+  constructor(entries: readonly string[]) {
+    for (const raw of entries) {
+      const entry = raw.trim().toLowerCase();
+      if (entry === '') continue;
+      const [net, prefix] = entry.split('/');
+      if (net !== undefined && isIP(net)) {
+        if (prefix === undefined) this.#blocks.addAddress(net, familyOf(net));
+        else this.#blocks.addSubnet(net, Number(prefix), familyOf(net));
+      } else {
+        this.#names.add(entry);
+      }
+    }
+  }
+
+  allowsName(hostname: string): boolean {
+    return this.#names.has(hostname.toLowerCase());
+  }
+
+  /** Whether the server may connect to `address`: a public one, or one allow-listed. */
+  allowsAddress(address: string): boolean {
+    const a = unmapped(address);
+    return !NOT_PUBLIC.check(a, familyOf(a)) || this.#blocks.check(a, familyOf(a));
+  }
+}
+
+const refused = (host: string, address: string) =>
+  new HttpError(400, 'url_not_allowed', `the URL's host ${host} is a private, loopback or link-local address (${address}); the server does not fetch from it unless it is allow-listed`);
+
+/** dns.lookup that refuses non-public addresses: net calls it for the connection itself. */
+function guardedLookup(allow: UrlAllowList): LookupFunction {
+  return (hostname, options, callback) => {
+    dnsLookup(hostname, { ...options, all: true }, (err, addresses: LookupAddress[]) => {
+      if (err) {
+        callback(err, '', 0);
+        return;
+      }
+      const bad = allow.allowsName(hostname) ? undefined : addresses.find((a) => !allow.allowsAddress(a.address));
+      if (bad) {
+        callback(refused(hostname, bad.address), '', 0);
+        return;
+      }
+      const first = addresses[0];
+      if (options.all) (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, addresses);
+      else callback(null, first?.address ?? '', first?.family ?? 4);
+    });
+  };
+}
+
+function parseUrl(raw: string, base?: URL): URL {
+  let url: URL;
+  try {
+    url = new URL(raw, base);
+  } catch {
+    throw new HttpError(400, 'invalid_url', `not a URL: ${JSON.stringify(raw.slice(0, 200))}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new HttpError(400, 'invalid_url', `only http and https URLs are fetched, not ${url.protocol}`);
+  if (url.username || url.password) throw new HttpError(400, 'invalid_url', 'URLs with credentials are not fetched');
+  return url;
+}
+
+function get(url: URL, allow: UrlAllowList, signal: AbortSignal): Promise<IncomingMessage> {
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  // net skips the lookup for a literal address, so those are checked here.
+  if (isIP(host) && !allow.allowsName(host) && !allow.allowsAddress(host)) throw refused(host, host);
+  const options: RequestOptions = { method: 'GET', signal, lookup: guardedLookup(allow), headers: { 'user-agent': 'dalston-url-fetch', accept: 'audio/*, video/*, */*' } };
+  return new Promise((resolve, reject) => {
+    const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, options, resolve);
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function fetchFailed(url: URL, err: unknown, signal: AbortSignal): HttpError {
+  if (err instanceof HttpError) return err;
+  const e = err as { name?: string; code?: string; message?: string };
+  const why = signal.aborted || e.name === 'AbortError' || e.name === 'TimeoutError' ? 'it took too long' : (e.code ?? e.message ?? String(err));
+  return new HttpError(400, 'url_fetch_failed', `the audio could not be fetched from ${url.host}: ${why}`);
+}
+
+/**
+ * Fetches `raw` into `sink` (following up to maxRedirects redirects, each checked again) and returns what was
+ * stored. Refusals and failures are 400s naming the reason; a body over the limit is a 413; nothing is left stored.
+ */
+export async function fetchUrlInto(raw: string, policy: UrlFetchPolicy, allow: UrlAllowList, sink: FileSink): Promise<ReceivedFile> {
+  const signal = AbortSignal.timeout(policy.timeoutMs);
+  let url = parseUrl(raw);
+  let res: IncomingMessage | undefined;
+  for (let hop = 0; ; hop++) {
+    try {
+      res = await get(url, allow, signal);
+    } catch (err) {
+      throw fetchFailed(url, err, signal);
+    }
+    const location = res.headers.location;
+    if (res.statusCode !== undefined && res.statusCode >= 300 && res.statusCode < 400 && location) {
+      res.resume();
+      if (hop >= (policy.maxRedirects ?? 5)) throw new HttpError(400, 'url_fetch_failed', `the URL redirected more than ${policy.maxRedirects ?? 5} times`);
+      url = parseUrl(location, url);
+      continue;
+    }
+    break;
+  }
+  if (res.statusCode !== 200) {
+    res.resume();
+    throw new HttpError(400, 'url_fetch_failed', `the URL answered ${res.statusCode ?? '?'} ${res.statusMessage ?? ''}`.trim());
+  }
+  const declared = Number(res.headers['content-length'] ?? NaN);
+  if (Number.isFinite(declared) && declared > policy.maxBytes) {
+    res.destroy();
+    throw fileTooLarge(policy.maxBytes);
+  }
+  let bytes = 0;
+  const from = url;
+  const limited = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      bytes += chunk.length;
+      done(bytes > policy.maxBytes ? fileTooLarge(policy.maxBytes) : null, chunk);
+    },
+  });
+  const body = res;
+  body.on('error', (err) => limited.destroy(fetchFailed(from, err, signal)));
+  body.on('aborted', () => limited.destroy(fetchFailed(from, new Error('the connection was cut'), signal)));
+  const meta = { filename: posix.basename(decodeURIComponent(url.pathname)), mimeType: (res.headers['content-type'] ?? 'application/octet-stream').split(';')[0]?.trim() || 'application/octet-stream' };
+  try {
+    await sink.write(body.pipe(limited), meta);
+  } catch (err) {
+    body.destroy();
+    await sink.discard();
+    throw err instanceof HttpError ? err : fetchFailed(url, err, signal);
+  }
+  if (bytes === 0) {
+    await sink.discard();
+    throw badRequest(`the URL's body is empty`);
+  }
+  return { ...meta, bytes };
+}
