@@ -13,6 +13,7 @@ import { ElevenLabsClient, ElevenLabsError } from '@elevenlabs/elevenlabs-js';
 import { wordErrors } from '../../engines/asr/wer.js';
 import { MOONSHINE_TINY, batchEngineId } from '../../engines/models/catalogue.js';
 import { ESPEAK_SENTENCES, TESTDATA, parseSphinxTranscription, synthesizeFile } from '../fixtures/speech-fixtures.js';
+import { startAudioUrlServer } from '../support/audio-url-server.js';
 import { startHarness, type Harness } from './pipeline-harness.js';
 
 const ENGINE = batchEngineId(MOONSHINE_TINY);
@@ -20,7 +21,7 @@ let h: Harness;
 let client: ElevenLabsClient;
 
 before(async () => {
-  h = await startHarness({ name: 'elevenlabs', engines: ['audio-prepare', ENGINE, 'merge'], env: { DALSTON_TRANSCRIBE_ENGINE: ENGINE } });
+  h = await startHarness({ name: 'elevenlabs', engines: ['audio-prepare', ENGINE, 'merge'], env: { DALSTON_TRANSCRIBE_ENGINE: ENGINE, DALSTON_URL_ALLOW_HOSTS: '127.0.0.1' } });
   client = new ElevenLabsClient({ apiKey: h.apiKey, baseUrl: h.gatewayUrl, maxRetries: 0, timeoutInSeconds: 120 });
 });
 after(async () => {
@@ -64,11 +65,26 @@ test('transcripts: get returns the finished transcript by id, delete removes it 
   await assert.rejects(client.speechToText.transcripts.get(created.transcriptionId), (err: unknown) => err instanceof ElevenLabsError && err.statusCode === 404);
 });
 
-test('refusals: a wrong key is a 401, a URL input is not supported yet (501), an unknown model a 400', async () => {
+test('cloudStorageUrl: the gateway fetches the audio from an allow-listed server; a loopback address not allow-listed is a 400', async () => {
+  const sentence = ESPEAK_SENTENCES[5] ?? '';
+  const wav = await synthesizeFile(sentence, { voice: 'en-us', padBefore: 0.3, padAfter: 0.3 });
+  const server = await startAudioUrlServer([wav]);
+  try {
+    const r = (await client.speechToText.convert({ cloudStorageUrl: server.urlOf(wav), modelId: 'scribe_v1' })) as unknown as { text: string; words: { type: string }[] };
+    assert.ok(wordErrors(sentence, r.text).wer <= 0.2, `from the URL: "${r.text}" for "${sentence}"`);
+    assert.ok(r.words.some((w) => w.type === 'word'));
+    const refused = client.speechToText.convert({ cloudStorageUrl: `http://127.0.0.2:${new URL(server.base).port}/a.wav`, modelId: 'scribe_v1' });
+    await assert.rejects(refused, (err: unknown) => err instanceof ElevenLabsError && err.statusCode === 400 && /url_not_allowed/.test(JSON.stringify(err.body)));
+  } finally {
+    await server.close();
+  }
+});
+
+test('refusals: a wrong key is a 401, a page URL (source_url) is not supported yet (501), an unknown model a 400', async () => {
   const wav = await synthesizeFile(ESPEAK_SENTENCES[0] ?? '', { voice: 'en-us' });
   const stranger = new ElevenLabsClient({ apiKey: 'dk_not_the_key', baseUrl: h.gatewayUrl, maxRetries: 0 });
   await assert.rejects(stranger.speechToText.convert({ file: createReadStream(wav), modelId: 'scribe_v1' }), (err: unknown) => err instanceof ElevenLabsError && err.statusCode === 401);
-  await assert.rejects(client.speechToText.convert({ cloudStorageUrl: 'https://example.com/a.wav', modelId: 'scribe_v1' }),
+  await assert.rejects(client.speechToText.convert({ sourceUrl: 'https://www.youtube.com/watch?v=x', modelId: 'scribe_v1' }),
     (err: unknown) => err instanceof ElevenLabsError && err.statusCode === 501);
   await assert.rejects(client.speechToText.convert({ file: createReadStream(wav), modelId: 'scribe_v9000' }),
     (err: unknown) => err instanceof ElevenLabsError && err.statusCode === 400);
