@@ -19,6 +19,8 @@ import { checkedAliases, installedModelIds, modelRoutes } from './models.js';
 import { realtimeSessionRoutes, type SessionEventPublisher, type SessionHistoryReader } from './realtime-sessions.js';
 import { DEFAULT_OPENAI_ALIASES, transcriptionRoutes, type OpenAiSyncResponder, type TranscriptRenderers, type TranscriptionsDeps } from './transcriptions.js';
 import { UrlAllowList } from './url-audio.js';
+import { openApiDocument } from './openapi.js';
+import { sendJson } from './http-exchange.js';
 import { createUwsServer } from './uws-server.js';
 import { webSocketRoute, type WebSocketRouteSpec } from './websocket-route.js';
 import type { WebSocketLimits } from './websocket.js';
@@ -89,6 +91,10 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
   if (apiKey === undefined || apiKey === '') throw new ConfigError('DALSTON_API_KEY must be set for the gateway');
   const router = new Router();
   for (const route of healthRoutes(deps)) router.add(route);
+  router.add({
+    method: 'GET', path: '/openapi.json', auth: 'none', traced: false,
+    handler: async (ctx) => sendJson(ctx.res, 200, openApiDocument()),
+  });
   const transcriptionDeps: TranscriptionsDeps = {
     publisher: deps.publisher,
     reader: deps.reader,

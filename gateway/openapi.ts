@@ -1,0 +1,172 @@
+/**
+ * The gateway's OpenAPI 3.0 description, served at `GET /openapi.json`: every HTTP route, its parameters and bodies,
+ * the shape of its answers, and the error envelope every refusal uses. WebSocket endpoints are listed as the GET
+ * they start with (a plain GET answers 426). `./dalston test` fuzzes the running stack from this document with
+ * schemathesis (test/e2e/openapi-fuzz.test.ts), so a route that drifts from it shows.
+ */
+import { JOB_STATUSES } from '../streams/index.js';
+import { DEEPGRAM_LISTEN_PATH } from './deepgram-listen.js';
+import { ELEVENLABS_STT_PATH } from './elevenlabs-speech-to-text.js';
+import { REALTIME_SESSIONS_PATH } from './realtime-sessions.js';
+import { EXPORT_FORMATS, OPENAI_FIELDS, TRANSCRIPTIONS_PATH } from './transcriptions.js';
+
+type Schema = Record<string, unknown>;
+
+const str = (extra: Schema = {}): Schema => ({ type: 'string', ...extra });
+const int = (extra: Schema = {}): Schema => ({ type: 'integer', ...extra });
+const obj = (properties: Record<string, Schema>, required: readonly string[] = [], extra: Schema = {}): Schema => ({ type: 'object', properties, ...(required.length ? { required } : {}), ...extra });
+const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
+const json = (schema: Schema, description: string) => ({ description, content: { 'application/json': { schema } } });
+const text = (description: string, type = 'text/plain') => ({ description, content: { [type]: { schema: str() } } });
+/** Every refusal: `{"error": {"code", "message"}}` (OpenAI's routes add `type` and `param`). */
+const errors = { default: { description: 'An error: the status says which, the envelope why.', content: { 'application/json': { schema: ref('Error') } } } };
+const pathParam = (name: string, description: string) => ({ name, in: 'path', required: true, description, schema: str() });
+const query = (name: string, description: string, schema: Schema = str()) => ({ name, in: 'query', required: false, description, schema });
+const secured = [{ bearer: [] }, { xiApiKey: [] }];
+
+function op(summary: string, responses: Record<string, unknown>, extra: Record<string, unknown> = {}) {
+  return { summary, security: secured, ...extra, responses: { ...responses, ...errors } };
+}
+
+const jobIdParam = pathParam('id', 'Job id (`job_…`).');
+const sessionIdParam = pathParam('id', 'Session id (`sess_…`).');
+const webSocket = (summary: string) => ({
+  get: op(`${summary} (WebSocket: connect with an Upgrade request; a plain GET answers 426)`, { 101: { description: 'Switching to WebSocket.' } }),
+});
+
+const submitFields: Record<string, Schema> = {
+  file: str({ format: 'binary', description: 'The audio (anything ffmpeg decodes). Or `audio_url`.' }),
+  audio_url: str({ description: 'http(s) URL the gateway fetches the audio from (public addresses only unless DALSTON_URL_ALLOW_HOSTS lists it).' }),
+  language: str({ description: 'ISO 639-1 code or `auto`.' }),
+  model: str({ description: 'A model id of `GET /v1/models`, `auto`, or an OpenAI model name (then the answer is synchronous, in OpenAI\'s shape).' }),
+  timestamps_granularity: str({ enum: ['none', 'segment', 'word'] }),
+  response_format: str({ enum: ['json', 'text', 'srt', 'vtt', 'verbose_json'], description: 'OpenAI mode only.' }),
+  vad: str({ enum: ['true', 'false'], description: 'Also run the Silero VAD stage.' }),
+  ...Object.fromEntries(OPENAI_FIELDS.map((f) => [f, str({ description: 'OpenAI mode only.' })])),
+};
+
+const SCHEMAS: Record<string, Schema> = {
+  Error: obj({
+    error: obj({ code: { type: 'string', nullable: true }, message: str(), type: str(), param: { type: 'string', nullable: true } }, ['message']),
+  }, ['error']),
+  JobCreated: obj({ id: str(), status: str(), created_at: str(), request_id: str(), trace_id: { type: 'string', nullable: true } }, ['id', 'status']),
+  Job: obj({ id: str(), status: str({ enum: [...JOB_STATUSES] }), stages: { type: 'array', items: { type: 'object' } } }, ['id', 'status']),
+  JobList: obj({ data: { type: 'array', items: ref('Job') }, has_more: { type: 'boolean' }, next_cursor: { type: 'string', nullable: true } }, ['data', 'has_more']),
+  Session: obj({ id: str(), status: str() }, ['id', 'status']),
+  SessionList: obj({ sessions: { type: 'array', items: ref('Session') } }, ['sessions']),
+  OpenAiTranscription: obj({ text: str() }),
+  ElevenLabsTranscript: obj({ text: str(), language_code: str(), words: { type: 'array', items: { type: 'object' } }, transcription_id: str() }, ['text']),
+  DeepgramResponse: obj({ metadata: { type: 'object' }, results: obj({ channels: { type: 'array', items: { type: 'object' } } }) }, ['metadata', 'results']),
+};
+
+export function openApiDocument(serverUrl?: string): Record<string, unknown> {
+  const t = TRANSCRIPTIONS_PATH;
+  const s = REALTIME_SESSIONS_PATH;
+  return {
+    openapi: '3.0.3',
+    info: {
+      title: 'Dalston', version: '0.1.0',
+      description: 'Self-hosted speech-to-text: batch jobs, real-time sessions, and OpenAI, ElevenLabs and Deepgram compatible routes.',
+    },
+    ...(serverUrl ? { servers: [{ url: serverUrl }] } : {}),
+    components: {
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer', description: 'The API key; Deepgram\'s SDK sends `Authorization: Token <key>`, also accepted.' },
+        xiApiKey: { type: 'apiKey', in: 'header', name: 'xi-api-key', description: 'The API key, as ElevenLabs\' SDK sends it.' },
+      },
+      schemas: SCHEMAS,
+    },
+    paths: {
+      '/health': { get: { summary: 'Liveness', security: [], responses: { 200: json(obj({ status: str() }, ['status']), 'Alive.') } } },
+      '/ready': { get: { summary: 'Readiness (Kafka, ClickHouse)', security: [], responses: { 200: json({ type: 'object' }, 'Ready.'), 503: json({ type: 'object' }, 'Not ready, with the failing checks.') } } },
+      '/metrics': { get: { summary: 'Prometheus metrics', security: [], responses: { 200: text('Prometheus text format.') } } },
+      '/openapi.json': { get: { summary: 'This document', security: [], responses: { 200: json({ type: 'object' }, 'OpenAPI 3.0.') } } },
+      '/v1/models': { get: op('Models: installed and installable', { 200: json(obj({ models: { type: 'array', items: { type: 'object' } } }, ['models']), 'The catalogue.') }) },
+      [t]: {
+        post: op('Submit a transcription job (or, with an OpenAI model name, transcribe synchronously)', {
+          201: json(ref('JobCreated'), 'Queued.'),
+          200: { description: 'OpenAI mode: the transcription.', content: { 'application/json': { schema: ref('OpenAiTranscription') }, 'text/plain': { schema: str() } } },
+        }, { requestBody: { required: true, content: { 'multipart/form-data': { schema: obj(submitFields) } } } }),
+        get: op('List jobs (cursor pagination, newest first)', { 200: json(ref('JobList'), 'A page.') }, {
+          parameters: [
+            query('limit', '1–200.', int({ minimum: 1, maximum: 200 })), query('cursor', '`next_cursor` of the previous page.'),
+            query('status', 'Comma-separated statuses.'), query('model', 'Model id.'),
+            query('created_after', 'ISO 8601 time.'), query('created_before', 'ISO 8601 time.'),
+            query('sort', 'Order.', str({ enum: ['created_desc', 'created_asc'] })),
+          ],
+        }),
+      },
+      [`${t}/{id}`]: {
+        get: op('A job: status, stages, and the transcript once completed', { 200: json(ref('Job'), 'The job.') }, { parameters: [jobIdParam] }),
+        delete: op('Delete a finished job: its data and rows (audited)', { 200: json({ type: 'object' }, 'Deleted.'), 204: { description: 'Deleted.' } }, { parameters: [jobIdParam] }),
+      },
+      [`${t}/{id}/cancel`]: { post: op('Cancel a job (hard cancel)', { 200: json({ type: 'object' }, 'Cancelling.'), 202: json({ type: 'object' }, 'Cancelling.') }, { parameters: [jobIdParam] }) },
+      [`${t}/{id}/trace`]: { get: op('The job\'s trace as a waterfall', { 200: json({ type: 'object' }, 'Spans.') }, { parameters: [jobIdParam] }) },
+      [`${t}/{id}/tasks/{task_id}/artifacts`]: {
+        get: op('A task\'s input and output', { 200: json({ type: 'object' }, 'Artifacts.') }, { parameters: [jobIdParam, pathParam('task_id', 'Task id.')] }),
+      },
+      [`${t}/{id}/export/{format}`]: {
+        get: op('The transcript as txt, json, srt or vtt', {
+          200: { description: 'The export.', content: { 'text/plain': { schema: str() }, 'application/json': { schema: { type: 'object' } }, 'text/vtt': { schema: str() }, 'application/x-subrip': { schema: str() } } },
+        }, {
+          parameters: [
+            jobIdParam, { name: 'format', in: 'path', required: true, schema: str({ enum: [...EXPORT_FORMATS] }) },
+            query('max_chars_per_line', 'Subtitles: 10–200.', int()), query('max_lines_per_cue', 'Subtitles: 1–10.', int()), query('max_cue_seconds', 'Subtitles: seconds.', { type: 'number' }),
+          ],
+        }),
+      },
+      [`${t}/stream`]: webSocket('Native real-time transcription'),
+      '/v1/realtime': webSocket('OpenAI Realtime transcription'),
+      '/v1/speech-to-text/realtime': webSocket('ElevenLabs real-time speech-to-text'),
+      '/v1/realtime/tokens': { post: op('A single-use real-time token', { 201: json(obj({ token: str(), expires_at: str(), expires_in: { type: 'number' } }, ['token']), 'Minted.') }) },
+      '/v1/realtime/status': { get: op('Real-time capacity and live engines', { 200: json({ type: 'object' }, 'Status.') }) },
+      [s]: {
+        get: op('List real-time sessions', { 200: json(ref('SessionList'), 'A page.') }, {
+          parameters: [
+            query('status', 'Session status.'), query('since', 'ISO 8601 time or epoch ms.'), query('until', 'ISO 8601 time or epoch ms.'),
+            query('model', 'Model id.'), query('limit', '1–100.', int({ minimum: 1 })), query('cursor', 'From the previous page.'),
+          ],
+        }),
+      },
+      [`${s}/{id}`]: {
+        get: op('A real-time session', { 200: json(ref('Session'), 'The session.') }, { parameters: [sessionIdParam] }),
+        delete: op('Delete an ended session\'s data', { 200: json({ type: 'object' }, 'Deleted.'), 204: { description: 'Deleted.' } }, { parameters: [sessionIdParam] }),
+      },
+      [`${s}/{id}/transcript`]: { get: op('An ended session\'s transcript', { 200: json({ type: 'object' }, 'The transcript.') }, { parameters: [sessionIdParam] }) },
+      [`${s}/{id}/audio`]: { get: op('An ended session\'s audio (WAV)', { 200: { description: 'WAV.', content: { 'audio/wav': { schema: str({ format: 'binary' }) } } } }, { parameters: [sessionIdParam] }) },
+      [ELEVENLABS_STT_PATH]: {
+        post: op('ElevenLabs speech-to-text (synchronous)', { 200: json(ref('ElevenLabsTranscript'), 'The transcript.') }, {
+          requestBody: {
+            required: true,
+            content: {
+              'multipart/form-data': {
+                schema: obj({
+                  model_id: str(), file: str({ format: 'binary' }), cloud_storage_url: str(), language_code: str(),
+                  timestamps_granularity: str({ enum: ['none', 'word', 'character'] }), diarize: str(), num_speakers: str(), tag_audio_events: str(),
+                }, ['model_id']),
+              },
+            },
+          },
+        }),
+      },
+      [`${ELEVENLABS_STT_PATH}/transcripts/{id}`]: {
+        get: op('An ElevenLabs transcript by id', { 200: json(ref('ElevenLabsTranscript'), 'The transcript.') }, { parameters: [pathParam('id', 'transcription_id (a job id).')] }),
+        delete: op('Delete an ElevenLabs transcript', { 200: json({ type: 'object' }, 'Deleted.'), 204: { description: 'Deleted.' } }, { parameters: [pathParam('id', 'transcription_id (a job id).')] }),
+      },
+      [DEEPGRAM_LISTEN_PATH]: {
+        post: op('Deepgram pre-recorded transcription (synchronous): the audio as the body, or {"url": …}', { 200: json(ref('DeepgramResponse'), 'The result.') }, {
+          parameters: ['model', 'language', 'punctuate', 'smart_format', 'utterances', 'paragraphs', 'diarize', 'multichannel'].map((n) => query(n, 'Deepgram option.')),
+          requestBody: {
+            required: true,
+            content: {
+              'audio/wav': { schema: str({ format: 'binary' }) },
+              'application/octet-stream': { schema: str({ format: 'binary' }) },
+              'application/json': { schema: obj({ url: str() }, ['url']) },
+            },
+          },
+        }),
+        get: webSocket('Deepgram live transcription').get,
+      },
+    },
+  };
+}
