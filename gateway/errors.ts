@@ -22,6 +22,8 @@ export type ApiErrorCode =
   /** The audio could not be fetched from a URL (an error answer, a timeout, too many redirects). */
   | 'url_fetch_failed'
   | 'unsupported_media_type'
+  /** A Range header starts past the end of the object (416). */
+  | 'range_not_satisfiable'
   | 'internal_error'
   | 'not_implemented'
   | 'service_unavailable';

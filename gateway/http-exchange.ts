@@ -39,6 +39,12 @@ export interface HttpResponse {
    * throws when a response was already sent. Content-Length is computed, never taken from `headers`.
    */
   send(status: number, headers?: Readonly<Record<string, string>>, body?: string | Uint8Array): void;
+  /**
+   * Sends status and headers, then `body` as it is read, exactly `length` bytes (Content-Length), pausing the body
+   * while the socket's send buffer is full. Resolves once the response went out, the client went away (the body
+   * is destroyed), or the body failed or came short (the connection is cut). A HEAD request gets the headers only.
+   */
+  stream(status: number, headers: Readonly<Record<string, string>>, body: Readable, length: number): Promise<void>;
   /** Cuts the connection without (further) answer: for failures after the status line went out. */
   destroy(): void;
   /** Runs once when the exchange is over: the response went out, the connection was cut, or the client left. */

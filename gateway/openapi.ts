@@ -101,6 +101,12 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
         delete: op('Delete a finished job: its data and rows (audited)', { 200: json({ type: 'object' }, 'Deleted.'), 204: { description: 'Deleted.' } }, { parameters: [jobIdParam] }),
       },
       [`${t}/{id}/cancel`]: { post: op('Cancel a job (hard cancel)', { 200: json({ type: 'object' }, 'Cancelling.'), 202: json({ type: 'object' }, 'Cancelling.') }, { parameters: [jobIdParam] }) },
+      [`${t}/{id}/audio`]: {
+        get: op('The original upload, streamed (Range: bytes=… for part of it)', {
+          200: { description: 'The audio.', content: { 'application/octet-stream': { schema: str({ format: 'binary' }) }, 'audio/wav': { schema: str({ format: 'binary' }) } } },
+          206: { description: 'The requested range.', content: { 'application/octet-stream': { schema: str({ format: 'binary' }) }, 'audio/wav': { schema: str({ format: 'binary' }) } } },
+        }, { parameters: [jobIdParam, { name: 'Range', in: 'header', required: false, schema: str() }] }),
+      },
       [`${t}/{id}/trace`]: { get: op('The job\'s trace as a waterfall', { 200: json({ type: 'object' }, 'Spans.') }, { parameters: [jobIdParam] }) },
       [`${t}/{id}/tasks/{task_id}/artifacts`]: {
         get: op('A task\'s input and output', { 200: json({ type: 'object' }, 'Artifacts.') }, { parameters: [jobIdParam, pathParam('task_id', 'Task id.')] }),
@@ -133,7 +139,12 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
         delete: op('Delete an ended session\'s data', { 200: json({ type: 'object' }, 'Deleted.'), 204: { description: 'Deleted.' } }, { parameters: [sessionIdParam] }),
       },
       [`${s}/{id}/transcript`]: { get: op('An ended session\'s transcript', { 200: json({ type: 'object' }, 'The transcript.') }, { parameters: [sessionIdParam] }) },
-      [`${s}/{id}/audio`]: { get: op('An ended session\'s audio (WAV)', { 200: { description: 'WAV.', content: { 'audio/wav': { schema: str({ format: 'binary' }) } } } }, { parameters: [sessionIdParam] }) },
+      [`${s}/{id}/audio`]: {
+        get: op('An ended session\'s audio (WAV), streamed (Range: bytes=… for part of it)', {
+          200: { description: 'WAV.', content: { 'audio/wav': { schema: str({ format: 'binary' }) } } },
+          206: { description: 'The requested range.', content: { 'audio/wav': { schema: str({ format: 'binary' }) } } },
+        }, { parameters: [sessionIdParam] }),
+      },
       [ELEVENLABS_STT_PATH]: {
         post: op('ElevenLabs speech-to-text (synchronous)', { 200: json(ref('ElevenLabsTranscript'), 'The transcript.') }, {
           requestBody: {

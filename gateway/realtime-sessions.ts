@@ -11,6 +11,7 @@ import { LOG } from '../core/observability-names.js';
 import { NotFoundError } from '../storage/index.js';
 import { SCHEMA_VERSION, SESSION_STATUSES, type AuditEvent, type SessionStatus } from '../streams/index.js';
 import { HttpError, badRequest, notFound } from './errors.js';
+import { sendArtifact } from './artifact-download.js';
 import { sendJson } from './http-exchange.js';
 import type { AuthedRequestContext, RouteSpec } from './http-server.js';
 import type { ArtifactStore, PublishHeaders } from './ports.js';
@@ -186,11 +187,17 @@ async function get(deps: RealtimeSessionsDeps, ctx: AuthedRequestContext): Promi
   sendJson(ctx.res, 200, sessionBody(await loadSession(deps, ctx)));
 }
 
-async function readArtifact(deps: RealtimeSessionsDeps, view: SessionView, key: string | undefined, what: string): Promise<Buffer> {
+/** The key of an ended session's artifact; 409 while live, 404 when none was kept. */
+function artifactKey(view: SessionView, key: string | undefined, what: string): string {
   if (view.status === 'active') throw sessionActive(view.sessionId, `its ${what} is stored when it ends`);
   if (key === undefined) {
     throw notFound(view.retention ? `session ${view.sessionId} has no ${what}` : `session ${view.sessionId} ran with retention off: no ${what} was kept`);
   }
+  return key;
+}
+
+async function readArtifact(deps: RealtimeSessionsDeps, view: SessionView, k: string | undefined, what: string): Promise<Buffer> {
+  const key = artifactKey(view, k, what);
   try {
     return await deps.store.get(key);
   } catch (err) {
@@ -207,8 +214,14 @@ async function transcript(deps: RealtimeSessionsDeps, ctx: AuthedRequestContext)
 
 async function audio(deps: RealtimeSessionsDeps, ctx: AuthedRequestContext): Promise<void> {
   const view = await loadSession(deps, ctx);
-  const body = await readArtifact(deps, view, view.audioKey, 'recording');
-  ctx.res.send(200, { 'content-type': 'audio/wav', 'content-disposition': `attachment; filename="${view.sessionId}.wav"` }, body);
+  const key = artifactKey(view, view.audioKey, 'recording');
+  try {
+    // Streamed with byte ranges: an hour-long recording is 115 MB.
+    await sendArtifact(deps.store, ctx.req, ctx.res, { key, contentType: 'audio/wav', filename: `${view.sessionId}.wav` });
+  } catch (err) {
+    if (err instanceof NotFoundError) throw notFound(`the recording of session ${view.sessionId} is not in the artifact store`);
+    throw err;
+  }
 }
 
 /**

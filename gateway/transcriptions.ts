@@ -21,6 +21,7 @@ import { jobListingRoutes } from './job-listing.js';
 import { receiveUpload, type FileSink, type ReceivedFile } from './upload.js';
 import { fetchUrlInto, type UrlAllowList, type UrlFetchPolicy } from './url-audio.js';
 import { JobAudioSink, inSpan, newJobSlot } from './audio-intake.js';
+import { sendArtifact } from './artifact-download.js';
 
 export const TRANSCRIPTIONS_PATH = '/v1/audio/transcriptions';
 
@@ -386,6 +387,24 @@ async function status(deps: TranscriptionsDeps, ctx: AuthedRequestContext): Prom
   sendJson(ctx.res, 200, jobStatusBody(view, transcript));
 }
 
+/** Content types of the audio extensions ffmpeg reads most often; others download as octet-stream. */
+const AUDIO_TYPES: Readonly<Record<string, string>> = {
+  wav: 'audio/wav', mp3: 'audio/mpeg', m4a: 'audio/mp4', mp4: 'audio/mp4', flac: 'audio/flac', ogg: 'audio/ogg', opus: 'audio/ogg',
+  webm: 'audio/webm', aac: 'audio/aac',
+};
+
+/** `GET …/{id}/audio`: the original upload, streamed (with byte ranges), audited as an artifact read. */
+async function originalAudio(deps: TranscriptionsDeps, ctx: AuthedRequestContext): Promise<void> {
+  const view = await loadJob(deps, ctx);
+  const key = (await deps.store.list(`${artifactKeys.jobPrefix(view.jobId)}audio/`)).find((k) => /\/audio\/original(\.[a-z0-9]+)?$/.test(k));
+  if (!key) throw notFound(`job ${view.jobId} has no stored audio (it was deleted)`);
+  const ext = /\.([a-z0-9]+)$/.exec(key)?.[1] ?? '';
+  await sendArtifact(deps.store, ctx.req, ctx.res, {
+    key, contentType: AUDIO_TYPES[ext] ?? 'application/octet-stream', filename: `${view.jobId}${ext ? `.${ext}` : ''}`,
+    beforeSend: () => publishAuditOrFail(deps.publisher, auditEvent(ctx, 'artifact.read', view, deps.clock.now(), { artifact: 'original_audio' })),
+  });
+}
+
 async function taskArtifacts(deps: TranscriptionsDeps, ctx: AuthedRequestContext): Promise<void> {
   const view = await loadJob(deps, ctx);
   const taskId = ctx.params['task_id'] ?? '';
@@ -509,6 +528,7 @@ export function transcriptionRoutes(deps: TranscriptionsDeps): RouteSpec[] {
     ...jobListingRoutes(p, deps.reader),
     { method: 'GET', path: `${p}/:id`, auth: 'api_key', handler: (ctx) => status(deps, ctx) },
     { method: 'GET', path: `${p}/:id/tasks/:task_id/artifacts`, auth: 'api_key', handler: (ctx) => taskArtifacts(deps, ctx) },
+    { method: 'GET', path: `${p}/:id/audio`, auth: 'api_key', handler: (ctx) => originalAudio(deps, ctx) },
     { method: 'GET', path: `${p}/:id/trace`, auth: 'api_key', handler: (ctx) => jobTrace(deps, ctx) },
     { method: 'POST', path: `${p}/:id/cancel`, auth: 'api_key', handler: (ctx) => cancel(deps, ctx) },
     { method: 'DELETE', path: `${p}/:id`, auth: 'api_key', handler: (ctx) => deleteJob(deps, ctx) },

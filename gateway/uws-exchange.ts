@@ -57,6 +57,8 @@ function readHeaders(req: UwsRequest): Record<string, string> {
 type State =
   /** Waiting for the handler's answer. */
   | 'open'
+  /** A streamed response is going out. */
+  | 'streaming'
   /** A response went out in full. */
   | 'sent'
   /** Switched to WebSocket. */
@@ -77,6 +79,8 @@ export class UwsExchange {
   private readonly closeListeners: (() => void)[] = [];
   private readonly abort = new AbortController();
   private readonly body: Readable;
+  /** Ends a streaming response whose client went away. */
+  private stopStreaming: (() => void) | undefined;
 
   /** Call synchronously inside the uWS route (or upgrade) callback. */
   constructor(
@@ -129,6 +133,7 @@ export class UwsExchange {
         return status();
       },
       send: (status, extra, body) => this.send(method, status, extra, body),
+      stream: (status, extra, body, length) => this.stream(method, status, extra, body, length),
       destroy: () => this.destroy(),
       onClose: (listener) => {
         if (this.state === 'open') this.closeListeners.push(listener);
@@ -152,8 +157,9 @@ export class UwsExchange {
   }
 
   private onAborted(): void {
-    if (this.state !== 'open') return;
+    if (this.state !== 'open' && this.state !== 'streaming') return;
     this.state = 'aborted';
+    this.stopStreaming?.();
     this.abort.abort();
     if (!this.bodyDone) this.body.destroy(new ClientGoneError());
     this.closed();
@@ -186,6 +192,82 @@ export class UwsExchange {
     });
     this.finishBody();
     this.closed();
+  }
+
+  private stream(method: string, status: number, extra: Readonly<Record<string, string>>, body: Readable, length: number): Promise<void> {
+    if (this.state === 'aborted' || this.state === 'destroyed') {
+      body.destroy();
+      return Promise.resolve();
+    }
+    if (this.state !== 'open') throw new IllegalStateError(`response already ${this.state}`);
+    this.status = status;
+    const lines = this.headerLines(extra);
+    if (method === 'HEAD') {
+      body.destroy();
+      this.send(method, status, { ...extra, 'content-length': String(length) }, undefined);
+      return Promise.resolve();
+    }
+    this.state = 'streaming';
+    this.res.cork(() => {
+      this.res.writeStatus(`${status} ${STATUS_CODES[status] ?? 'Unknown'}`);
+      for (const [k, v] of lines) this.res.writeHeader(k, v);
+    });
+    return new Promise<void>((resolve) => {
+      let over = false;
+      /** Part of a chunk waits for the socket (onWritable); the body is paused meanwhile. */
+      let waiting = false;
+      let ended = false;
+      const finish = (outcome: 'sent' | 'cut'): void => {
+        if (over) return;
+        over = true;
+        body.destroy();
+        if (this.state === 'streaming') {
+          this.state = outcome === 'sent' ? 'sent' : 'destroyed';
+          if (outcome === 'cut') this.res.close();
+          this.finishBody();
+          this.closed();
+        }
+        resolve();
+      };
+      this.stopStreaming = () => finish('cut');
+      /** Offers a chunk; false when the socket took only part of it (the rest waits for onWritable). */
+      const offer = (chunk: Buffer): boolean => {
+        const startOffset = this.res.getWriteOffset();
+        let ok = false;
+        let done = false;
+        this.res.cork(() => {
+          [ok, done] = this.res.tryEnd(chunk, length);
+        });
+        if (done) {
+          finish('sent');
+          return true;
+        }
+        if (ok) return true;
+        waiting = true;
+        body.pause();
+        this.res.onWritable((offset) => {
+          const [ok2, done2] = this.res.tryEnd(chunk.subarray(offset - startOffset), length);
+          if (done2) finish('sent');
+          else if (ok2) {
+            waiting = false;
+            if (ended) finish('cut');
+            else body.resume();
+          }
+          return ok2;
+        });
+        return false;
+      };
+      body.on('data', (chunk: Buffer) => {
+        if (!over) offer(chunk);
+      });
+      // A body that ends short of `length` (or fails) cannot be answered any more: the connection is cut.
+      body.on('end', () => {
+        ended = true;
+        if (length === 0 && !over) offer(Buffer.alloc(0));
+        if (!over && !waiting) finish('cut');
+      });
+      body.on('error', () => finish('cut'));
+    });
   }
 
   /** A body nobody will read any more (the response is out): readers see it end instead of waiting forever. */

@@ -8,6 +8,12 @@
  */
 import type { Readable } from 'node:stream';
 
+/** Bytes start..end of an object, both inclusive (as in HTTP's Range). */
+export interface ByteRange {
+  readonly start: number;
+  readonly end: number;
+}
+
 export interface ArtifactStore {
   /** 'fs' or 's3', for the dalston.storage.backend span attribute. */
   readonly backend: 'fs' | 's3';
@@ -20,6 +26,13 @@ export interface ArtifactStore {
    */
   putStream(key: string, body: Readable, contentType?: string): Promise<number>;
   get(key: string): Promise<Buffer>;
+  /**
+   * Reads an object as a stream, whole or the bytes `start`..`end` (inclusive); `size` is the whole object's.
+   * NotFoundError when there is none.
+   */
+  /** An object's size in bytes; NotFoundError when there is none. */
+  size(key: string): Promise<number>;
+  getStream(key: string, range?: ByteRange): Promise<{ readonly body: Readable; readonly size: number }>;
   /** Copies an object to a local file (engines work on files). */
   getToFile(key: string, path: string): Promise<void>;
   exists(key: string): Promise<boolean>;

@@ -6,7 +6,7 @@ import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { randomUUID } from 'node:crypto';
 import { NotFoundError } from './errors.js';
-import { assertSafeKey, type ArtifactStore } from './artifact-store.js';
+import { assertSafeKey, type ArtifactStore, type ByteRange } from './artifact-store.js';
 
 export class FsArtifactStore implements ArtifactStore {
   readonly backend = 'fs' as const;
@@ -62,6 +62,20 @@ export class FsArtifactStore implements ArtifactStore {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`artifact ${key} not found`, { cause: err });
       throw err;
     }
+  }
+
+  async size(key: string): Promise<number> {
+    try {
+      return (await stat(this.path(key))).size;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`artifact ${key} not found`, { cause: err });
+      throw err;
+    }
+  }
+
+  async getStream(key: string, range?: ByteRange): Promise<{ body: Readable; size: number }> {
+    const size = await this.size(key);
+    return { body: createReadStream(this.path(key), range ? { start: range.start, end: range.end } : {}), size };
   }
 
   async getToFile(key: string, path: string): Promise<void> {

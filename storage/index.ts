@@ -5,7 +5,7 @@ import type { ArtifactStore } from './artifact-store.js';
 import { FsArtifactStore } from './fs-artifact-store.js';
 import { S3ArtifactStore } from './s3-artifact-store.js';
 
-export { artifactKeys, assertSafeKey, isTaskOutputDocument, type ArtifactStore, type TaskOutputDocument } from './artifact-store.js';
+export { artifactKeys, assertSafeKey, isTaskOutputDocument, type ArtifactStore, type ByteRange, type TaskOutputDocument } from './artifact-store.js';
 export { NotFoundError } from './errors.js';
 export { FsArtifactStore } from './fs-artifact-store.js';
 export { S3ArtifactStore } from './s3-artifact-store.js';

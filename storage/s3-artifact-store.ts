@@ -8,7 +8,7 @@ import {
   HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client, UploadPartCommand, type CompletedPart,
 } from '@aws-sdk/client-s3';
 import { NotFoundError } from './errors.js';
-import { assertSafeKey, type ArtifactStore } from './artifact-store.js';
+import { assertSafeKey, type ArtifactStore, type ByteRange } from './artifact-store.js';
 
 export interface S3ArtifactStoreOptions {
   readonly bucket: string;
@@ -99,6 +99,32 @@ export class S3ArtifactStore implements ArtifactStore {
     try {
       const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
       return out.Body as Readable;
+    } catch (err) {
+      if ((err as { name?: string }).name === 'NoSuchKey') throw new NotFoundError(`artifact ${key} not found`, { cause: err });
+      throw err;
+    }
+  }
+
+  async size(key: string): Promise<number> {
+    assertSafeKey(key);
+    try {
+      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return Number(head.ContentLength ?? 0);
+    } catch (err) {
+      const name = (err as { name?: string }).name;
+      if (name === 'NotFound' || name === 'NoSuchKey') throw new NotFoundError(`artifact ${key} not found`, { cause: err });
+      throw err;
+    }
+  }
+
+  async getStream(key: string, range?: ByteRange): Promise<{ body: Readable; size: number }> {
+    assertSafeKey(key);
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}) }));
+      // With a range, ContentLength is the range's; the object's size is after the slash of Content-Range.
+      const size = range ? Number(/\/(\d+)$/.exec(out.ContentRange ?? '')?.[1] ?? NaN) : Number(out.ContentLength ?? NaN);
+      if (!Number.isFinite(size)) throw new Error(`S3 gave no size for ${key}`);
+      return { body: out.Body as Readable, size };
     } catch (err) {
       if ((err as { name?: string }).name === 'NoSuchKey') throw new NotFoundError(`artifact ${key} not found`, { cause: err });
       throw err;

@@ -86,6 +86,27 @@ for (const [name, make] of backends) {
       }
     });
 
+    test('size and getStream: the whole object or a byte range, streamed; a missing key is NotFoundError', async () => {
+      const store = make();
+      const bytes = Buffer.from(Array.from({ length: 100_000 }, (_, i) => (i * 13) % 256));
+      const key = artifactKeys.originalAudio('job_read', 'wav');
+      await store.put(key, bytes, 'audio/wav');
+      assert.equal(await store.size(key), bytes.length);
+      const read = async (r: Readable) => {
+        const chunks: Buffer[] = [];
+        for await (const c of r) chunks.push(c as Buffer);
+        return Buffer.concat(chunks);
+      };
+      const whole = await store.getStream(key);
+      assert.equal(whole.size, bytes.length);
+      assert.ok((await read(whole.body)).equals(bytes));
+      const part = await store.getStream(key, { start: 1000, end: 1999 });
+      assert.equal(part.size, bytes.length, 'the size is the whole object\'s');
+      assert.ok((await read(part.body)).equals(bytes.subarray(1000, 2000)));
+      await assert.rejects(store.size('jobs/job_read/nothing'), NotFoundError);
+      await assert.rejects(store.getStream('jobs/job_read/nothing'), NotFoundError);
+    });
+
     test('putStream of a stream that fails part-way (a limit crossed, a client gone) leaves nothing under the key', async () => {
       const store = make();
       const key = artifactKeys.originalAudio('job_broken', 'wav');
