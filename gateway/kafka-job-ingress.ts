@@ -17,7 +17,10 @@ import {
 } from '../streams/index.js';
 import { DEFAULT_TENANT, keyIdOf } from './auth.js';
 import { HttpError } from './errors.js';
-import { jobAudioSink, parseSubmitFields, queueJob, type TranscriptionsDeps } from './transcriptions.js';
+import { jobAudioSink, parseSubmitFields, queueJob, urlSource, type TranscriptionsDeps } from './transcriptions.js';
+import type { JobAudioSink } from './audio-intake.js';
+import { NotFoundError, assertSafeKey } from '../storage/index.js';
+import { posix } from 'node:path';
 
 export interface KafkaJobIngressOptions {
   readonly kafka: Kafka;
@@ -101,14 +104,47 @@ export class KafkaJobIngress {
     } catch (err) {
       throw refuse(err instanceof HttpError ? err.message : String(err));
     }
-    const audio = Buffer.from(request.audio.base64, 'base64');
-    if (audio.length === 0) throw refuse('audio.base64 is empty or not base64');
-    if (audio.length > this.#o.inlineMaxBytes) throw refuse(`inline audio is ${audio.length} bytes; at most ${this.#o.inlineMaxBytes}`);
+    const { base64, url, key, filename } = request.audio;
+    if ([base64, url, key].filter((x) => x !== undefined).length !== 1) throw refuse('audio must have exactly one of base64, url, key');
     const log = this.#log.child({ [LOG.requestId]: request.requestId });
     const origin = { principal: { tenantId: DEFAULT_TENANT, keyId: this.#keyId }, requestId: request.requestId, traceId: undefined, log, annotate: () => undefined };
     const sink = jobAudioSink(this.#o.deps, origin);
-    await sink.writeBuffer(audio, { filename: request.audio.filename ?? '', mimeType: 'application/octet-stream' });
+    try {
+      if (base64 !== undefined) {
+        const audio = Buffer.from(base64, 'base64');
+        if (audio.length === 0) throw refuse('audio.base64 is empty or not base64');
+        if (audio.length > this.#o.inlineMaxBytes) throw refuse(`inline audio is ${audio.length} bytes; at most ${this.#o.inlineMaxBytes}`);
+        await sink.writeBuffer(audio, { filename: filename ?? '', mimeType: 'application/octet-stream' });
+      } else if (url !== undefined) {
+        await urlSource(this.#o.deps, 'audio.url')(url, sink);
+      } else if (key !== undefined) {
+        await this.#fromStore(key, filename, sink);
+      }
+    } catch (err) {
+      // A URL or key the request names wrongly is the producer's to fix: dead-lettered at once with the reason.
+      if (err instanceof HttpError && err.status < 500) throw refuse(`${err.apiCode}: ${err.message}`);
+      throw err;
+    }
     const created = await queueJob(this.#o.deps, origin, sink, { ...params.params, api: 'kafka' });
-    log.info({ [LOG.jobId]: created.jobId, bytes: audio.length }, 'job queued from a Kafka request');
+    log.info({ [LOG.jobId]: created.jobId, bytes: sink.stored.bytes, source: base64 !== undefined ? 'inline' : url !== undefined ? 'url' : 'key' }, 'job queued from a Kafka request');
+  }
+
+  /** Copies an object the producer put under `incoming/` into the job's audio (the producer keeps its object). */
+  async #fromStore(key: string, filename: string | undefined, sink: JobAudioSink): Promise<void> {
+    if (!key.startsWith(INCOMING_PREFIX)) throw refuse(`audio.key must be under ${INCOMING_PREFIX} (got "${key.slice(0, 200)}")`);
+    const store = this.#o.deps.store;
+    let body;
+    try {
+      assertSafeKey(key);
+      ({ body } = await store.getStream(key));
+    } catch (err) {
+      if (err instanceof NotFoundError) throw refuse(`audio.key "${key}" is not in the artifact store`);
+      if (err instanceof Error && /unsafe artifact key/.test(err.message)) throw refuse(err.message);
+      throw err;
+    }
+    await sink.write(body, { filename: filename ?? posix.basename(key), mimeType: 'application/octet-stream' });
   }
 }
+
+/** Where producers put audio they reference by key (`audio.key`); job data lives elsewhere and cannot be named. */
+export const INCOMING_PREFIX = 'incoming/';

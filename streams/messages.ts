@@ -129,13 +129,15 @@ export type AnalyticsMessage = ReturnType<typeof checkAnalyticsMessage>;
 
 // ---- topic jobs.requests: jobs submitted by Kafka producers (JSON, signed; see streams/request-signature.ts) ----
 /**
- * A job request from outside Dalston. The value is UTF-8 JSON (not msgpack) so any Kafka client can write it; the
- * audio travels inline, base64. `requestId` is the producer's own correlation id: the job's outcome on jobs.results
- * carries it back.
+ * A job request from outside Dalston. The value is UTF-8 JSON (not msgpack) so any Kafka client can write it. The
+ * audio is exactly one of: inline bytes (`base64`, up to DALSTON_KAFKA_INLINE_AUDIO_MAX_BYTES), a `url` the gateway
+ * fetches (the same SSRF rules as `audio_url`), or the `key` of an object the producer put in the artifact store
+ * under `incoming/`. `requestId` is the producer's own correlation id: the job's outcome on jobs.results carries it
+ * back.
  */
 const jobRequest = object({
   v, type: literal('job.request'), requestId: str,
-  audio: object({ base64: str, filename: optional(str) }),
+  audio: object({ base64: optional(str), url: optional(str), key: optional(str), filename: optional(str) }),
   params: optional(object({
     language: optional(str), model: optional(str), timestampsGranularity: optional(oneOf(['none', 'segment', 'word'] as const)), vad: optional(bool),
   })),
