@@ -27,6 +27,16 @@ export interface HttpRequest {
   readonly signal: AbortSignal;
 }
 
+/** The body of a response begun with `HttpResponse.begin`. */
+export interface ResponseWriter {
+  /** Sends a piece of the body now; dropped once the client has gone. */
+  write(data: string): void;
+  /** Ends the body; the exchange is over. */
+  end(): void;
+  /** True once ended or the client left. */
+  readonly finished: boolean;
+}
+
 export interface HttpResponse {
   /** Sets a header of the response to come; a later `send` header of the same name wins. */
   setHeader(name: string, value: string): void;
@@ -45,6 +55,11 @@ export interface HttpResponse {
    * is destroyed), or the body failed or came short (the connection is cut). A HEAD request gets the headers only.
    */
   stream(status: number, headers: Readonly<Record<string, string>>, body: Readable, length: number): Promise<void>;
+  /**
+   * Starts a response whose body is written piece by piece (chunked), e.g. server-sent events: status and headers
+   * go out now. Writes after the client left are dropped; `onClose` listeners run when it ends or the client leaves.
+   */
+  begin(status: number, headers: Readonly<Record<string, string>>): ResponseWriter;
   /** Cuts the connection without (further) answer: for failures after the status line went out. */
   destroy(): void;
   /** Runs once when the exchange is over: the response went out, the connection was cut, or the client left. */

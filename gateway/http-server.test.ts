@@ -72,7 +72,7 @@ void test('submit fields: language normalised, model/granularity/response_format
   assert.throws(() => parseSubmitFields([['language', 'en'], ['language', 'de']]), /more than once/);
 });
 
-void test('OpenAI fields: accepted with an OpenAI model only; word timestamps need verbose_json; stream=true is refused as not implemented', () => {
+void test('OpenAI fields: accepted with an OpenAI model only; word timestamps need verbose_json; stream=true with json or text', () => {
   const words = parseSubmitFields([
     ['model', 'whisper-1'], ['response_format', 'verbose_json'], ['timestamp_granularities[]', 'word'], ['timestamp_granularities[]', 'segment'],
     ['prompt', 'Dalston'], ['temperature', '0.2'],
@@ -83,7 +83,9 @@ void test('OpenAI fields: accepted with an OpenAI model only; word timestamps ne
   assert.throws(() => parseSubmitFields([['model', 'whisper-1'], ['timestamp_granularities[]', 'word']]), /needs response_format verbose_json/);
   assert.throws(() => parseSubmitFields([['model', 'whisper-1'], ['response_format', 'verbose_json'], ['timestamp_granularities[]', 'char']]), /must be word or segment/);
   assert.throws(() => parseSubmitFields([['model', 'whisper-1'], ['temperature', '3']]), /temperature "3" must be a number from 0 to 1/);
-  assert.throws(() => parseSubmitFields([['model', 'whisper-1'], ['stream', 'true']]), (err: unknown) => err instanceof Error && /not implemented yet/.test(err.message));
+  assert.deepEqual(parseSubmitFields([['model', 'gpt-4o-transcribe'], ['stream', 'true']]).openAi, { responseFormat: 'json', words: false, stream: true });
+  assert.throws(() => parseSubmitFields([['model', 'gpt-4o-transcribe'], ['stream', 'true'], ['response_format', 'srt']]), /response_format must be json or text/);
+  assert.throws(() => parseSubmitFields([['model', 'gpt-4o-transcribe'], ['stream', 'yes']]), /must be true or false/);
   assert.equal(parseSubmitFields([['model', 'whisper-1'], ['stream', 'false']]).openAiMode, true);
 });
 

@@ -9,6 +9,7 @@ import { connectStreams } from '../streams/index.js';
 import { ClickHouseJobReader } from './adapters/clickhouse-job-reader.js';
 import { ClickHouseTraceReader } from './adapters/clickhouse-trace-reader.js';
 import { KafkaJobOutcomes } from './adapters/kafka-job-outcomes.js';
+import { KafkaJobProgress } from './adapters/kafka-job-progress.js';
 import { KafkaJobPublisher } from './adapters/kafka-job-publisher.js';
 import { ClickHouseSessionReader } from './adapters/clickhouse-session-reader.js';
 import { KafkaSessionPublisher } from './adapters/kafka-session-publisher.js';
@@ -30,13 +31,19 @@ runService(SERVICE.gateway, async (config, log) => {
     deadLetter: streams.deadLetter, log,
   });
   await outcomes.start();
+  // stream=true answers forward transcript text as the transcribe engines report it on jobs.progress.
+  const progress = new KafkaJobProgress({
+    kafka: streams.kafka, topicPrefix: config.topicPrefix, groupId: `${config.topicPrefix.replace(/\.$/, '')}-gateway-progress-${randomUUID()}`,
+    deadLetter: streams.deadLetter, log,
+  });
+  await progress.start();
   const app = createGatewayApp({
     config, log, registry,
     publisher: new KafkaJobPublisher(streams.producer, config.topicPrefix),
     reader: new ClickHouseJobReader(clickhouse),
     store,
     renderers: transcriptRenderers,
-    openAi: createOpenAiResponder({ outcomes, store, renderers: transcriptRenderers, timeoutMs: config.syncTimeoutSeconds * 1000 }),
+    openAi: createOpenAiResponder({ outcomes, progress, store, renderers: transcriptRenderers, timeoutMs: config.syncTimeoutSeconds * 1000 }),
     vendorBatch: { outcomes, syncTimeoutMs: config.syncTimeoutSeconds * 1000 },
     realtimeSessions: { reader: new ClickHouseSessionReader(clickhouse), publisher: new KafkaSessionPublisher(streams.producer, config.topicPrefix) },
     modelsHomeDir: config.homeDir,
@@ -74,6 +81,7 @@ runService(SERVICE.gateway, async (config, log) => {
       await realtime.close();
       await ingress.close();
       await outcomes.close();
+      await progress.close();
       await streams.close();
       await clickhouse.close();
     },

@@ -85,7 +85,13 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
       [t]: {
         post: op('Submit a transcription job (or, with an OpenAI model name, transcribe synchronously)', {
           201: json(ref('JobCreated'), 'Queued.'),
-          200: { description: 'OpenAI mode: the transcription.', content: { 'application/json': { schema: ref('OpenAiTranscription') }, 'text/plain': { schema: str() } } },
+          200: {
+            description: 'OpenAI mode: the transcription (with stream=true, server-sent transcript.text.delta and transcript.text.done events).',
+            content: {
+              'application/json': { schema: ref('OpenAiTranscription') }, 'text/plain': { schema: str() }, 'text/event-stream': { schema: str() },
+              'application/x-subrip': { schema: str() }, 'text/vtt': { schema: str() },
+            },
+          },
         }, { requestBody: { required: true, content: { 'multipart/form-data': { schema: obj(submitFields) } } } }),
         get: op('List jobs (cursor pagination, newest first)', { 200: json(ref('JobList'), 'A page.') }, {
           parameters: [

@@ -5,7 +5,7 @@
  * thin: timestamps are epoch milliseconds, ids are strings, absent values are `undefined`.
  */
 import type { FailureRecord } from '../core/errors.js';
-import type { AudioRef, AuditEvent, JobCreated, JobEvent, JobOutcome, JobParams, JobStatus, TaskStatus } from '../streams/index.js';
+import type { AudioRef, AuditEvent, JobCreated, JobEvent, JobOutcome, JobParams, JobStatus, TaskStatus, TranscriptProgress } from '../streams/index.js';
 
 export type { ArtifactStore } from '../storage/index.js';
 
@@ -20,6 +20,12 @@ export interface JobOutcomeWaiter {
   wait(jobId: string, timeoutMs: number): Promise<JobOutcome | undefined>;
   /** The job's outcome if this gateway has read it in the last few minutes, without waiting. */
   recent(jobId: string): JobOutcome | undefined;
+}
+
+/** Transcript text of running jobs as their windows finish (jobs.progress), for streamed answers. */
+export interface JobProgressFeed {
+  /** Calls `listener` with each progress record of `jobId` from now on; returns the unsubscribe. */
+  subscribe(jobId: string, listener: (progress: TranscriptProgress) => void): () => void;
 }
 
 /** Correlation carried as Kafka headers (`request_id`, `tenant_id`); trace context comes from the active span. */

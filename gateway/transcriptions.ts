@@ -55,6 +55,8 @@ export interface OpenAiOptions {
   readonly responseFormat: ResponseFormat;
   /** `timestamp_granularities[]=word` (with verbose_json): the answer lists words. */
   readonly words: boolean;
+  /** `stream=true`: server-sent events, a delta as each window is transcribed, then the whole text. */
+  readonly stream?: boolean;
 }
 
 export interface SubmitRequest {
@@ -151,10 +153,11 @@ function parseOpenAiFields(seen: ReadonlyMap<string, string>, granularities: rea
     if (!Number.isFinite(t) || t < 0 || t > 1) throw badRequest(`temperature "${temperature}" must be a number from 0 to 1`);
   }
   if ((seen.get('prompt') ?? '').length > 4096) throw badRequest('prompt must be at most 4096 characters');
-  const stream = seen.get('stream');
-  if (stream !== undefined && stream !== '' && stream !== 'false') {
-    if (stream !== 'true') throw badRequest(`stream "${stream}" must be true or false`);
-    throw new HttpError(501, 'not_implemented', 'stream=true (server-sent events) is not implemented yet; omit it for one answer');
+  const streamRaw = seen.get('stream');
+  if (streamRaw !== undefined && streamRaw !== '' && streamRaw !== 'false' && streamRaw !== 'true') throw badRequest(`stream "${streamRaw}" must be true or false`);
+  const stream = streamRaw === 'true';
+  if (stream && responseFormat !== 'json' && responseFormat !== 'text') {
+    throw badRequest(`stream=true answers with text events: response_format must be json or text, not ${responseFormat}`);
   }
   for (const g of granularities) {
     if (g !== 'word' && g !== 'segment') throw badRequest(`timestamp_granularities[] "${g}" must be word or segment`);
@@ -163,7 +166,7 @@ function parseOpenAiFields(seen: ReadonlyMap<string, string>, granularities: rea
   if (granularities.length > 0 && responseFormat !== 'verbose_json') {
     throw badRequest('timestamp_granularities[] needs response_format verbose_json');
   }
-  return { responseFormat, words };
+  return { responseFormat, words, ...(stream ? { stream } : {}) };
 }
 
 /** How subtitles are cut (srt and vtt exports); absent fields take the renderer's defaults (42 × 2 lines, 7 s). */

@@ -13,7 +13,7 @@ import { STATUS_CODES } from 'node:http';
 import { Readable } from 'node:stream';
 import type { HttpRequest as UwsRequest, HttpResponse as UwsResponse, us_socket_context_t } from '@trufflesuite/uws-js-unofficial';
 import { IllegalStateError } from '../core/errors.js';
-import type { HttpRequest, HttpResponse } from './http-exchange.js';
+import type { HttpRequest, HttpResponse, ResponseWriter } from './http-exchange.js';
 import { ClientGoneError } from './errors.js';
 import type { SocketHandler } from './websocket.js';
 
@@ -134,9 +134,10 @@ export class UwsExchange {
       },
       send: (status, extra, body) => this.send(method, status, extra, body),
       stream: (status, extra, body, length) => this.stream(method, status, extra, body, length),
+      begin: (status, extra) => this.begin(status, extra),
       destroy: () => this.destroy(),
       onClose: (listener) => {
-        if (this.state === 'open') this.closeListeners.push(listener);
+        if (this.state === 'open' || this.state === 'streaming') this.closeListeners.push(listener);
         else listener();
       },
       upgrade: upgrade ? (handler) => this.upgrade(headers, upgrade, handler) : undefined,
@@ -192,6 +193,36 @@ export class UwsExchange {
     });
     this.finishBody();
     this.closed();
+  }
+
+  private begin(status: number, extra: Readonly<Record<string, string>>): ResponseWriter {
+    const dead: ResponseWriter = { write: () => undefined, end: () => undefined, finished: true };
+    if (this.state === 'aborted' || this.state === 'destroyed') return dead;
+    if (this.state !== 'open') throw new IllegalStateError(`response already ${this.state}`);
+    this.state = 'streaming';
+    this.status = status;
+    const lines = this.headerLines(extra);
+    this.res.cork(() => {
+      this.res.writeStatus(`${status} ${STATUS_CODES[status] ?? 'Unknown'}`);
+      for (const [k, v] of lines) this.res.writeHeader(k, v);
+      this.res.write(''); // the status line and headers leave now, not with the first piece
+    });
+    const live = () => this.state === 'streaming';
+    return {
+      write: (data) => {
+        if (live()) this.res.cork(() => void this.res.write(data));
+      },
+      end: () => {
+        if (!live()) return;
+        this.state = 'sent';
+        this.res.cork(() => this.res.end());
+        this.finishBody();
+        this.closed();
+      },
+      get finished() {
+        return !live();
+      },
+    };
   }
 
   private stream(method: string, status: number, extra: Readonly<Record<string, string>>, body: Readable, length: number): Promise<void> {

@@ -162,6 +162,18 @@ export const checkJobResult = union({ 'job.outcome': jobOutcome });
 export type JobOutcome = ReturnType<typeof jobOutcome>;
 export type JobResult = ReturnType<typeof checkJobResult>;
 
+// ---- topic jobs.progress: transcript text as a transcribe task's windows finish, keyed by job id ----
+/**
+ * Best effort and short-lived: a gateway streaming a job's transcript (OpenAI `stream=true`) forwards these as they
+ * come; the transcript itself is the merged one the job's outcome names. `seq` counts the task's windows from 0;
+ * `start`/`end` are seconds of the job's audio.
+ */
+const transcriptProgress = object({
+  v, type: literal('transcript.progress'), jobId: str, taskId: str, stage: str, seq: int, start: num, end: num, text: str,
+});
+export const checkJobProgress = union({ 'transcript.progress': transcriptProgress });
+export type TranscriptProgress = ReturnType<typeof transcriptProgress>;
+
 // ---- topic jobs.state (compacted): the durable state of each job actor ----
 export const JOB_STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelling', 'cancelled'] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
@@ -230,5 +242,5 @@ export function claimKey(partition: number): string {
   return `claim:${partition}`;
 }
 
-export type AnyMessage = JobEvent | TaskMessage | ControlMessage | StateMessage | AnalyticsMessage | JobResult | RealtimeMessage;
+export type AnyMessage = JobEvent | TaskMessage | ControlMessage | StateMessage | AnalyticsMessage | JobResult | TranscriptProgress | RealtimeMessage;
 export type { Check };

@@ -45,6 +45,11 @@ export const JOB_RESULTS: TopicDefinition = {
   producers: 'actor hosts (when a job ends)', consumers: 'gateways (synchronous answers), Kafka clients',
   config: { 'retention.ms': String(7 * 24 * 3600 * 1000) },
 };
+export const JOB_PROGRESS: TopicDefinition = {
+  name: 'jobs.progress', partitions: 6, cleanupPolicy: 'delete',
+  producers: 'transcribe engines (as windows finish)', consumers: 'gateways (streamed answers)',
+  config: { 'retention.ms': String(3600 * 1000) },
+};
 export const DEAD_LETTER: TopicDefinition = {
   name: 'dead-letter', partitions: 1, cleanupPolicy: 'delete', producers: 'any consumer', consumers: 'operators',
   config: { 'retention.ms': String(14 * 24 * 3600 * 1000) },
@@ -100,7 +105,7 @@ export function stageTopic(stage: string): TopicDefinition {
 export const STAGE_TOPICS = ['prepare', 'vad', 'transcribe', 'align', 'diarize', 'pii_detect', 'audio_redact', 'merge'].map(stageTopic);
 
 export const ALL_TOPICS: readonly TopicDefinition[] = [
-  JOB_EVENTS, JOB_STATE, TASK_CONTROL, ANALYTICS, JOB_REQUESTS, JOB_RESULTS, DEAD_LETTER, ...STAGE_TOPICS, REALTIME_INPUT, REALTIME_EVENTS, SESSION_STATE, REALTIME_TOKENS,
+  JOB_EVENTS, JOB_STATE, TASK_CONTROL, ANALYTICS, JOB_REQUESTS, JOB_RESULTS, JOB_PROGRESS, DEAD_LETTER, ...STAGE_TOPICS, REALTIME_INPUT, REALTIME_EVENTS, SESSION_STATE, REALTIME_TOKENS,
 ];
 
 /** Topic that carries a stage's work: per-channel stages (`transcribe_ch1`) use their base stage's topic. */

@@ -39,6 +39,11 @@ export interface RecognitionRequest {
   readonly language?: string;
   /** Cancellation between chunks, not only before start. */
   readonly signal?: AbortSignal;
+  /**
+   * Called with each window's segments as the window is decoded, before the whole recording is done (for streamed
+   * answers). A recogniser that decodes in one pass may never call it.
+   */
+  readonly onWindow?: (segments: readonly Segment[]) => void;
 }
 
 export interface Recognizer {

@@ -25,9 +25,10 @@ import { ATTR, LOG, SPAN } from '../../core/observability-names.js';
 import type { Tracer } from '../../core/telemetry/tracer.js';
 import { artifactKeys, type ArtifactStore, type TaskOutputDocument } from '../../storage/index.js';
 import {
-  JOB_EVENTS, SCHEMA_VERSION, TASK_CONTROL, StreamConsumer, checkControlMessage, checkTaskMessage, decodeMessage, encodeMessage,
+  JOB_EVENTS, JOB_PROGRESS, SCHEMA_VERSION, TASK_CONTROL, StreamConsumer, checkControlMessage, checkTaskMessage, decodeMessage, encodeMessage,
   engineGroupId, newMessageHeaders, prefixed, topicForStage,
   type Admin, type ConsumedMessage, type ControlMessage, type DeadLetterWriter, type JobEvent, type Kafka, type MessageSender, type TaskDispatch,
+  type TranscriptProgress,
 } from '../../streams/index.js';
 import { RecentIds } from '../../core/recent-ids.js';
 import type { Engine, EngineResult } from '../sdk/engine.js';
@@ -174,6 +175,20 @@ export class EngineRunner {
     });
   }
 
+  /** Best effort: a lost progress record only makes a streamed answer coarser; the outcome carries the transcript. */
+  #progress(task: TaskDispatch, seq: number, segments: readonly { start: number; end: number; text: string }[], requestId: string | undefined, tenantId: string | undefined): void {
+    segments.forEach((segment, i) => {
+      const message: TranscriptProgress = {
+        v: SCHEMA_VERSION, type: 'transcript.progress', jobId: task.jobId, taskId: task.taskId, stage: task.stage, seq: seq + i,
+        start: segment.start, end: segment.end, text: segment.text,
+      };
+      void this.#o.producer.send(prefixed(this.#o.topicPrefix, JOB_PROGRESS.name), {
+        key: task.jobId, value: encodeMessage(message),
+        headers: newMessageHeaders({ ...(requestId ? { requestId } : {}), ...(tenantId ? { tenantId } : {}), clock: this.#o.clock }),
+      }).catch(() => undefined);
+    });
+  }
+
   /**
    * Admission: takes the dispatch if a slot is free (else requeues it and pauses the topic), and resolves once
    * task.started is acknowledged, which commits the dispatch. The task itself goes on after this returns.
@@ -233,6 +248,8 @@ export class EngineRunner {
     let deadline: NodeJS.Timeout | undefined;
     let workDir: string | undefined;
     let modelLoadMs = 0;
+    /** Windows reported on jobs.progress by this attempt so far. */
+    let progressSeq = 0;
     // queue_wait is a sibling of the task's span (both under the dispatch's Kafka hop), as the contract draws it.
     metrics.queueWait.observe(labels, queueWaitMs / 1000);
     tracer.recordSpan(SPAN.queueWait, { [ATTR.jobId]: task.jobId, [ATTR.taskId]: task.taskId, [ATTR.stage]: task.stage, [ATTR.engineId]: engine.engineId }, task.enqueuedAt, pickedUp);
@@ -270,6 +287,10 @@ export class EngineRunner {
           engine.process({
             jobId: task.jobId, taskId: task.taskId, stage: task.stage, attempt: task.attempt, config: task.config,
             inputs: inputs.paths, workDir: dir, signal: controller.signal, log,
+            progress: (segments) => {
+              this.#progress(task, progressSeq, segments, requestId, tenantId);
+              progressSeq += segments.length;
+            },
             measureModelLoad: async (model, load) => {
               const start = clock.now();
               try {

@@ -35,6 +35,11 @@ export interface EngineTaskContext {
   /** Aborted when the task is cancelled or its deadline passes: check it between chunks. */
   readonly signal: AbortSignal;
   readonly log: Logger;
+  /**
+   * Reports transcript text as it is produced (a window decoded), before the task ends: published best effort on
+   * jobs.progress for gateways streaming the answer. Optional; never awaited.
+   */
+  readonly progress?: (segments: readonly { readonly start: number; readonly end: number; readonly text: string }[]) => void;
   /** Call around a model load that happens inside this task, so the runner records an engine.model_load span/metric. */
   readonly measureModelLoad: <T>(model: string, load: () => Promise<T>) => Promise<T>;
 }

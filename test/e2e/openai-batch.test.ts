@@ -1,6 +1,7 @@
 /**
  * OpenAI's batch transcription API with the unmodified `openai` SDK, pointed at Dalston by its base URL, on the real
- * stack: espeak-ng speech and a LibriVox recording in every response_format, word timestamps, and the errors the SDK
+ * stack: espeak-ng speech and a LibriVox recording in every response_format, word timestamps, `stream: true`
+ * (server-sent deltas as the transcribe engine finishes each window, then the whole text), and the errors the SDK
  * raises for a bad model and for a file that is not audio. The answers wait for the job's outcome on jobs.results.
  */
 import { after, before, test } from 'node:test';
@@ -12,7 +13,8 @@ import { join } from 'node:path';
 import OpenAI from 'openai';
 import { wordErrors } from '../../engines/asr/wer.js';
 import { MOONSHINE_TINY, batchEngineId } from '../../engines/models/catalogue.js';
-import { ESPEAK_SENTENCES, TESTDATA, parseSphinxTranscription, synthesizeFile } from '../fixtures/speech-fixtures.js';
+import { writeWav } from '../../engines/audio/wav.js';
+import { ESPEAK_SENTENCES, TESTDATA, parseSphinxTranscription, synthesize, synthesizeFile, withPauses } from '../fixtures/speech-fixtures.js';
 import { startHarness, type Harness } from './pipeline-harness.js';
 
 const ENGINE = batchEngineId(MOONSHINE_TINY);
@@ -73,6 +75,31 @@ test('verbose_json with word timestamps: segments, words inside the audio, durat
   const plain = await client.audio.transcriptions.create({ file: createReadStream(wav), model: 'whisper-1', response_format: 'verbose_json' });
   assert.equal(plain.words, undefined, 'words only when asked for');
   t.diagnostic(`LibriVox ${id}: WER ${(wordErrors(reference, r.text).wer * 100).toFixed(1)} %, ${words.length} words`);
+});
+
+test('stream: true: a delta per window as the engine finishes it, before the job ends; the done event has the whole text', async (t) => {
+  // Three sentences 2 s apart: separate windows (regions further apart than 1 s are never merged).
+  const sentences = ESPEAK_SENTENCES.slice(2, 5);
+  const audio = withPauses(await Promise.all(sentences.map((x) => synthesize(x, { voice: 'en-us' }))), 2);
+  const path = join(dir, 'three.wav');
+  await writeWav(path, audio, 16000);
+  const started = Date.now();
+  const stream = await client.audio.transcriptions.create({ file: createReadStream(path), model: 'gpt-4o-transcribe', stream: true });
+  const events: { type: string; at: number; delta?: string; text?: string }[] = [];
+  for await (const e of stream) events.push({ type: e.type, at: Date.now() - started, ...('delta' in e ? { delta: e.delta } : {}), ...('text' in e ? { text: e.text } : {}) });
+  const deltas = events.filter((e) => e.type === 'transcript.text.delta');
+  const done = events.filter((e) => e.type === 'transcript.text.done');
+  t.diagnostic(`events: ${events.map((e) => `${e.type.replace('transcript.text.', '')}@${e.at}ms`).join(', ')}`);
+  assert.equal(done.length, 1, 'one done event, last');
+  assert.equal(events.at(-1)?.type, 'transcript.text.done');
+  assert.ok(deltas.length >= 3, `a delta per window (${deltas.length})`);
+  const text = done[0]?.text ?? '';
+  assertHeard('stream done', sentences.join(' '), text, 0.2);
+  assert.equal(deltas.map((d) => d.delta ?? '').join(''), text, 'the deltas add up to the whole text');
+  // Deltas came as windows finished, not all at the end: the first arrived well before the done event.
+  const first = deltas[0]?.at ?? 0;
+  const end = done[0]?.at ?? 0;
+  assert.ok(end - first >= 100, `the first delta (${first} ms) came before the job ended (${end} ms)`);
 });
 
 test('the SDK raises the API\'s errors: an unknown model is a 400 naming the installed models, a file that is not audio a 400 from the job', async () => {

@@ -106,7 +106,10 @@ export class MoonshineRecognizer implements Recognizer {
     for (const window of windows) {
       check();
       const segment = await this.decodeWindow(s, audio, window);
-      if (segment !== undefined) segments.push(segment);
+      if (segment !== undefined) {
+        segments.push(segment);
+        request.onWindow?.([segment]);
+      }
     }
     return { language: 'en', text: segments.map((x) => x.text).join(' '), segments, wordTiming: 'estimated' };
   }

@@ -142,6 +142,7 @@ export class WhisperRecognizer implements Recognizer {
       const decoded = await this.decodeWindow(s, request.audio, window, language);
       language = decoded.language;
       segments.push(...decoded.segments);
+      if (decoded.segments.length > 0) request.onWindow?.(decoded.segments);
     }
     return { language: language ?? 'und', text: segments.map((x) => x.text).join(' '), segments, wordTiming: s.alignmentHeads.length > 0 ? 'native' : 'estimated' };
   }
