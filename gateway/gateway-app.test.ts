@@ -275,6 +275,7 @@ void test('GET status maps the job view: timestamps, error, audio duration, requ
           duration_ms: null, queue_wait_ms: null, retries: 0, error: null,
         },
       ],
+      name: null, tags: [],
     });
 
     h.reader.put({ ...JOB_BASE, jobId: 'job_other_tenant', tenantId: 'tenant-b' });

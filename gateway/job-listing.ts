@@ -62,6 +62,7 @@ export function parseListQuery(q: URLSearchParams): JobListQuery {
     ...(q.get('model') ? { model: q.get('model') ?? '' } : {}),
     ...(from ? { createdFrom: parseTime('created_after', from) } : {}),
     ...(until ? { createdUntil: parseTime('created_before', until) } : {}),
+    ...(q.get('tag') ? { tag: q.get('tag') ?? '' } : {}),
   };
 }
 
@@ -70,6 +71,7 @@ function summary(v: JobView): Record<string, unknown> {
     id: v.jobId, status: v.status, model: v.model ?? null, language: v.language ?? null,
     created_at: new Date(v.createdAt).toISOString(), completed_at: v.completedAt ? new Date(v.completedAt).toISOString() : null,
     audio_duration_seconds: v.audioDurationSeconds ?? null, error: apiFailure(v.error), request_id: v.requestId,
+    name: v.labels?.name || null, tags: v.labels?.tags ?? [],
   };
 }
 

@@ -63,6 +63,9 @@ export interface JobStatusBody {
   readonly request_id: string;
   readonly trace_id: string | null;
   readonly stages: readonly StageRow[];
+  /** Given with PATCH; null when unnamed. */
+  readonly name: string | null;
+  readonly tags: readonly string[];
   /** Present on a job made from a real-time session (`enhance_on_end`): the link back to it. */
   readonly realtime_session_id?: string;
   readonly text?: string;
@@ -235,6 +238,8 @@ export function jobStatusBody(view: JobView, transcript?: TranscriptFields): Job
     request_id: view.requestId,
     trace_id: view.traceId ?? null,
     stages: view.stages.map(stageRow),
+    name: view.labels?.name || null,
+    tags: view.labels?.tags ?? [],
     ...(view.sessionId ? { realtime_session_id: view.sessionId } : {}),
     ...(transcript ? { text: transcript.text, segments: transcript.segments, words: transcript.words } : {}),
   };

@@ -3,7 +3,7 @@
  * gateway without Kafka or ClickHouse. They keep what they are given; nothing moves a job on its own.
  */
 import type { AuditEvent, JobCreated } from '../streams/index.js';
-import type { JobCancelRequested, JobDeleted, JobEventPublisher, JobListQuery, JobReader, JobView, NewJobRecord, PublishHeaders } from './ports.js';
+import type { JobCancelRequested, JobDeleted, JobEventPublisher, JobLabels, JobListQuery, JobReader, JobView, NewJobRecord, PublishHeaders } from './ports.js';
 
 export class RecordingPublisher implements JobEventPublisher {
   readonly created: { msg: JobCreated; headers: PublishHeaders }[] = [];
@@ -53,6 +53,11 @@ export class InMemoryJobReader implements JobReader {
     if (this.jobs.get(jobId)?.tenantId === tenantId) this.jobs.delete(jobId);
   }
 
+  async setLabels(jobId: string, tenantId: string, labels: JobLabels): Promise<void> {
+    const job = this.jobs.get(jobId);
+    if (job?.tenantId === tenantId) this.jobs.set(jobId, { ...job, labels });
+  }
+
   async listJobs(tenantId: string, q: JobListQuery): Promise<JobView[]> {
     const sign = q.order === 'desc' ? -1 : 1;
     const cmp = (a: { createdAt: number; jobId: string }, b: { createdAt: number; jobId: string }): number =>
@@ -61,6 +66,7 @@ export class InMemoryJobReader implements JobReader {
       .filter((j) => j.tenantId === tenantId && (!q.statuses || q.statuses.includes(j.status)) && (q.model === undefined || j.model === q.model))
       .filter((j) => (q.createdFrom === undefined || j.createdAt >= q.createdFrom) && (q.createdUntil === undefined || j.createdAt < q.createdUntil))
       .filter((j) => !q.after || sign * cmp(j, q.after) > 0)
+      .filter((j) => q.tag === undefined || (j.labels?.tags ?? []).includes(q.tag))
       .sort((a, b) => sign * cmp(a, b))
       .slice(0, q.limit);
   }

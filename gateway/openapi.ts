@@ -98,13 +98,20 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
             query('limit', '1–200.', int({ minimum: 1, maximum: 200 })), query('cursor', '`next_cursor` of the previous page.'),
             query('status', 'Comma-separated statuses.'), query('model', 'Model id.'),
             query('created_after', 'ISO 8601 time.'), query('created_before', 'ISO 8601 time.'),
-            query('sort', 'Order.', str({ enum: ['created_desc', 'created_asc'] })),
+            query('sort', 'Order.', str({ enum: ['created_desc', 'created_asc'] })), query('tag', 'Only jobs with this tag.'),
           ],
         }),
       },
       [`${t}/{id}`]: {
         get: op('A job: status, stages, and the transcript once completed', { 200: json(ref('Job'), 'The job.') }, { parameters: [jobIdParam] }),
         delete: op('Delete a finished job: its data and rows (audited)', { 200: json({ type: 'object' }, 'Deleted.'), 204: { description: 'Deleted.' } }, { parameters: [jobIdParam] }),
+        patch: op('Name or tag a job', { 200: json(ref('Job'), 'The job, renamed or retagged.') }, {
+          parameters: [jobIdParam],
+          requestBody: {
+            required: true,
+            content: { 'application/json': { schema: obj({ name: { type: 'string', nullable: true, maxLength: 256 }, tags: { type: 'array', maxItems: 32, items: str({ minLength: 1, maxLength: 64 }) } }) } },
+          },
+        }),
       },
       [`${t}/{id}/cancel`]: { post: op('Cancel a job (hard cancel)', { 200: json({ type: 'object' }, 'Cancelling.'), 202: json({ type: 'object' }, 'Cancelling.') }, { parameters: [jobIdParam] }) },
       [`${t}/{id}/audio`]: {

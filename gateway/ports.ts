@@ -88,6 +88,15 @@ export interface JobView {
   readonly transcriptKey?: string | undefined;
   /** The real-time session this job enhances (`enhance_on_end`), if any. */
   readonly sessionId?: string | undefined;
+  /** Name and tags given with PATCH; absent when never set. */
+  readonly labels?: JobLabels | undefined;
+}
+
+/** What a caller names and tags a job with (PATCH /v1/audio/transcriptions/{id}). */
+export interface JobLabels {
+  /** '' when unnamed. */
+  readonly name: string;
+  readonly tags: readonly string[];
 }
 
 /** The initial `jobs` row written by the gateway (span `create_job`) once `job.created` is published. */
@@ -116,6 +125,8 @@ export interface JobListQuery {
   /** created_ms >= createdFrom and < createdUntil. */
   readonly createdFrom?: number | undefined;
   readonly createdUntil?: number | undefined;
+  /** Only jobs whose current tags include this one. */
+  readonly tag?: string | undefined;
 }
 
 export interface JobReader {
@@ -125,6 +136,8 @@ export interface JobReader {
   listJobs(tenantId: string, query: JobListQuery): Promise<JobView[]>;
   /** Writes the initial `pending` row so a status request right after the 201 finds the job. */
   createJobRecord(record: NewJobRecord): Promise<void>;
+  /** Replaces the job's name and tags (newest `at` wins). */
+  setLabels(jobId: string, tenantId: string, labels: JobLabels, at: number): Promise<void>;
   /** Removes a finished job's rows (job and tasks); from then on getJob answers undefined. */
   deleteJob(jobId: string, tenantId: string): Promise<void>;
 }

@@ -15,10 +15,10 @@ import type { AuthedRequestContext, RouteSpec } from './http-server.js';
 import { newEventId } from './ids.js';
 import { isTerminal, jobStatusBody, transcriptFields } from './job-view.js';
 import { parseLanguage } from './languages.js';
-import type { ArtifactStore, JobEventPublisher, JobReader, JobView, NewJobRecord, TraceReader } from './ports.js';
+import type { ArtifactStore, JobEventPublisher, JobLabels, JobReader, JobView, NewJobRecord, TraceReader } from './ports.js';
 import { traceWaterfall } from './trace-view.js';
 import { jobListingRoutes } from './job-listing.js';
-import { receiveUpload, type FileSink, type ReceivedFile } from './upload.js';
+import { receiveSmallJson, receiveUpload, type FileSink, type ReceivedFile } from './upload.js';
 import { fetchUrlInto, type UrlAllowList, type UrlFetchPolicy } from './url-audio.js';
 import { JobAudioSink, inSpan, newJobSlot } from './audio-intake.js';
 import { sendArtifact } from './artifact-download.js';
@@ -390,6 +390,47 @@ async function status(deps: TranscriptionsDeps, ctx: AuthedRequestContext): Prom
   sendJson(ctx.res, 200, jobStatusBody(view, transcript));
 }
 
+/** Most tags a job carries, and the longest name. */
+export const MAX_JOB_TAGS = 32;
+export const MAX_JOB_NAME = 256;
+const TAG = /^[\p{L}\p{N}][\p{L}\p{N} _.:/-]{0,63}$/u;
+
+/**
+ * A PATCH body: `{"name": string | null, "tags": string[]}`, either or both; `name` null or "" unnames, `tags`
+ * replaces the set (duplicates dropped, order kept). Throws a 400 naming the field. Pure.
+ */
+export function parseLabelPatch(body: unknown, current: JobLabels | undefined): JobLabels {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('the body must be a JSON object: {"name": "…", "tags": ["…"]}');
+  const o = body as Record<string, unknown>;
+  for (const k of Object.keys(o)) if (k !== 'name' && k !== 'tags') throw badRequest(`unknown field "${k}"; a job's name and tags can be changed`);
+  if (!('name' in o) && !('tags' in o)) throw badRequest('nothing to change: send "name", "tags" or both');
+  let name = current?.name ?? '';
+  if ('name' in o) {
+    if (o['name'] !== null && typeof o['name'] !== 'string') throw badRequest('name must be a string or null');
+    name = typeof o['name'] === 'string' ? o['name'].trim() : '';
+    if (name.length > MAX_JOB_NAME || [...name].some((c) => c.charCodeAt(0) < 0x20)) throw badRequest(`name must be at most ${MAX_JOB_NAME} characters, without control characters`);
+  }
+  let tags = current?.tags ?? [];
+  if ('tags' in o) {
+    const raw = o['tags'];
+    if (!Array.isArray(raw) || raw.some((t) => typeof t !== 'string')) throw badRequest('tags must be an array of strings');
+    tags = [...new Set((raw as string[]).map((t) => t.trim()))];
+    const bad = tags.find((t) => !TAG.test(t));
+    if (bad !== undefined) throw badRequest(`tag ${JSON.stringify(bad.slice(0, 80))} must be 1–64 letters, digits, spaces or _ . : / - (starting with a letter or digit)`);
+    if (tags.length > MAX_JOB_TAGS) throw badRequest(`at most ${MAX_JOB_TAGS} tags`);
+  }
+  return { name, tags };
+}
+
+/** `PATCH …/{id}`: renames and tags a job; answers its status (as `GET`, without the transcript). */
+async function patchJob(deps: TranscriptionsDeps, ctx: AuthedRequestContext): Promise<void> {
+  const body = await receiveSmallJson(ctx.req);
+  const view = await loadJob(deps, ctx);
+  const labels = parseLabelPatch(body, view.labels);
+  await deps.reader.setLabels(view.jobId, ctx.principal.tenantId, labels, deps.clock.now());
+  sendJson(ctx.res, 200, jobStatusBody({ ...view, labels }));
+}
+
 /** Content types of the audio extensions ffmpeg reads most often; others download as octet-stream. */
 const AUDIO_TYPES: Readonly<Record<string, string>> = {
   wav: 'audio/wav', mp3: 'audio/mpeg', m4a: 'audio/mp4', mp4: 'audio/mp4', flac: 'audio/flac', ogg: 'audio/ogg', opus: 'audio/ogg',
@@ -532,6 +573,7 @@ export function transcriptionRoutes(deps: TranscriptionsDeps): RouteSpec[] {
     { method: 'GET', path: `${p}/:id`, auth: 'api_key', handler: (ctx) => status(deps, ctx) },
     { method: 'GET', path: `${p}/:id/tasks/:task_id/artifacts`, auth: 'api_key', handler: (ctx) => taskArtifacts(deps, ctx) },
     { method: 'GET', path: `${p}/:id/audio`, auth: 'api_key', handler: (ctx) => originalAudio(deps, ctx) },
+    { method: 'PATCH', path: `${p}/:id`, auth: 'api_key', handler: (ctx) => patchJob(deps, ctx) },
     { method: 'GET', path: `${p}/:id/trace`, auth: 'api_key', handler: (ctx) => jobTrace(deps, ctx) },
     { method: 'POST', path: `${p}/:id/cancel`, auth: 'api_key', handler: (ctx) => cancel(deps, ctx) },
     { method: 'DELETE', path: `${p}/:id`, auth: 'api_key', handler: (ctx) => deleteJob(deps, ctx) },

@@ -4,7 +4,7 @@ import { JOB_COLUMNS, type JobRow } from '../../clickhouse/job-rows.js';
 import { formatDateTime, qualified, str } from '../../clickhouse/sql.js';
 import { isJobStatus, parseStagesJson } from '../job-view.js';
 import { JOB_STATUSES, type JobStatus } from '../../streams/index.js';
-import type { JobListQuery, JobReader, JobView, NewJobRecord } from '../ports.js';
+import type { JobLabels, JobListQuery, JobReader, JobView, NewJobRecord } from '../ports.js';
 
 interface JobSelect {
   job_id: string; tenant_id: string; status: string; created_ms: number; started_ms: number; completed_ms: number;
@@ -38,7 +38,26 @@ export class ClickHouseJobReader implements JobReader {
        ORDER BY version DESC LIMIT 1`,
     );
     const r = rows[0];
-    return r && isJobStatus(r.status) ? toView(r, r.status) : undefined;
+    if (!r || !isJobStatus(r.status)) return undefined;
+    const labels = (await this.#labels(tenantId, [jobId])).get(jobId);
+    return { ...toView(r, r.status), ...(labels ? { labels } : {}) };
+  }
+
+  /** The newest name and tags of each of `jobIds` that has any. */
+  async #labels(tenantId: string, jobIds: readonly string[]): Promise<Map<string, JobLabels>> {
+    if (jobIds.length === 0) return new Map();
+    const rows = await this.ch.query<{ job_id: string; l_name: string; l_tags: string[] }>(
+      `SELECT job_id, argMax(name, updated_ms) AS l_name, argMax(tags, updated_ms) AS l_tags
+       FROM ${qualified(this.ch.database, 'job_labels')}
+       WHERE tenant_id = ${str(tenantId)} AND job_id IN (${jobIds.map(str).join(', ')})
+       GROUP BY job_id`,
+    );
+    return new Map(rows.map((r) => [r.job_id, { name: r.l_name, tags: r.l_tags }]));
+  }
+
+  async setLabels(jobId: string, tenantId: string, labels: JobLabels, at: number): Promise<void> {
+    await this.ch.insert('job_labels', [{ tenant_id: tenantId, job_id: jobId, name: labels.name, tags: [...labels.tags], updated_ms: at }],
+      ['tenant_id', 'job_id', 'name', 'tags', 'updated_ms']);
   }
 
   /**
@@ -61,6 +80,10 @@ export class ClickHouseJobReader implements JobReader {
       `tenant_id = ${str(tenantId)}`,
       ...(q.createdFrom !== undefined ? [`created_ms >= ${Math.trunc(q.createdFrom)}`] : []),
       ...(q.createdUntil !== undefined ? [`created_ms < ${Math.trunc(q.createdUntil)}`] : []),
+      ...(q.tag !== undefined
+        ? [`job_id IN (SELECT job_id FROM ${qualified(this.ch.database, 'job_labels')} WHERE tenant_id = ${str(tenantId)}
+              GROUP BY job_id HAVING has(argMax(tags, updated_ms), ${str(q.tag)}))`]
+        : []),
     ];
     const cols = ['status', 'started_ms', 'completed_ms', 'audio_duration_seconds', 'language', 'model', 'request_id', 'trace_id', 'error_code',
       'error_message', 'stages_json', 'transcript_key'];
@@ -76,6 +99,7 @@ export class ClickHouseJobReader implements JobReader {
     );
     const text = (v: string | number | undefined): string => (typeof v === 'string' ? v : '');
     const num = (v: string | number | undefined): number => Number(v ?? 0);
+    const labels = await this.#labels(tenantId, rows.map((r) => text(r['job_id'])));
     return rows.flatMap((r) => {
       const status = text(r['l_status']);
       if (!isJobStatus(status)) return [];
@@ -86,7 +110,8 @@ export class ClickHouseJobReader implements JobReader {
         error_message: text(r['l_error_message']), stages_json: text(r['l_stages_json']), transcript_key: text(r['l_transcript_key']),
         session_id: text(r['l_session_id']),
       };
-      return [toView(row, status)];
+      const l = labels.get(row.job_id);
+      return [{ ...toView(row, status), ...(l ? { labels: l } : {}) }];
     });
   }
 
@@ -100,6 +125,7 @@ export class ClickHouseJobReader implements JobReader {
     const where = `job_id = ${str(jobId)}`;
     await this.ch.exec(`ALTER TABLE ${qualified(this.ch.database, 'jobs')} DELETE WHERE ${where} AND tenant_id = ${str(tenantId)}`);
     await this.ch.exec(`ALTER TABLE ${qualified(this.ch.database, 'tasks')} DELETE WHERE ${where}`);
+    await this.ch.exec(`ALTER TABLE ${qualified(this.ch.database, 'job_labels')} DELETE WHERE ${where} AND tenant_id = ${str(tenantId)}`);
     const now = Date.now();
     const tombstone: JobRow = {
       job_id: jobId, tenant_id: tenantId, status: 'deleted', created_at: formatDateTime(now), created_ms: now, started_ms: 0,

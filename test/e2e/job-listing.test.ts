@@ -92,3 +92,18 @@ test('oldest first, filters by status, model and creation time; bad parameters a
     assert.equal(body.error.code, 'invalid_request', q);
   }
 });
+
+test('PATCH names and tags a job in ClickHouse: the job and the listing show them, a second PATCH replaces them, ?tag= filters by them', async () => {
+  const [id] = await submitMany(1);
+  const patch = (body: unknown) => h.api(`/v1/audio/transcriptions/${id}`, { method: 'PATCH', body: JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+  assert.equal((await patch({ name: 'Board call', tags: ['q4', 'sales'] })).status, 200);
+  const job = (await (await h.api(`/v1/audio/transcriptions/${id}`)).json()) as { name: unknown; tags: unknown };
+  assert.deepEqual([job.name, job.tags], ['Board call', ['q4', 'sales']]);
+  assert.equal((await patch({ tags: ['legal'] })).status, 200);
+  const page = (await (await h.api('/v1/audio/transcriptions?limit=5')).json()) as { data: { id: string; name: unknown; tags: unknown }[] };
+  const listed = page.data.find((j) => j.id === id);
+  assert.deepEqual([listed?.name, listed?.tags], ['Board call', ['legal']], 'the newest change wins; the name is kept');
+  const byTag = async (tag: string) => ((await (await h.api(`/v1/audio/transcriptions?tag=${encodeURIComponent(tag)}`)).json()) as { data: { id: string }[] }).data.map((j) => j.id);
+  assert.deepEqual(await byTag('legal'), [id], 'the tag filter finds the job by its current tag');
+  assert.deepEqual(await byTag('q4'), [], 'a tag it no longer has does not');
+});
