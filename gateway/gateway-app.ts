@@ -20,6 +20,7 @@ import { realtimeSessionRoutes, type SessionEventPublisher, type SessionHistoryR
 import { DEFAULT_OPENAI_ALIASES, transcriptionRoutes, type OpenAiSyncResponder, type TranscriptRenderers, type TranscriptionsDeps } from './transcriptions.js';
 import { UrlAllowList } from './url-audio.js';
 import { openApiDocument } from './openapi.js';
+import { translationRoutes } from './openai-translation.js';
 import { sendJson } from './http-exchange.js';
 import { createUwsServer } from './uws-server.js';
 import { webSocketRoute, type WebSocketRouteSpec } from './websocket-route.js';
@@ -112,6 +113,7 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
     ...(deps.modelsHomeDir !== undefined ? { installedModels: installedModelIds(deps.modelsHomeDir) } : {}),
   };
   for (const route of transcriptionRoutes(transcriptionDeps)) router.add(route);
+  for (const route of translationRoutes(transcriptionDeps)) router.add(route);
   if (deps.vendorBatch) {
     for (const route of elevenLabsRoutes({ ...transcriptionDeps, ...deps.vendorBatch })) router.add(route);
     for (const route of deepgramRoutes({ ...transcriptionDeps, ...deps.vendorBatch })) router.add(route);

@@ -42,12 +42,12 @@ export function languageName(code: string | undefined): string {
 }
 
 /** OpenAI's verbose_json from a Dalston transcript (the decoder statistics OpenAI reports are not computed: 0). */
-export function verboseJson(doc: unknown, outcome: JobOutcome, words: boolean): Record<string, unknown> {
+export function verboseJson(doc: unknown, outcome: JobOutcome, words: boolean, translated = false): Record<string, unknown> {
   const { text, segments, words: allWords } = transcriptFields(doc);
   const docLanguage = typeof doc === 'object' && doc !== null ? (doc as Record<string, unknown>)['language'] : undefined;
   return {
-    task: 'transcribe',
-    language: languageName(outcome.language ?? (typeof docLanguage === 'string' ? docLanguage : undefined)),
+    task: translated ? 'translate' : 'transcribe',
+    language: translated ? 'english' : languageName(outcome.language ?? (typeof docLanguage === 'string' ? docLanguage : undefined)),
     duration: outcome.audioDurationSeconds ?? 0,
     text,
     segments: timedItems(segments).map((s, id) => ({
@@ -148,7 +148,7 @@ export function createOpenAiResponder(deps: OpenAiResponderDeps): OpenAiSyncResp
           sendText(ctx.res, 200, deps.renderers.vtt(doc), 'text/vtt; charset=utf-8');
           return;
         case 'verbose_json':
-          sendJson(ctx.res, 200, verboseJson(doc, outcome, options.words));
+          sendJson(ctx.res, 200, verboseJson(doc, outcome, options.words, options.translate === true));
           return;
       }
     },

@@ -102,6 +102,23 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
           ],
         }),
       },
+      '/v1/audio/translations': {
+        post: op('OpenAI translations: speech in any language Whisper knows → English text (needs a multilingual model)', {
+          200: { description: 'The translation.', content: { 'application/json': { schema: ref('OpenAiTranscription') }, 'text/plain': { schema: str() }, 'application/x-subrip': { schema: str() }, 'text/vtt': { schema: str() } } },
+        }, {
+          requestBody: {
+            required: true,
+            content: {
+              'multipart/form-data': {
+                schema: obj({
+                  file: str({ format: 'binary' }), model: str(), prompt: str(), temperature: str(),
+                  response_format: str({ enum: ['json', 'text', 'srt', 'vtt', 'verbose_json'] }),
+                }, ['file', 'model']),
+              },
+            },
+          },
+        }),
+      },
       [`${t}/{id}`]: {
         get: op('A job: status, stages, and the transcript once completed', { 200: json(ref('Job'), 'The job.') }, { parameters: [jobIdParam] }),
         delete: op('Delete a finished job: its data and rows (audited)', { 200: json({ type: 'object' }, 'Deleted.'), 204: { description: 'Deleted.' } }, { parameters: [jobIdParam] }),

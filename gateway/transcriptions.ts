@@ -57,6 +57,8 @@ export interface OpenAiOptions {
   readonly words: boolean;
   /** `stream=true`: server-sent events, a delta as each window is transcribed, then the whole text. */
   readonly stream?: boolean;
+  /** `POST /v1/audio/translations`: the text is English, verbose_json says `task: translate`. */
+  readonly translate?: boolean;
 }
 
 export interface SubmitRequest {
@@ -282,7 +284,7 @@ export async function readTranscript(deps: TranscriptionsDeps, view: JobView): P
 }
 
 /** parseSubmitFields, with an unknown model's answer naming the models installed here. */
-async function parseWithInstalledModels(deps: TranscriptionsDeps, fields: readonly (readonly [string, string])[]): Promise<SubmitRequest> {
+export async function parseWithInstalledModels(deps: TranscriptionsDeps, fields: readonly (readonly [string, string])[]): Promise<SubmitRequest> {
   try {
     return parseSubmitFields(fields, deps.openAiAliases ?? DEFAULT_OPENAI_ALIASES);
   } catch (err) {

@@ -27,6 +27,8 @@ const jobParams = object({
   vad: optional(bool),
   /** Split channels and transcribe each (transcribe_ch0…N). */
   perChannel: optional(bool),
+  /** `translate`: the transcript is the speech translated to English (a multilingual Whisper model). @default transcribe */
+  task: optional(oneOf(['transcribe', 'translate'] as const)),
   /** Which API created the job: shapes the response only. */
   api: optional(oneOf(['native', 'openai', 'elevenlabs', 'deepgram', 'kafka'] as const)),
   /** The real-time session whose recording this job enhances (enhance_on_end); links the job back to the session. */
@@ -86,6 +88,8 @@ export type TaskReleased = ReturnType<typeof taskReleased>;
 // ---- topic tasks.<stage>: work for engines ----
 const taskConfig = object({
   language: optional(str), model: optional(str), channel: optional(int), timestampsGranularity: optional(str),
+  /** transcribe stages: `translate` asks for English text whatever was spoken. */
+  task: optional(oneOf(['transcribe', 'translate'] as const)),
   /** prepare: also write one WAV per channel (audio_ch<N>.wav). */
   perChannel: optional(bool),
 });

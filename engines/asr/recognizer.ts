@@ -39,6 +39,8 @@ export interface RecognitionRequest {
   readonly language?: string;
   /** Cancellation between chunks, not only before start. */
   readonly signal?: AbortSignal;
+  /** `translate`: English text whatever was spoken; a recogniser that cannot refuses with InvalidInputError. */
+  readonly task?: 'transcribe' | 'translate';
   /**
    * Called with each window's segments as the window is decoded, before the whole recording is done (for streamed
    * answers). A recogniser that decodes in one pass may never call it.

@@ -17,6 +17,8 @@ export interface EngineTaskConfig {
   readonly timestampsGranularity?: string;
   /** For the prepare stage: also write one mono file per input channel (audio_ch<N>.wav). */
   readonly perChannel?: boolean;
+  /** transcribe: `translate` asks for English text whatever was spoken (multilingual Whisper models). */
+  readonly task?: 'transcribe' | 'translate';
 }
 
 export interface EngineTaskContext {

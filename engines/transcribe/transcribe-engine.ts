@@ -72,6 +72,7 @@ export class TranscribeEngine implements Engine {
     const language = ctx.config.language;
     const result = await recognizer.recognize({
       audio: wav.samples, signal: ctx.signal, ...(language !== undefined ? { language } : {}),
+      ...(ctx.config.task === 'translate' ? { task: 'translate' as const } : {}),
       onWindow: (segments) => ctx.progress?.(segments.map((x) => ({ start: x.start, end: x.end, text: x.text }))),
     });
     throwIfAborted(ctx.signal, 'transcribe');

@@ -89,6 +89,7 @@ export class MoonshineRecognizer implements Recognizer {
   }
 
   async recognize(request: RecognitionRequest): Promise<RecognitionResult> {
+    if (request.task === 'translate') throw new InvalidInputError(`${this.modelId} transcribes English only and cannot translate; a multilingual Whisper model (whisper-base) can`);
     const lang = request.language;
     if (lang !== undefined && lang !== 'auto' && lang !== 'en') {
       throw new InvalidInputError(`${MOONSHINE_TINY.id} transcribes English only, not "${lang}"`);

@@ -109,6 +109,7 @@ export class PocketsphinxRecognizer implements Recognizer {
   }
 
   async recognize(request: RecognitionRequest): Promise<RecognitionResult> {
+    if (request.task === 'translate') throw new InvalidInputError(`${this.modelId} transcribes English only and cannot translate; a multilingual Whisper model (whisper-base) can`);
     const { signal } = request;
     throwIfAborted(signal, 'recognition');
     if (!speaks(request.language)) {

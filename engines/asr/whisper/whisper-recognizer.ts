@@ -125,6 +125,10 @@ export class WhisperRecognizer implements Recognizer {
     if (requested !== undefined && !this.spec.languages.includes(requested)) {
       throw new InvalidInputError(`${this.spec.id} does not transcribe "${request.language}" (it knows ${this.spec.languages.length > 3 ? `${this.spec.languages.length} languages` : this.spec.languages.join(', ')})`);
     }
+    const task = request.task ?? 'transcribe';
+    if (task === 'translate' && this.spec.languages.length <= 1) {
+      throw new InvalidInputError(`${this.spec.id} is English-only and cannot translate; a multilingual Whisper model (whisper-base) can`);
+    }
     const s = await this.model.get();
     const signal = request.signal;
     const check = (): void => {
@@ -139,7 +143,7 @@ export class WhisperRecognizer implements Recognizer {
     let language = s.tokenizer.multilingual ? requested : 'en';
     for (const window of windows) {
       check();
-      const decoded = await this.decodeWindow(s, request.audio, window, language);
+      const decoded = await this.decodeWindow(s, request.audio, window, language, task);
       language = decoded.language;
       segments.push(...decoded.segments);
       if (decoded.segments.length > 0) request.onWindow?.(decoded.segments);
@@ -147,7 +151,7 @@ export class WhisperRecognizer implements Recognizer {
     return { language: language ?? 'und', text: segments.map((x) => x.text).join(' '), segments, wordTiming: s.alignmentHeads.length > 0 ? 'native' : 'estimated' };
   }
 
-  private async decodeWindow(s: Loaded, audio: Float32Array, window: AudioWindow, known: string | undefined): Promise<{ language: string | undefined; segments: Segment[] }> {
+  private async decodeWindow(s: Loaded, audio: Float32Array, window: AudioWindow, known: string | undefined, task: 'transcribe' | 'translate'): Promise<{ language: string | undefined; segments: Segment[] }> {
     const from = Math.max(0, Math.floor(window.start * SAMPLE_RATE));
     const to = Math.min(audio.length, Math.ceil(window.end * SAMPLE_RATE));
     if (to - from < SAMPLE_RATE / 10) return { language: known, segments: [] };
@@ -158,7 +162,7 @@ export class WhisperRecognizer implements Recognizer {
       this.log.debug({ language: detected.language, probability: detected.probability }, 'language detected');
       language = detected.language;
     }
-    const prompt = s.tokenizer.prompt(language);
+    const prompt = s.tokenizer.prompt(language, task);
     const quality = (d: WhisperDecoded): { truncated: boolean; compressionRatio: number; meanLogProb: number } => ({
       truncated: d.truncated,
       compressionRatio: compressionRatio(s.tokenizer.decode(d.ids)),

@@ -120,11 +120,17 @@ export class WhisperTokenizer {
     return this.isText(id) && this.pieces[id]?.[0] === 0x20;
   }
 
-  /** The prompt Whisper expects: [sot] for English-only models, [sot, <|lang|>, <|transcribe|>] otherwise. */
-  prompt(language: string | undefined): number[] {
-    if (!this.multilingual) return [this.tokens.sot];
+  /**
+   * The prompt Whisper expects: [sot] for English-only models, [sot, <|lang|>, <|transcribe|>] otherwise, or
+   * <|translate|> for English text from speech in `language`.
+   */
+  prompt(language: string | undefined, task: 'transcribe' | 'translate' = 'transcribe'): number[] {
+    if (!this.multilingual) {
+      if (task === 'translate') throw new Error('an English-only Whisper model cannot translate');
+      return [this.tokens.sot];
+    }
     const lang = this.tokens.languages.get(language ?? 'en');
     if (lang === undefined) throw new Error(`no language token for "${language}"`);
-    return [this.tokens.sot, lang, this.tokens.transcribe];
+    return [this.tokens.sot, lang, task === 'translate' ? this.tokens.translate : this.tokens.transcribe];
   }
 }
