@@ -48,8 +48,9 @@ test('schemathesis against /openapi.json: no 5xx, every answer (errors included)
   ];
   let stdout = '';
   let failed: unknown;
+  // Run in the temporary directory: schemathesis keeps its example cache (.schemathesis/) in the working directory.
   try {
-    ({ stdout } = await promisify(execFile)(schemathesisPath(home), args, { maxBuffer: 64 * 1024 * 1024, timeout: 600_000, env: { ...process.env, NO_COLOR: '1' } }));
+    ({ stdout } = await promisify(execFile)(schemathesisPath(home), args, { maxBuffer: 64 * 1024 * 1024, timeout: 600_000, env: { ...process.env, NO_COLOR: '1' }, cwd: dir }));
   } catch (err) {
     failed = err;
     const out = (err as { stdout?: unknown }).stdout;
