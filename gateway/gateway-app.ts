@@ -80,7 +80,7 @@ export interface GatewayApp {
 function healthRoutes(deps: GatewayDeps): RouteSpec[] {
   const options = { registry: deps.registry, checks: deps.readinessChecks };
   const handler = async (ctx: RequestContext) => {
-    const answer = await healthAnswer(ctx.method, ctx.route, options);
+    const answer = await healthAnswer(ctx.method === 'HEAD' ? 'GET' : ctx.method, ctx.route, options);
     if (!answer) throw new Error(`health endpoint ${ctx.route} not handled`);
     ctx.res.send(answer.status, { 'content-type': answer.contentType }, answer.body);
   };

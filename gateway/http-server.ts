@@ -73,6 +73,28 @@ export type RouteMatch =
   | { readonly kind: 'method_not_allowed'; readonly template: string; readonly allow: readonly HttpMethod[] }
   | { readonly kind: 'not_found' };
 
+/**
+ * Why a raw request path must not be routed, or undefined: a backslash, an empty segment (`//`) or a dot segment
+ * (`.`, `..`, also percent-encoded). URL parsing would quietly rewrite such a path into one the client did not send,
+ * so a handler would answer for a path the raw request does not name. One trailing slash is allowed. Pure.
+ */
+export function pathProblem(rawUrl: string): string | undefined {
+  const path = rawUrl.split(/[?#]/, 1)[0] ?? '';
+  if (path.includes('\\')) return 'the path contains a backslash';
+  const segments = path.replace(/\/$/, '').split('/').slice(1);
+  for (const seg of segments) {
+    if (seg === '') return 'the path contains an empty segment (//)';
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(seg);
+    } catch {
+      return 'the path is not valid percent-encoding';
+    }
+    if (decoded === '.' || decoded === '..') return 'the path contains a dot segment (. or ..)';
+  }
+  return undefined;
+}
+
 function splitPath(path: string): string[] {
   return path.split('/').filter((s) => s.length > 0);
 }
@@ -113,10 +135,13 @@ export class Router {
       else if (literals === best[0]?.literals) best.push({ route, params, literals });
     }
     if (best.length === 0) return { kind: 'not_found' };
-    const hit = best.find((b) => b.route.spec.method === method);
+    // HEAD is GET without the body (the exchange leaves the body out) wherever GET is served.
+    const hit = best.find((b) => b.route.spec.method === method) ?? (method === 'HEAD' ? best.find((b) => b.route.spec.method === 'GET') : undefined);
     if (!hit) {
       const first = best[0];
-      return { kind: 'method_not_allowed', template: first ? first.route.spec.path : UNMATCHED_ROUTE, allow: best.map((b) => b.route.spec.method) };
+      const allow = best.map((b) => b.route.spec.method);
+      if (allow.includes('GET')) allow.push('HEAD');
+      return { kind: 'method_not_allowed', template: first ? first.route.spec.path : UNMATCHED_ROUTE, allow };
     }
     const decoded: Record<string, string> = {};
     for (const [k, v] of Object.entries(hit.params)) {
@@ -189,6 +214,8 @@ export function createRequestHandler(options: RequestListenerOptions): (req: Htt
     let match: RouteMatch;
     let early: HttpError | undefined;
     try {
+      const problem = pathProblem(req.url);
+      if (problem !== undefined) throw new HttpError(400, 'invalid_request', `${problem}; send the path as the API documents it`);
       url = new URL(req.url, 'http://gateway.invalid');
       match = router.match(method, url.pathname);
     } catch (err) {

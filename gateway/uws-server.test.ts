@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request, type ClientRequest, type IncomingMessage } from 'node:http';
 import { readFile } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { TEST_API_KEY, eventually, makeWav, recordingLogger, startHarness } from './test-harness.js';
 import { createUwsServer } from './uws-server.js';
 import { silentLogger } from '../core/logger.js';
@@ -51,22 +52,56 @@ function responseOf(req: ClientRequest): Promise<{ res: IncomingMessage; body: s
   });
 }
 
-void test('HEAD is answered without a body (405 with Allow on GET routes, 404 elsewhere); the connection stays usable', async () => {
+void test('HEAD is answered like GET without a body on GET routes (404 elsewhere, 405 naming the methods on others); the connection stays usable', async () => {
   const h = await startHarness();
   try {
     const head = await h.request('/health', { method: 'HEAD' });
-    assert.equal(head.status, 405);
-    assert.equal(head.headers.get('allow'), 'GET');
+    assert.equal(head.status, 200);
+    assert.match(head.headers.get('content-type') ?? '', /application\/json/);
     assert.match(head.headers.get('x-request-id') ?? '', /^req_/);
     assert.equal(await head.text(), '');
     const unknown = await h.request('/nowhere', { method: 'HEAD' });
     assert.equal(unknown.status, 404);
     assert.equal(await unknown.text(), '');
+    const put = await h.request('/health', { method: 'PUT' });
+    assert.equal(put.status, 405);
+    assert.equal(put.headers.get('allow'), 'GET, HEAD');
     const refused = await h.request('/v1/audio/transcriptions/job_1', { auth: false });
     assert.equal(refused.status, 401);
     assert.notEqual(refused.headers.get('connection'), 'close', 'an answer given at once to a bodiless request keeps the connection');
     const after = await h.request('/health');
     assert.deepEqual(await after.json(), { status: 'ok', pid: process.pid });
+  } finally {
+    await h.close();
+  }
+});
+
+/** One raw request line over a socket, exactly as written (clients' URL parsing would rewrite these paths). */
+function rawGet(base: string, path: string): Promise<{ status: number; body: string; head: string }> {
+  const { port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const s = connect(Number(port), '127.0.0.1', () => s.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TEST_API_KEY}\r\nConnection: close\r\n\r\n`));
+    let text = '';
+    s.setEncoding('utf8');
+    s.on('data', (c: string) => (text += c));
+    s.on('end', () => {
+      const [head = '', body = ''] = text.split('\r\n\r\n');
+      resolve({ status: Number(/^HTTP\/1\.1 (\d+)/.exec(head)?.[1] ?? 0), body, head });
+    });
+    s.on('error', reject);
+  });
+}
+
+void test('issue 11 defects 1 and 8: health paths with a trailing slash answer; dot segments, backslashes and empty segments are a 400, never routed elsewhere', async () => {
+  const h = await startHarness();
+  try {
+    for (const p of ['/health/', '/ready/', '/metrics/']) assert.equal((await rawGet(h.base, p)).status, 200, p);
+    for (const p of ['/./health', '/v1/audio/transcriptions/job_1/export/%2e%2e', '/v1/audio/transcriptions/job_1/export/..', '/v1\\audio\\transcriptions\\job_1', '//evil.example/v1/audio/transcriptions/job_1']) {
+      const r = await rawGet(h.base, p);
+      assert.equal(r.status, 400, p);
+      assert.equal((JSON.parse(r.body) as { error: { code: string } }).error.code, 'invalid_request', p);
+      assert.match(r.head, /x-request-id: req_/i, p);
+    }
   } finally {
     await h.close();
   }
