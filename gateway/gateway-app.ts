@@ -96,6 +96,9 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
     method: 'GET', path: '/openapi.json', auth: 'none', traced: false,
     handler: async (ctx) => sendJson(ctx.res, 200, openApiDocument()),
   });
+  const installedModels = deps.modelsHomeDir !== undefined ? installedModelIds(deps.modelsHomeDir) : undefined;
+  // Warmed now: the first request that names the installed models must not wait for their files to be hashed.
+  void installedModels?.().catch(() => undefined);
   const transcriptionDeps: TranscriptionsDeps = {
     publisher: deps.publisher,
     reader: deps.reader,
@@ -110,7 +113,7 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
     openAi: deps.openAi,
     traces: deps.traces,
     openAiAliases: checkedAliases(deps.config.openAiModelAliases ?? DEFAULT_OPENAI_ALIASES),
-    ...(deps.modelsHomeDir !== undefined ? { installedModels: installedModelIds(deps.modelsHomeDir) } : {}),
+    ...(installedModels ? { installedModels } : {}),
   };
   for (const route of transcriptionRoutes(transcriptionDeps)) router.add(route);
   for (const route of translationRoutes(transcriptionDeps)) router.add(route);

@@ -33,19 +33,28 @@ export async function listModels(homeDir: string): Promise<ModelListing[]> {
 
 /**
  * Ids of the ASR models installed under homeDir (named in the answer to an unknown model). Verifying a model hashes
- * its files (hundreds of MB), so one answer is shared for a minute: a stream of bad requests cannot make the
- * gateway hash them again and again.
+ * its files (hundreds of MB, about a second), so requests never wait for it after the first listing: an answer older
+ * than `reuseMs` is still given while a fresh one is made in the background, and a stream of bad requests cannot
+ * make the gateway hash the files again and again. Call it once at start to warm it.
  */
 export function installedModelIds(homeDir: string, reuseMs = 60_000): () => Promise<readonly string[]> {
-  let cached: { readonly at: number; readonly ids: Promise<readonly string[]> } | undefined;
+  let current: { readonly at: number; readonly ids: Promise<readonly string[]> } | undefined;
+  let refreshing = false;
+  const list = (): Promise<readonly string[]> => listModels(homeDir).then((ms) => ms.filter((m) => m.installed).map((m) => m.id));
   return () => {
-    if (!cached || Date.now() - cached.at > reuseMs) {
-      const ids = listModels(homeDir).then((ms) => ms.filter((m) => m.installed).map((m) => m.id));
-      cached = { at: Date.now(), ids };
+    if (!current) {
+      const ids = list();
+      current = { at: Date.now(), ids };
       // A failed listing is not kept: the next caller tries again.
-      ids.catch(() => (cached = undefined));
+      ids.catch(() => (current = undefined));
+      return ids;
     }
-    return cached.ids;
+    if (Date.now() - current.at > reuseMs && !refreshing) {
+      refreshing = true;
+      const next = list();
+      next.then((ids) => (current = { at: Date.now(), ids: Promise.resolve(ids) }), () => undefined).finally(() => (refreshing = false));
+    }
+    return current.ids;
   };
 }
 

@@ -205,6 +205,10 @@ export class UwsExchange {
     this.res.cork(() => {
       this.res.writeStatus(`${status} ${STATUS_CODES[status] ?? 'Unknown'}`);
       for (const [k, v] of lines) this.res.writeHeader(k, v);
+      // The connection is not reused after a piecewise body: uWS v20.30 leaves such a socket in a state where the
+      // next request on it can hang unread (seen under load after OpenAI stream=true answers). Said up front, so the
+      // client never puts the socket back in its pool.
+      this.res.writeHeader('connection', 'close');
       this.res.write(''); // the status line and headers leave now, not with the first piece
     });
     const live = () => this.state === 'streaming';
