@@ -80,7 +80,8 @@ test('a signed request becomes a job; its outcome on jobs.results carries the re
 });
 
 test('audio by URL (an allow-listed server) and by the key of an object under incoming/ become jobs with the spoken words', async () => {
-  const sentence = ESPEAK_SENTENCES[3] ?? '';
+  // The sentence the first test uses: what is checked here is how the audio arrives, not the recogniser.
+  const sentence = ESPEAK_SENTENCES[1] ?? '';
   const wav = await synthesizeFile(sentence, { voice: 'en-us', padBefore: 0.3, padAfter: 0.3 });
   const server = await startAudioUrlServer([wav]);
   // The producer's own upload into the store (the fs store under DALSTON_HOME, as the gateway sees it).
@@ -98,6 +99,8 @@ test('audio by URL (an allow-listed server) and by the key of an object under in
       const outcome = await eventually(`the outcome of ${requestId}`, () => results.values().find((o) => o['requestId'] === requestId));
       assert.equal(outcome['status'], 'completed', JSON.stringify(outcome));
       const job = await h.waitFor(String(outcome['jobId']), (j) => TERMINAL.has(j.status));
+      const stored = Buffer.from(await (await h.api(`/v1/audio/transcriptions/${String(outcome['jobId'])}/audio`)).arrayBuffer());
+      assert.ok(stored.equals(await readFile(wav)), `${requestId}: the job's audio is the producer's file, byte for byte`);
       assert.ok(wordErrors(sentence, job.text ?? '').wer <= 0.2, `${requestId}: "${job.text ?? ''}" for "${sentence}"`);
     }
     assert.ok(existsSync(join(home, 'artifacts', key)), 'the producer\'s object is left where it was');
