@@ -54,6 +54,18 @@ export interface ReceivedUpload {
   readonly fields: readonly (readonly [string, string])[];
 }
 
+/** A pass-through that counts bytes and fails with a 413 once more than `maxBytes` went through. */
+export function byteLimit(maxBytes: number): Transform & { readonly bytes: number } {
+  let bytes = 0;
+  const t = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      bytes += chunk.length;
+      done(bytes > maxBytes ? fileTooLarge(maxBytes) : null, chunk);
+    },
+  });
+  return Object.defineProperty(t, 'bytes', { get: () => bytes }) as Transform & { readonly bytes: number };
+}
+
 /** Multipart overhead tolerated on top of the file limit before Content-Length alone earns a 413. */
 const MULTIPART_SLACK_BYTES = 1024 * 1024;
 
@@ -192,13 +204,7 @@ export async function receiveUpload(req: HttpRequest, options: UploadOptions): P
 export async function receiveRawBody(req: HttpRequest, options: Pick<UploadOptions, 'maxFileBytes' | 'sink'>): Promise<ReceivedUpload> {
   const declared = Number(req.headers['content-length'] ?? NaN);
   if (Number.isFinite(declared) && declared > options.maxFileBytes) throw fileTooLarge(options.maxFileBytes);
-  let bytes = 0;
-  const limit = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      bytes += chunk.length;
-      done(bytes > options.maxFileBytes ? fileTooLarge(options.maxFileBytes) : null, chunk);
-    },
-  });
+  const limit = byteLimit(options.maxFileBytes);
   // The body's own errors (the client gone) reach the sink through the limit stream.
   req.body.on('error', (err) => limit.destroy(err));
   const mimeType = (req.headers['content-type'] ?? 'application/octet-stream').split(';')[0]?.trim() || 'application/octet-stream';
@@ -208,11 +214,11 @@ export async function receiveRawBody(req: HttpRequest, options: Pick<UploadOptio
     await options.sink.discard();
     throw err instanceof HttpError ? err : badRequest('the client aborted the upload');
   }
-  if (bytes === 0) {
+  if (limit.bytes === 0) {
     await options.sink.discard();
     throw badRequest('the request body is empty: send the audio as the body');
   }
-  return { file: { filename: '', mimeType, bytes }, fields: [] };
+  return { file: { filename: '', mimeType, bytes: limit.bytes }, fields: [] };
 }
 
 /** A small JSON request body (Deepgram's `{"url": …}`), read whole up to `maxBytes`; more → 413, bad JSON → 400. */

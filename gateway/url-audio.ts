@@ -11,9 +11,8 @@ import { request as httpRequest, type IncomingMessage, type RequestOptions } fro
 import { request as httpsRequest } from 'node:https';
 import { BlockList, isIP, type LookupFunction } from 'node:net';
 import { posix } from 'node:path';
-import { Transform } from 'node:stream';
 import { HttpError, badRequest } from './errors.js';
-import { fileTooLarge, type FileSink, type ReceivedFile } from './upload.js';
+import { byteLimit, fileTooLarge, type FileSink, type ReceivedFile } from './upload.js';
 
 export interface UrlFetchPolicy {
   /** Largest body accepted (the upload limit). */
@@ -158,14 +157,8 @@ export async function fetchUrlInto(raw: string, policy: UrlFetchPolicy, allow: U
     res.destroy();
     throw fileTooLarge(policy.maxBytes);
   }
-  let bytes = 0;
   const from = url;
-  const limited = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      bytes += chunk.length;
-      done(bytes > policy.maxBytes ? fileTooLarge(policy.maxBytes) : null, chunk);
-    },
-  });
+  const limited = byteLimit(policy.maxBytes);
   const body = res;
   body.on('error', (err) => limited.destroy(fetchFailed(from, err, signal)));
   body.on('aborted', () => limited.destroy(fetchFailed(from, new Error('the connection was cut'), signal)));
@@ -177,9 +170,9 @@ export async function fetchUrlInto(raw: string, policy: UrlFetchPolicy, allow: U
     await sink.discard();
     throw err instanceof HttpError ? err : fetchFailed(url, err, signal);
   }
-  if (bytes === 0) {
+  if (limited.bytes === 0) {
     await sink.discard();
     throw badRequest(`the URL's body is empty`);
   }
-  return { ...meta, bytes };
+  return { ...meta, bytes: limited.bytes };
 }

@@ -5,13 +5,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { get } from 'node:https';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import WebSocket from 'ws';
+import { makeSelfSignedCert } from '../test/support/scripted-dialect-server.js';
 import type { GatewaySocket, SocketHandler } from './websocket.js';
 import { TEST_API_KEY, eventually, startHarness, type Harness } from './test-harness.js';
 
@@ -159,15 +155,9 @@ void test('close(): an open WebSocket is closed with 1001 after the grace period
  * socket; the stack of each open says where it ran.
  */
 void test('TLS: open runs outside the upgrade call and before the first message; 300 greeting sockets all close normally', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'dalston-tls-'));
-  const certFile = join(dir, 'cert.pem');
-  const keyFile = join(dir, 'key.pem');
-  await promisify(execFile)('openssl', [
-    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
-    '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', keyFile, '-out', certFile,
-  ]);
-  const ca = await readFile(certFile);
-  const h = await startHarness({ tls: { certFile, keyFile } });
+  const cert = await makeSelfSignedCert();
+  const ca = cert.cert;
+  const h = await startHarness({ tls: { certFile: cert.certFile, keyFile: cert.keyFile } });
   const events: string[] = [];
   const serverCloses: number[] = [];
   h.app.ws({
@@ -212,20 +202,14 @@ void test('TLS: open runs outside the upgrade call and before the first message;
     assert.equal(events.filter((e) => e === 'message').length, 300);
   } finally {
     await h.close();
-    await rm(dir, { recursive: true, force: true });
+    await cert.remove();
   }
 });
 
 void test('TLS: with a certificate and key the same port serves HTTPS and WSS', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'dalston-tls-'));
-  const certFile = join(dir, 'cert.pem');
-  const keyFile = join(dir, 'key.pem');
-  await promisify(execFile)('openssl', [
-    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
-    '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', keyFile, '-out', certFile,
-  ]);
-  const ca = await readFile(certFile);
-  const h = await startHarness({ tls: { certFile, keyFile } });
+  const cert = await makeSelfSignedCert();
+  const ca = cert.cert;
+  const h = await startHarness({ tls: { certFile: cert.certFile, keyFile: cert.keyFile } });
   const side: ServerSide = { opened: 0, closes: [], buffered: [] };
   echoRoute(h, side);
   try {
@@ -247,6 +231,6 @@ void test('TLS: with a certificate and key the same port serves HTTPS and WSS', 
     await c.closed;
   } finally {
     await h.close();
-    await rm(dir, { recursive: true, force: true });
+    await cert.remove();
   }
 });
