@@ -10,7 +10,7 @@ import type { OrchestratorMetrics } from '../core/metrics.js';
 import { ATTR, LOG, SPAN } from '../core/observability-names.js';
 import type { Tracer } from '../core/telemetry/tracer.js';
 import {
-  ANALYTICS, JOB_EVENTS, JOB_RESULTS, JOB_STATE, SCHEMA_VERSION, TASK_CONTROL, checkJobEvent, consumerGroupLag,
+  ANALYTICS, JOB_EVENTS, JOB_RESULTS, JOB_STATE, SCHEMA_VERSION, TASK_CONTROL, checkJobEvent, consumerGroupLag, groupsWithMembers,
   decodeMessage, encodeMessage, engineGroupId, newMessageHeaders, prefixed, topicForStage,
   type AnalyticsMessage, type JobEvent, type JobState,
 } from '../streams/index.js';
@@ -36,6 +36,8 @@ export class ActorHost {
   readonly #runtime: ActorRuntime<JobState, JobEvent, ActorInput>;
   readonly instanceId = `actors-${randomUUID().slice(0, 8)}`;
   #depthTimer?: NodeJS.Timeout;
+  /** Engines whose consumer group has been seen (members or a commit): only they report queue depth. */
+  readonly #seenEngines = new Set<string>();
   /** Jobs this host finished, by status (tests and benchmarks compare them with the audit trail). */
   readonly finishedCount = { completed: 0, failed: 0, cancelled: 0 };
 
@@ -184,11 +186,20 @@ export class ActorHost {
     this.#log.info({ [LOG.jobId]: state.jobId, [LOG.requestId]: state.requestId, status }, 'job finished');
   }
 
+  /**
+   * Queue depth of every engine that exists or has existed (its group has members now or has committed once).
+   * An engine of the catalogue that was never deployed has no gauge: its topic's lag would grow with every job that
+   * does not use it, and QueueDepthHigh would fire forever on a default install.
+   */
   async #reportQueueDepth(): Promise<void> {
     try {
-      for (const { stage, engineId } of this.#o.engineIds) {
-        const [lag] = await consumerGroupLag(this.#o.admin, engineGroupId(this.#o.topicPrefix, engineId), [this.topic(topicForStage(stage))]);
-        this.#o.metrics.queueDepth.set({ engine_id: engineId, stage }, lag?.lag ?? 0);
+      const groups = this.#o.engineIds.map(({ engineId }) => engineGroupId(this.#o.topicPrefix, engineId));
+      const live = await groupsWithMembers(this.#o.admin, groups);
+      for (const [i, { stage, engineId }] of this.#o.engineIds.entries()) {
+        const group = groups[i] ?? '';
+        const [lag] = await consumerGroupLag(this.#o.admin, group, [this.topic(topicForStage(stage))]);
+        if (live.has(group) || lag?.committedOnce) this.#seenEngines.add(engineId);
+        if (this.#seenEngines.has(engineId)) this.#o.metrics.queueDepth.set({ engine_id: engineId, stage }, lag?.lag ?? 0);
       }
     } catch (err) {
       this.#log.debug({ err: String(err) }, 'queue depth unavailable');

@@ -17,6 +17,8 @@ export interface TopicLag {
   readonly topic: string;
   /** Sum over partitions of high watermark minus committed offset. */
   readonly lag: number;
+  /** The group has committed an offset on some partition of the topic: a consumer of it has existed. */
+  readonly committedOnce: boolean;
   readonly partitions: readonly PartitionLag[];
 }
 
@@ -24,6 +26,16 @@ export interface TopicLag {
  * Lag of `groupId` on each of `topics`. A partition without a committed offset counts from its low watermark,
  * because Dalston consumers start from the earliest offset (fromBeginning) when a group is new.
  */
+/**
+ * Which groups have a consumer now (members in the broker's description). With `committedOnce`, this tells an
+ * engine that exists or has existed from one that was never deployed, whose lag would only ever grow.
+ */
+export async function groupsWithMembers(admin: Admin, groupIds: readonly string[]): Promise<Set<string>> {
+  if (groupIds.length === 0) return new Set();
+  const { groups } = await admin.describeGroups([...groupIds]);
+  return new Set(groups.filter((g) => g.members.length > 0).map((g) => g.groupId));
+}
+
 export async function consumerGroupLag(admin: Admin, groupId: string, topics: readonly string[]): Promise<TopicLag[]> {
   if (topics.length === 0) return [];
   const committed = await admin.fetchOffsets({ groupId, topics: [...topics] });
@@ -44,7 +56,8 @@ export async function consumerGroupLag(admin: Admin, groupId: string, topics: re
         return { partition: w.partition, high: w.high, committed: from.toString(), lag };
       })
       .sort((a, b) => a.partition - b.partition);
-    out.push({ topic, lag: partitions.reduce((sum, p) => sum + p.lag, 0), partitions });
+    const committedOnce = [...(groupOffsets?.values() ?? [])].some((o) => BigInt(o) >= 0n);
+    out.push({ topic, lag: partitions.reduce((sum, p) => sum + p.lag, 0), partitions, committedOnce });
   }
   return out;
 }

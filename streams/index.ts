@@ -9,6 +9,6 @@ export { StreamProducer, type MessageSender, type OutgoingMessage, type SendResu
 export { StreamConsumer, type ConsumedMessage, type DeferredDurability, type TopicPartitions, type MessageHandler } from './consumer.js';
 export { DeadLetterWriter, decodeDeadLetter, type DeadLetterCounter, type DeadLetterRecord } from './dead-letter.js';
 export { newMessageHeaders, type MessageHeaders } from './headers.js';
-export { consumerGroupLag, type TopicLag } from './consumer-lag.js';
+export { consumerGroupLag, groupsWithMembers, type TopicLag } from './consumer-lag.js';
 export { REQUEST_HEADERS, SIGNATURE_WINDOW_MS, requestHeaders, signRequest, signatureProblem } from './request-signature.js';
 export { connectStreams, type ConnectStreamsOptions, type StreamRuntime } from './stream-runtime.js';

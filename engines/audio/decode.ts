@@ -3,8 +3,8 @@
  * downmix of all channels or one chosen channel. The ffmpeg process dies with the task's AbortSignal.
  */
 import { InvalidInputError } from '../../core/errors.js';
-import { scrubPath } from './probe.js';
-import { runProcess, stderrTail } from './run-process.js';
+import { clientReason, scrubPath } from './probe.js';
+import { runProcess } from './run-process.js';
 
 /** The sample rate every engine after `prepare` works at. */
 export const PIPELINE_SAMPLE_RATE = 16000;
@@ -39,8 +39,8 @@ export function decodeArgs(input: string, output: string, options: DecodeOptions
 export async function decodeToWav(input: string, output: string, options: DecodeOptions = {}): Promise<{ warnings: string }> {
   const out = await runProcess('ffmpeg', decodeArgs(input, output, options), options.signal ? { signal: options.signal } : {});
   if (out.code !== 0) {
-    const reason = scrubPath(scrubPath(stderrTail(out.stderr, 2), input), output) || `ffmpeg exit code ${out.code ?? 'signal'}`;
-    throw new InvalidInputError(`the uploaded file is not audio that can be decoded: ${reason}`);
+    const reason = clientReason(out.stderr, [input, output]) || `ffmpeg exit code ${out.code ?? 'signal'}`;
+    throw new InvalidInputError(`the uploaded file is not audio that can be decoded: ${reason}`, { cause: new Error(`ffmpeg: ${out.stderr.trim()}`) });
   }
   return { warnings: scrubPath(out.stderr.trim(), input) };
 }

@@ -46,6 +46,20 @@ export function scrubPath(message: string, path: string): string {
   return message.split(path).join('input');
 }
 
+/** Longest ffmpeg reason shown to a client. */
+const MAX_REASON = 200;
+
+/**
+ * ffmpeg's reason as a client may see it: without the server's paths, without the `[wav @ 0x55d9…]` context
+ * prefixes (heap addresses), one line, at most 200 characters. The raw text stays in the engine's log (the error's cause).
+ */
+export function clientReason(stderr: string, paths: readonly string[]): string {
+  let text = stderrTail(stderr, 2);
+  for (const p of paths) text = scrubPath(text, p);
+  text = text.replace(/\[[^\]@]*@ 0x[0-9a-f]+\]\s*/gi, '').replace(/0x[0-9a-f]{6,}/gi, '…').replace(/\s+/g, ' ').trim();
+  return text.length > MAX_REASON ? `${text.slice(0, MAX_REASON - 1)}…` : text;
+}
+
 /**
  * Probes `path`. Throws InvalidInputError (not retryable) when ffprobe cannot read it as media at all, with
  * ffprobe's own reason; a readable file without audio is returned with `audio` undefined.
@@ -57,8 +71,8 @@ export async function probeMedia(path: string, options: ProbeOptions = {}): Prom
     options.signal ? { signal: options.signal } : {},
   );
   if (out.code !== 0) {
-    const reason = scrubPath(stderrTail(out.stderr, 2), path) || `ffprobe exit code ${out.code ?? 'signal'}`;
-    throw new InvalidInputError(`the uploaded file is not audio that can be decoded: ${reason}`);
+    const reason = clientReason(out.stderr, [path]) || `ffprobe exit code ${out.code ?? 'signal'}`;
+    throw new InvalidInputError(`the uploaded file is not audio that can be decoded: ${reason}`, { cause: new Error(`ffprobe: ${out.stderr.trim()}`) });
   }
   let parsed: FfprobeJson;
   try {

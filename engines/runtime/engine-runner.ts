@@ -352,7 +352,9 @@ export class EngineRunner {
       const failure = toFailureRecord(reason instanceof CancelledError || reason instanceof TimeoutError ? reason : err);
       metrics.taskDuration.observe({ ...labels, status: 'failure' }, processingMs / 1000);
       metrics.tasksProcessed.inc({ ...labels, status: 'failure' });
-      log.warn({ code: failure.code, retryable: failure.retryable, err: failure.message }, 'task failed');
+      const cause = reason instanceof Error && reason.cause instanceof Error ? reason.cause.message : undefined;
+      // The cause (e.g. ffmpeg's raw output) is for operators only: clients see the failure's cleaned message.
+      log.warn({ code: failure.code, retryable: failure.retryable, err: failure.message, ...(cause ? { cause } : {}) }, 'task failed');
       await this.#publish({ ...publishBase, type: 'task.failed', engineId: engine.engineId, at: clock.now(), error: failure, processingMs }, requestId, tenantId)
         .catch((e: unknown) => log.warn({ err: String(e) }, 'task.failed not published; the actor will find the task by its missing heartbeats'));
     } finally {

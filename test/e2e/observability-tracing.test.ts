@@ -366,6 +366,11 @@ test('/metrics of every process has the contract metrics of its role with the co
   assert.deepEqual(labelNames(a, METRIC.orchestratorJobDuration), ['status']);
   assert.deepEqual(labelNames(a, METRIC.queueDepth), ['engine_id', 'stage']);
   for (const st of job.stages) assert.equal(find(a, METRIC.queueDepth, { engine_id: st.engine_id, stage: st.stage })[0]?.value, 0, `queue depth of ${st.engine_id} drained`);
+  // Issue 11, defect 5: an engine of the catalogue that is not deployed reports no depth (QueueDepthHigh would fire forever).
+  const deployed = new Set(services('engine').map((s) => s.spec.engineId));
+  const reported = a.filter((s) => s.name === METRIC.queueDepth).map((s) => s.labels['engine_id'] ?? '');
+  assert.ok(reported.length > 0, 'queue depth reported');
+  assert.deepEqual(reported.filter((e) => !deployed.has(e)), [], 'queue depth only for engines that were deployed');
   assert.equal(find(a, STREAM_METRIC.deadLetters, { topic: `${h.prefix}jobs.events` })[0]?.value, 0, 'dead letters of jobs.events exported at 0');
 
   for (const st of job.stages) {
