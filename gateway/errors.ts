@@ -15,6 +15,8 @@ export type ApiErrorCode =
   /** A real-time session is still live: its transcript, audio or deletion must wait for its end. */
   | 'session_active'
   | 'file_too_large'
+  /** The request body stopped arriving for longer than the body idle timeout (408). */
+  | 'request_timeout'
   /** A URL to fetch audio from is malformed, not http(s), or carries credentials. */
   | 'invalid_url'
   /** A URL's target is not public and not allow-listed (SSRF protection). */
@@ -28,6 +30,18 @@ export type ApiErrorCode =
   | 'not_implemented'
   | 'service_unavailable';
 
+/** Longest error message answered and logged: a message echoing a huge input stays readable and small. */
+export const MAX_ERROR_MESSAGE = 1000;
+
+function capMessage(message: string): string {
+  return message.length > MAX_ERROR_MESSAGE ? `${message.slice(0, MAX_ERROR_MESSAGE - 1)}…` : message;
+}
+
+/** An input value as an error message quotes it: JSON-quoted, at most `max` characters of it. */
+export function quoteInput(value: string, max = 200): string {
+  return JSON.stringify(value.length > max ? `${value.slice(0, max)}…` : value);
+}
+
 export class HttpError extends DalstonError {
   readonly code: string = 'DALSTON_ERR_HTTP';
   readonly retryable: boolean;
@@ -37,7 +51,7 @@ export class HttpError extends DalstonError {
     message: string,
     options: { cause?: unknown; headers?: Readonly<Record<string, string>> } = {},
   ) {
-    super(message, options.cause === undefined ? {} : { cause: options.cause });
+    super(capMessage(message), options.cause === undefined ? {} : { cause: options.cause });
     this.retryable = status === 503;
     this.headers = options.headers ?? {};
   }
@@ -56,6 +70,10 @@ export class ClientGoneError extends DalstonError {
     super(message);
   }
 }
+
+/** The request body stalled: no byte for `seconds`. Raised through the body stream, answered 408 by its reader. */
+export const bodyIdleTimeout = (seconds: number) =>
+  new HttpError(408, 'request_timeout', `no part of the request body arrived for ${seconds} s; the upload was abandoned`);
 
 export const badRequest = (message: string) => new HttpError(400, 'invalid_request', message);
 export const notFound = (message: string) => new HttpError(404, 'not_found', message);

@@ -258,7 +258,7 @@ void test('GET status maps the job view: timestamps, error, audio duration, requ
     assert.equal(res.status, 200);
     assert.deepEqual(await res.json(), {
       id: JOB_BASE.jobId, status: 'running', created_at: '2026-11-28T09:00:00.000Z', started_at: '2026-11-28T09:00:01.000Z',
-      completed_at: null, error: null, audio_duration_seconds: 12.5, language: 'en', request_id: 'req_origin',
+      completed_at: null, error: null, audio_duration_seconds: 12.5, language: 'en', model: null, request_id: 'req_origin',
       trace_id: '0af7651916cd43dd8448eb211c80319c',
       stages: [
         {

@@ -15,7 +15,7 @@ import { Router, createRequestHandler, type RequestContext, type RouteSpec } fro
 import { deepgramRoutes } from './deepgram-listen.js';
 import { elevenLabsRoutes } from './elevenlabs-speech-to-text.js';
 import type { ArtifactStore, JobEventPublisher, JobOutcomeWaiter, JobReader, TraceReader } from './ports.js';
-import { checkedAliases, installedModelIds, modelRoutes } from './models.js';
+import { ModelInventory, checkedAliases, modelOfEngine, modelRoutes } from './models.js';
 import { realtimeSessionRoutes, type SessionEventPublisher, type SessionHistoryReader } from './realtime-sessions.js';
 import { DEFAULT_OPENAI_ALIASES, transcriptionRoutes, type OpenAiSyncResponder, type TranscriptRenderers, type TranscriptionsDeps } from './transcriptions.js';
 import { UrlAllowList } from './url-audio.js';
@@ -28,7 +28,7 @@ import type { WebSocketLimits } from './websocket.js';
 
 export interface GatewayDeps {
   /** TLS is on when both files are given (core/config.ts checks that they come together). */
-  readonly config: Pick<DalstonConfig, 'apiKey' | 'uploadMaxBytes'> & Partial<Pick<DalstonConfig, 'tlsCertFile' | 'tlsKeyFile' | 'openAiModelAliases' | 'urlAllowHosts' | 'urlFetchTimeoutSeconds'>>;
+  readonly config: Pick<DalstonConfig, 'apiKey' | 'uploadMaxBytes'> & Partial<Pick<DalstonConfig, 'tlsCertFile' | 'tlsKeyFile' | 'openAiModelAliases' | 'urlAllowHosts' | 'urlFetchTimeoutSeconds' | 'transcribeEngine' | 'bodyIdleTimeoutSeconds'>>;
   readonly log: Logger;
   /** The process registry; the gateway registers its request metrics here and serves it on /metrics. */
   readonly registry: Registry;
@@ -96,9 +96,10 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
     method: 'GET', path: '/openapi.json', auth: 'none', traced: false,
     handler: async (ctx) => sendJson(ctx.res, 200, openApiDocument()),
   });
-  const installedModels = deps.modelsHomeDir !== undefined ? installedModelIds(deps.modelsHomeDir) : undefined;
+  const inventory = deps.modelsHomeDir !== undefined ? new ModelInventory(deps.modelsHomeDir) : undefined;
   // Warmed now: the first request that names the installed models must not wait for their files to be hashed.
-  void installedModels?.().catch(() => undefined);
+  void inventory?.installed().catch(() => undefined);
+  const defaultModel = deps.config.transcribeEngine !== undefined ? modelOfEngine(deps.config.transcribeEngine) : undefined;
   const transcriptionDeps: TranscriptionsDeps = {
     publisher: deps.publisher,
     reader: deps.reader,
@@ -113,7 +114,8 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
     openAi: deps.openAi,
     traces: deps.traces,
     openAiAliases: checkedAliases(deps.config.openAiModelAliases ?? DEFAULT_OPENAI_ALIASES),
-    ...(installedModels ? { installedModels } : {}),
+    ...(inventory ? { installedModels: () => inventory.installed() } : {}),
+    ...(defaultModel !== undefined ? { defaultModel } : {}),
   };
   for (const route of transcriptionRoutes(transcriptionDeps)) router.add(route);
   for (const route of translationRoutes(transcriptionDeps)) router.add(route);
@@ -124,7 +126,7 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
   if (deps.realtimeSessions) {
     for (const route of realtimeSessionRoutes({ ...deps.realtimeSessions, store: deps.store, clock: deps.clock ?? systemClock })) router.add(route);
   }
-  if (deps.modelsHomeDir !== undefined) for (const route of modelRoutes(deps.modelsHomeDir)) router.add(route);
+  if (inventory) for (const route of modelRoutes(inventory)) router.add(route);
 
   const handler = createRequestHandler({
     router, authenticator: createApiKeyAuthenticator(apiKey), log: deps.log, metrics: gatewayMetrics(deps.registry),
@@ -134,6 +136,7 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
     log: deps.log,
     tls: tlsCertFile && tlsKeyFile ? { certFile: tlsCertFile, keyFile: tlsKeyFile } : undefined,
     websocket: deps.websocket,
+    bodyIdleMs: (deps.config.bodyIdleTimeoutSeconds ?? 60) * 1000,
   });
 
   return {

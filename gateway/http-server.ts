@@ -14,7 +14,7 @@ import type { Logger } from '../core/logger.js';
 import type { GatewayMetrics } from '../core/metrics.js';
 import { ATTR, LOG } from '../core/observability-names.js';
 import { presentedAuthorization, type Authenticator, type Principal } from './auth.js';
-import { HttpError, toHttpError } from './errors.js';
+import { HttpError, quoteInput, toHttpError } from './errors.js';
 import { sendJson, type HttpRequest, type HttpResponse } from './http-exchange.js';
 import { newRequestId, sanitizeRequestId } from './ids.js';
 
@@ -173,6 +173,9 @@ const SPAN_ATTR_OF_LOG_FIELD: Readonly<Record<string, string>> = {
   [LOG.tenantId]: ATTR.tenantId,
 };
 
+/** Headers whose repetition makes the request ambiguous (which key? which length?): a 400, never a guess. */
+const AMBIGUOUS_WHEN_REPEATED: ReadonlySet<string> = new Set(['authorization', 'content-length', 'content-type', 'host']);
+
 function methodLabel(method: string | undefined): string {
   return (HTTP_METHODS as readonly string[]).includes(method ?? '') ? (method as string) : 'OTHER';
 }
@@ -216,6 +219,12 @@ export function createRequestHandler(options: RequestListenerOptions): (req: Htt
     try {
       const problem = pathProblem(req.url);
       if (problem !== undefined) throw new HttpError(400, 'invalid_request', `${problem}; send the path as the API documents it`);
+      const repeated = (req.repeatedHeaders ?? []).filter((h) => AMBIGUOUS_WHEN_REPEATED.has(h));
+      if (repeated.length > 0) throw new HttpError(400, 'invalid_request', `the ${repeated.join(', ')} header was sent more than once; send it once`);
+      const encoding = (req.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+      if (encoding !== 'identity' && encoding !== '') {
+        throw new HttpError(415, 'unsupported_media_type', `Content-Encoding ${quoteInput(encoding, 40)} is not accepted; send the body uncompressed`);
+      }
       url = new URL(req.url, 'http://gateway.invalid');
       match = router.match(method, url.pathname);
     } catch (err) {
@@ -243,10 +252,11 @@ export function createRequestHandler(options: RequestListenerOptions): (req: Htt
       const line = {
         method, route, status, duration_ms: Math.round(seconds * 1e6) / 1e3, ...fields,
         ...(errorForLog ? { error_code: errorForLog.apiCode, error_message: errorForLog.message } : {}),
-        ...(errorForLog && errorForLog.status >= 500 ? { err: causeMessage(errorForLog) } : {}),
+        ...(errorForLog && errorForLog.status >= 500 && errorForLog.status !== 501 ? { err: causeMessage(errorForLog) } : {}),
       };
       const write = () => {
-        if (status >= 500) reqLog.error(line, 'request failed');
+        // 501: the client asked for something this server does not offer; not a fault of the server.
+        if (status >= 500 && status !== 501) reqLog.error(line, 'request failed');
         else if (status >= 400) reqLog.warn(line, 'request rejected');
         else reqLog.info(line, 'request');
       };
@@ -265,12 +275,11 @@ export function createRequestHandler(options: RequestListenerOptions): (req: Htt
         if (early) throw early;
         if (match.kind === 'not_found') throw new HttpError(404, 'not_found', `no route for ${method} ${url.pathname}`);
         if (match.kind === 'method_not_allowed') {
-          throw new HttpError(405, 'method_not_allowed', `${method} is not allowed on ${match.template}`, { headers: { allow: match.allow.join(', ') } });
+          throw new HttpError(405, 'method_not_allowed', `${quoteInput(req.method, 20)} is not allowed on ${match.template}; allowed: ${match.allow.join(', ')}`, { headers: { allow: match.allow.join(', ') } });
         }
         const route = match.route;
         if (route.auth === 'api_key') {
           principal = authenticator.authenticate(presentedAuthorization(req.headers));
-          fields[LOG.tenantId] = principal.tenantId;
           server?.span.setAttribute(ATTR.tenantId, principal.tenantId);
           reqLog = reqLog.child({ [LOG.tenantId]: principal.tenantId });
         }
@@ -290,7 +299,7 @@ export function createRequestHandler(options: RequestListenerOptions): (req: Htt
       } catch (err) {
         const httpErr = toHttpError(err);
         errorForLog = httpErr;
-        if (server && httpErr.status >= 500) {
+        if (server && httpErr.status >= 500 && httpErr.status !== 501) {
           const cause = httpErr.cause ?? httpErr;
           server.span.recordException(cause instanceof Error ? cause : new Error(JSON.stringify(cause)));
           server.span.setStatus({ code: SpanStatusCode.ERROR, message: httpErr.message });

@@ -60,6 +60,8 @@ export interface JobStatusBody {
   readonly error: ApiFailure | null;
   readonly audio_duration_seconds: number | null;
   readonly language: string | null;
+  /** The model the job named; null when it named none (the default engine's model ran: see the transcribe stage). */
+  readonly model: string | null;
   readonly request_id: string;
   readonly trace_id: string | null;
   readonly stages: readonly StageRow[];
@@ -235,6 +237,7 @@ export function jobStatusBody(view: JobView, transcript?: TranscriptFields): Job
     error: apiFailure(view.error),
     audio_duration_seconds: view.audioDurationSeconds ?? null,
     language: view.language ?? null,
+    model: view.model || null,
     request_id: view.requestId,
     trace_id: view.traceId ?? null,
     stages: view.stages.map(stageRow),

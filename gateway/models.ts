@@ -5,7 +5,9 @@
  */
 import { ConfigError } from '../core/errors.js';
 import { CATALOGUE, batchEngineId, type ModelSpec } from '../engines/models/catalogue.js';
-import { verifyModel } from '../engines/models/verify.js';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CONVERSION_MANIFEST, modelDir, verifyModel } from '../engines/models/verify.js';
 import { sendJson } from './http-exchange.js';
 import type { RouteSpec } from './http-server.js';
 
@@ -23,39 +25,95 @@ export interface ModelListing {
 export const ASR_MODEL_IDS: ReadonlySet<string> = new Set(CATALOGUE.filter((m) => m.task === 'asr').map((m) => m.id));
 
 export async function listModels(homeDir: string): Promise<ModelListing[]> {
-  return Promise.all(
-    CATALOGUE.filter((m) => m.task === 'asr').map(async (m) => ({
-      id: m.id, engine_id: batchEngineId(m), backend: m.backend, languages: m.languages, capabilities: m.capabilities,
-      installed: await verifyModel(m.id, homeDir).then(() => true, () => false), description: m.description,
-    })),
-  );
+  return Promise.all(CATALOGUE.filter((m) => m.task === 'asr').map(async (m) => listing(m, await verifyModel(m.id, homeDir).then(() => true, () => false))));
+}
+
+function listing(m: ModelSpec, installed: boolean): ModelListing {
+  return { id: m.id, engine_id: batchEngineId(m), backend: m.backend, languages: m.languages, capabilities: m.capabilities, installed, description: m.description };
+}
+
+/** Size and modification time of every file in a model's directory (and the directory's own): cheap to take. */
+async function fingerprint(m: ModelSpec, homeDir: string): Promise<string> {
+  const dir = modelDir(m, homeDir);
+  const names = [...m.files.map((f) => f.name), ...(m.conversion ? [CONVERSION_MANIFEST, ...m.conversion.outputs] : [])];
+  const parts = await Promise.all(['.', ...names].map(async (n) => {
+    const st = await stat(join(dir, n)).catch(() => undefined);
+    return st ? `${n}:${st.size}:${st.mtimeMs}` : `${n}:-`;
+  }));
+  return parts.join('|');
 }
 
 /**
- * Ids of the ASR models installed under homeDir (named in the answer to an unknown model). Verifying a model hashes
- * its files (hundreds of MB, about a second), so requests never wait for it after the first listing: an answer older
- * than `reuseMs` is still given while a fresh one is made in the background, and a stream of bad requests cannot
- * make the gateway hash the files again and again. Call it once at start to warm it.
+ * The ASR models installed under homeDir, for `GET /v1/models` and for refusing jobs no engine here can run.
+ * Verifying a model hashes its files (hundreds of MB, about a second), so each model is verified once, and again
+ * only when its files change (size or modification time); a request costs a few stat calls. Concurrent callers
+ * share one check. Call `installed()` once at start to warm it.
  */
-export function installedModelIds(homeDir: string, reuseMs = 60_000): () => Promise<readonly string[]> {
-  let current: { readonly at: number; readonly ids: Promise<readonly string[]> } | undefined;
-  let refreshing = false;
-  const list = (): Promise<readonly string[]> => listModels(homeDir).then((ms) => ms.filter((m) => m.installed).map((m) => m.id));
-  return () => {
-    if (!current) {
-      const ids = list();
-      current = { at: Date.now(), ids };
-      // A failed listing is not kept: the next caller tries again.
-      ids.catch(() => (current = undefined));
-      return ids;
+export class ModelInventory {
+  readonly #homeDir: string;
+  readonly #verify: (id: string, homeDir: string) => Promise<unknown>;
+  readonly #known = new Map<string, { readonly fingerprint: string; readonly installed: boolean }>();
+  #checking: Promise<ModelListing[]> | undefined;
+
+  /** `verify` hashes a model's files (throws when they are not sound); tests count its calls. */
+  constructor(homeDir: string, verify: (id: string, homeDir: string) => Promise<unknown> = verifyModel) {
+    this.#homeDir = homeDir;
+    this.#verify = verify;
+  }
+
+  /** Every catalogue recogniser with its installed flag. */
+  list(): Promise<ModelListing[]> {
+    this.#checking ??= this.#check().finally(() => (this.#checking = undefined));
+    return this.#checking;
+  }
+
+  /** Ids of the installed recognisers. */
+  async installed(): Promise<readonly string[]> {
+    return (await this.list()).filter((m) => m.installed).map((m) => m.id);
+  }
+
+  async #check(): Promise<ModelListing[]> {
+    const out: ModelListing[] = [];
+    for (const m of CATALOGUE.filter((x) => x.task === 'asr')) {
+      const print = await fingerprint(m, this.#homeDir);
+      let known = this.#known.get(m.id);
+      if (known?.fingerprint !== print) {
+        known = { fingerprint: print, installed: await this.#verify(m.id, this.#homeDir).then(() => true, () => false) };
+        this.#known.set(m.id, known);
+      }
+      out.push(listing(m, known.installed));
     }
-    if (Date.now() - current.at > reuseMs && !refreshing) {
-      refreshing = true;
-      const next = list();
-      next.then((ids) => (current = { at: Date.now(), ids: Promise.resolve(ids) }), () => undefined).finally(() => (refreshing = false));
-    }
-    return current.ids;
-  };
+    return out;
+  }
+}
+
+/** The catalogue model a transcribe engine runs, or undefined for an engine id of no recogniser. */
+export function modelOfEngine(engineId: string): string | undefined {
+  return CATALOGUE.find((m) => m.task === 'asr' && batchEngineId(m) === engineId)?.id;
+}
+
+/**
+ * Why a job cannot run here, or undefined: the model it names (or the default one) is not installed, so no engine
+ * would ever take its transcribe task; or the model does not know the language asked for. Pure.
+ */
+export function unservableReason(
+  params: { readonly model?: string | undefined; readonly language?: string | undefined },
+  installed: readonly string[], defaultModel: string | undefined,
+): string | undefined {
+  const model = params.model ?? defaultModel;
+  if (model === undefined) return undefined;
+  if (!installed.includes(model)) {
+    const named = params.model !== undefined ? `model "${model}"` : `the default model "${model}"`;
+    return `${named} is not installed on this server, so no engine here can run it; installed: ${installed.length > 0 ? installed.join(', ') : 'none'}`;
+  }
+  const spec = CATALOGUE.find((m) => m.id === model);
+  const language = params.language;
+  if (spec && language !== undefined && language !== 'auto' && spec.languages.length > 0 && !spec.languages.includes(language)) {
+    const others = CATALOGUE.filter((m) => m.task === 'asr' && installed.includes(m.id) && m.languages.includes(language)).map((m) => m.id);
+    return `model "${model}" transcribes ${spec.languages.length > 8 ? `${spec.languages.length} languages` : spec.languages.join(', ')}, not "${language}"`
+      + (others.length > 0 ? `; installed models that do: ${others.join(', ')}` : '; no installed model here does');
+  }
+  return undefined;
 }
 
 /** DALSTON_OPENAI_MODEL_ALIASES with every target checked: `auto` or a catalogue model (start-up refuses others). */
@@ -69,9 +127,9 @@ export function checkedAliases(aliases: ReadonlyMap<string, string>): ReadonlyMa
   return aliases;
 }
 
-export function modelRoutes(homeDir: string): RouteSpec[] {
+export function modelRoutes(inventory: ModelInventory): RouteSpec[] {
   return [{
     method: 'GET', path: '/v1/models', auth: 'api_key',
-    handler: async (ctx) => sendJson(ctx.res, 200, { models: await listModels(homeDir) }),
+    handler: async (ctx) => sendJson(ctx.res, 200, { models: await inventory.list() }),
   }];
 }

@@ -59,6 +59,14 @@ export interface HarnessOptions extends Partial<Pick<GatewayDeps, 'renderers' | 
   urlFetchTimeoutSeconds?: number;
   /** Serve HTTPS/WSS with these PEM files (then `base` is https://). */
   tls?: { certFile: string; keyFile: string };
+  /** DALSTON_BODY_IDLE_TIMEOUT_SECONDS. @default 60 */
+  bodyIdleTimeoutSeconds?: number;
+  /** Data directory of the installed models: GET /v1/models, and jobs for models not installed there are refused. */
+  modelsHomeDir?: string;
+  /** DALSTON_TRANSCRIBE_ENGINE (the default model), with modelsHomeDir. */
+  transcribeEngine?: string;
+  /** A logger of the test's own (then `logs` stays empty). @default a recorder into `logs` */
+  log?: Logger;
 }
 
 export async function startHarness(overrides: HarnessOptions = {}): Promise<Harness> {
@@ -77,8 +85,11 @@ export async function startHarness(overrides: HarnessOptions = {}): Promise<Harn
       ...(overrides.urlAllowHosts ? { urlAllowHosts: overrides.urlAllowHosts } : {}),
       ...(overrides.urlFetchTimeoutSeconds ? { urlFetchTimeoutSeconds: overrides.urlFetchTimeoutSeconds } : {}),
       ...(overrides.tls ? { tlsCertFile: overrides.tls.certFile, tlsKeyFile: overrides.tls.keyFile } : {}),
+      ...(overrides.bodyIdleTimeoutSeconds !== undefined ? { bodyIdleTimeoutSeconds: overrides.bodyIdleTimeoutSeconds } : {}),
+      ...(overrides.transcribeEngine !== undefined ? { transcribeEngine: overrides.transcribeEngine } : {}),
     },
-    log: recordingLogger(logs),
+    ...(overrides.modelsHomeDir !== undefined ? { modelsHomeDir: overrides.modelsHomeDir } : {}),
+    log: overrides.log ?? recordingLogger(logs),
     registry, publisher, reader, store, clock,
     readinessChecks: overrides.readinessChecks ?? { kafka: async () => undefined },
     ...(overrides.renderers ? { renderers: overrides.renderers } : {}),

@@ -7,7 +7,7 @@ import type { Clock } from '../core/clock.js';
 import { DependencyUnavailableError } from '../core/errors.js';
 import { ATTR, LOG, SPAN } from '../core/observability-names.js';
 import { NotFoundError, artifactKeys, isTaskOutputDocument } from '../storage/index.js';
-import { ASR_MODEL_IDS } from './models.js';
+import { ASR_MODEL_IDS, unservableReason } from './models.js';
 import { SCHEMA_VERSION, type AuditEvent, type JobCreated, type JobParams } from '../streams/index.js';
 import { HttpError, badRequest, conflict, notFound } from './errors.js';
 import { sendJson, sendText } from './http-exchange.js';
@@ -47,6 +47,9 @@ export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 export const SUBMIT_FIELDS = ['language', 'model', 'timestamps_granularity', 'response_format', 'vad', 'audio_url'] as const;
 /** Fields of OpenAI's transcription request, accepted only with an OpenAI model. */
 export const OPENAI_FIELDS = ['prompt', 'temperature', 'timestamp_granularities[]', 'stream'] as const;
+/** Longest value of a text field: none of them is free text except a prompt and a URL. */
+const DEFAULT_FIELD_MAX_CHARS = 256;
+const FIELD_MAX_CHARS: Readonly<Record<string, number>> = { prompt: 4096, audio_url: 8192 };
 /** OpenAI sends one `timestamp_granularities[]` field per value. */
 const REPEATABLE_FIELDS: ReadonlySet<string> = new Set(['timestamp_granularities[]']);
 
@@ -92,6 +95,8 @@ export function parseSubmitFields(
       continue;
     }
     if (seen.has(name)) throw badRequest(`field "${name}" was sent more than once`);
+    const limit = FIELD_MAX_CHARS[name] ?? DEFAULT_FIELD_MAX_CHARS;
+    if (value.length > limit) throw badRequest(`field "${name}" is ${value.length} characters long; at most ${limit} are accepted`);
     seen.set(name, value.trim());
   }
   const params: { -readonly [K in keyof JobParams]: JobParams[K] } = { api: 'native' };
@@ -232,8 +237,13 @@ export interface TranscriptionsDeps {
   readonly urlFetch?: UrlFetch | undefined;
   /** DALSTON_OPENAI_MODEL_ALIASES. @default DEFAULT_OPENAI_ALIASES */
   readonly openAiAliases?: ReadonlyMap<string, string> | undefined;
-  /** The installed models' ids, named in the answer to an unknown model. */
+  /**
+   * The installed models' ids: named in the answer to an unknown model, and a job for a model not installed (or a
+   * language its model lacks) is refused before it is queued. Without it every catalogue model is accepted.
+   */
   readonly installedModels?: (() => Promise<readonly string[]>) | undefined;
+  /** The model of DALSTON_TRANSCRIBE_ENGINE: what runs a job that names none. */
+  readonly defaultModel?: string | undefined;
 }
 
 /** Most spans one trace request returns (a long job with many retries and heartbeats stays well below). */
@@ -279,7 +289,20 @@ export async function readTranscript(deps: TranscriptionsDeps, view: JobView): P
   try {
     return await readJson(deps.store, key);
   } catch (err) {
+    await throwIfDeleted(deps, view, err);
     throw new HttpError(500, 'internal_error', `the transcript of completed job ${view.jobId} could not be read`, { cause: err });
+  }
+}
+
+/**
+ * A stored object of a job that is missing because a DELETE of the job ran meanwhile: a 404, like a request made
+ * after the deletion (the row is hidden before the artifacts go, so a job without its row is gone). Anything else
+ * returns, for the caller to answer as it would.
+ */
+export async function throwIfDeleted(deps: TranscriptionsDeps, view: JobView, err: unknown): Promise<void> {
+  if (!(err instanceof NotFoundError)) return;
+  if (deletions.has(view.jobId) || !(await deps.reader.getJob(view.jobId, view.tenantId))) {
+    throw notFound(`transcription job ${view.jobId} not found (it was deleted)`);
   }
 }
 
@@ -306,6 +329,15 @@ export type JobOrigin = Pick<AuthedRequestContext, 'principal' | 'requestId' | '
 export async function queueJob(deps: TranscriptionsDeps, ctx: JobOrigin, sink: JobAudioSink, params: JobParams): Promise<JobCreated> {
   const { jobId, createdAt } = sink.slot;
   const { tenantId, keyId } = ctx.principal;
+  if (deps.installedModels) {
+    // An inventory that cannot be read refuses nothing: the queue deadline still ends a job no engine takes.
+    const installed = await deps.installedModels().catch(() => undefined);
+    const problem = installed && unservableReason(params, installed, deps.defaultModel);
+    if (problem) {
+      await sink.discard().catch(() => undefined);
+      throw badRequest(problem);
+    }
+  }
   ctx.annotate({ [LOG.jobId]: jobId });
   const audio = sink.stored;
   const common: Attributes = { [ATTR.jobId]: jobId, [ATTR.tenantId]: tenantId, [ATTR.requestId]: ctx.requestId };
@@ -445,10 +477,15 @@ async function originalAudio(deps: TranscriptionsDeps, ctx: AuthedRequestContext
   const key = (await deps.store.list(`${artifactKeys.jobPrefix(view.jobId)}audio/`)).find((k) => /\/audio\/original(\.[a-z0-9]+)?$/.test(k));
   if (!key) throw notFound(`job ${view.jobId} has no stored audio (it was deleted)`);
   const ext = /\.([a-z0-9]+)$/.exec(key)?.[1] ?? '';
-  await sendArtifact(deps.store, ctx.req, ctx.res, {
-    key, contentType: AUDIO_TYPES[ext] ?? 'application/octet-stream', filename: `${view.jobId}${ext ? `.${ext}` : ''}`,
-    beforeSend: () => publishAuditOrFail(deps.publisher, auditEvent(ctx, 'artifact.read', view, deps.clock.now(), { artifact: 'original_audio' })),
-  });
+  try {
+    await sendArtifact(deps.store, ctx.req, ctx.res, {
+      key, contentType: AUDIO_TYPES[ext] ?? 'application/octet-stream', filename: `${view.jobId}${ext ? `.${ext}` : ''}`,
+      beforeSend: () => publishAuditOrFail(deps.publisher, auditEvent(ctx, 'artifact.read', view, deps.clock.now(), { artifact: 'original_audio' })),
+    });
+  } catch (err) {
+    await throwIfDeleted(deps, view, err);
+    throw err;
+  }
 }
 
 async function taskArtifacts(deps: TranscriptionsDeps, ctx: AuthedRequestContext): Promise<void> {
@@ -461,7 +498,14 @@ async function taskArtifacts(deps: TranscriptionsDeps, ctx: AuthedRequestContext
   try {
     output = await readJson(deps.store, stage.outputKey ?? artifactKeys.taskOutput(view.jobId, taskId));
   } catch (err) {
-    if (err instanceof NotFoundError) throw conflict(`task ${taskId} has not produced output yet (status ${stage.status})`);
+    await throwIfDeleted(deps, view, err);
+    if (err instanceof NotFoundError) {
+      // A task that ended without output never will have any: 404 says so; one still to run is a 409 (try later).
+      if (stage.status === 'failed' || stage.status === 'cancelled' || stage.status === 'skipped') {
+        throw notFound(`task ${taskId} ended ${stage.status} and produced no output`);
+      }
+      throw conflict(`task ${taskId} has not produced output yet (status ${stage.status})`);
+    }
     throw err;
   }
   let input: unknown = null;
@@ -520,13 +564,39 @@ async function deleteJob(deps: TranscriptionsDeps, ctx: AuthedRequestContext): P
   ctx.res.send(204);
 }
 
+/**
+ * Deletions under way in this process, by job id. A second DELETE of the same job waits for the first and answers
+ * 404, so one deletion is audited once (job.deleted + data.deleted). Gateways in other processes are not covered:
+ * one that read the job before this one hid it could delete it again (the artifacts and rows are then already gone).
+ */
+const deletions = new Map<string, Promise<void>>();
+
 /** Deletes a finished job's data and rows, audited; a live job is a 409 (cancel it first). */
 export async function removeJob(deps: TranscriptionsDeps, ctx: AuthedRequestContext, view: JobView): Promise<void> {
+  const running = deletions.get(view.jobId);
+  if (running) {
+    await running.catch(() => undefined);
+    throw notFound(`transcription job ${view.jobId} not found`);
+  }
+  const deletion = removeClaimedJob(deps, ctx, view.jobId);
+  deletions.set(view.jobId, deletion);
+  try {
+    await deletion;
+  } finally {
+    deletions.delete(view.jobId);
+  }
+}
+
+async function removeClaimedJob(deps: TranscriptionsDeps, ctx: AuthedRequestContext, jobId: string): Promise<void> {
+  // Read again under the claim: a request that loaded the job before an earlier deletion finished must not repeat it.
+  const view = await deps.reader.getJob(jobId, ctx.principal.tenantId);
+  if (!view) throw notFound(`transcription job ${jobId} not found`);
   if (!isTerminal(view.status)) throw conflict(`job ${view.jobId} is ${view.status}; cancel it before deleting it`);
   const now = deps.clock.now();
   await publishAuditOrFail(deps.publisher, auditEvent(ctx, 'job.deleted', view, now, { status: view.status }));
-  const removed = await deps.store.deletePrefix(artifactKeys.jobPrefix(view.jobId));
+  // The row is hidden first: a read racing this deletion then finds no job (404), never a job whose files are gone.
   await deps.reader.deleteJob(view.jobId, ctx.principal.tenantId);
+  const removed = await deps.store.deletePrefix(artifactKeys.jobPrefix(view.jobId));
   try {
     // The job's snapshot in Kafka (upload name, parameters) goes too: its actor writes a tombstone.
     await deps.publisher.publishJobDeleted({ v: SCHEMA_VERSION, type: 'job.deleted', jobId: view.jobId, at: now }, { requestId: ctx.requestId, tenantId: ctx.principal.tenantId });

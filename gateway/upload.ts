@@ -94,7 +94,8 @@ export async function receiveUpload(req: HttpRequest, options: UploadOptions): P
       headers: req.headers,
       limits: {
         fileSize: options.maxFileBytes,
-        files: 1,
+        // Two: a second file part reaches the 'file' handler, whose answer names it (one of 1 would fail unnamed).
+        files: 2,
         fields: options.maxFields ?? 32,
         fieldSize: options.maxFieldBytes ?? 65536,
       },
@@ -159,7 +160,7 @@ export async function receiveUpload(req: HttpRequest, options: UploadOptions): P
         if (!failed) resolve();
       });
       // The body stream errors when the client leaves; pipe() would not forward that to busboy.
-      req.body.on('error', () => fail(badRequest('the client aborted the upload')));
+      req.body.on('error', (err) => fail(err instanceof HttpError ? err : badRequest('the client aborted the upload')));
       if (req.signal.aborted) aborted();
       else req.signal.addEventListener('abort', aborted, { once: true });
       req.body.pipe(bb);

@@ -14,7 +14,7 @@ import { Readable } from 'node:stream';
 import type { HttpRequest as UwsRequest, HttpResponse as UwsResponse, us_socket_context_t } from '@trufflesuite/uws-js-unofficial';
 import { IllegalStateError } from '../core/errors.js';
 import type { HttpRequest, HttpResponse, ResponseWriter } from './http-exchange.js';
-import { ClientGoneError } from './errors.js';
+import { ClientGoneError, bodyIdleTimeout } from './errors.js';
 import type { SocketHandler } from './websocket.js';
 
 /** What a WebSocket carries from its upgrade to its events (uWS "user data"). */
@@ -32,6 +32,11 @@ export interface UwsExchangeOptions {
   readonly bodyHighWaterMark: number;
   /** True while the server drains: responses then close their connection instead of keeping it alive. */
   readonly closing: () => boolean;
+  /**
+   * A request body that sends nothing for this long while the server waits for it is abandoned: its readers get a
+   * 408 error, which is answered and the connection closed. Paused bodies (the server is not reading) do not count.
+   */
+  readonly bodyIdleMs: number;
 }
 
 /** Headers node:http keeps only the first of when repeated (a second Authorization must not be merged in). */
@@ -44,14 +49,16 @@ const SINGLE_VALUED = new Set([
 /** Framing headers the server writes itself; a handler's value would duplicate or contradict them. */
 const SERVER_OWNED = new Set(['content-length', 'transfer-encoding', 'connection', 'date']);
 
-function readHeaders(req: UwsRequest): Record<string, string> {
+function readHeaders(req: UwsRequest): { headers: Record<string, string>; repeated: string[] } {
   const headers: Record<string, string> = {};
+  const repeated: string[] = [];
   req.forEach((key, value) => {
     const prior = headers[key];
     if (prior === undefined) headers[key] = value;
     else if (!SINGLE_VALUED.has(key)) headers[key] = `${prior}${key === 'cookie' ? '; ' : ', '}${value}`;
+    else if (!repeated.includes(key)) repeated.push(key);
   });
-  return headers;
+  return { headers, repeated };
 }
 
 type State =
@@ -74,6 +81,8 @@ export class UwsExchange {
   private state: State = 'open';
   private status: number | undefined;
   private bodyDone = false;
+  /** The body idle timeout gave up on the body: the connection closes with the answer. */
+  private bodyStalled = false;
   private paused = false;
   private readonly pending: Record<string, string> = {};
   private readonly closeListeners: (() => void)[] = [];
@@ -81,6 +90,7 @@ export class UwsExchange {
   private readonly body: Readable;
   /** Ends a streaming response whose client went away. */
   private stopStreaming: (() => void) | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
 
   /** Call synchronously inside the uWS route (or upgrade) callback. */
   constructor(
@@ -92,13 +102,14 @@ export class UwsExchange {
     const method = req.getCaseSensitiveMethod();
     const query = req.getQuery() as string | undefined; // uWS answers undefined, not '', without a query
     const url = query ? `${req.getUrl()}?${query}` : req.getUrl();
-    const headers = readHeaders(req);
+    const { headers, repeated } = readHeaders(req);
     this.body = new Readable({
       highWaterMark: options.bodyHighWaterMark,
       read: () => {
         if (this.paused && this.state === 'open') {
           this.paused = false;
           this.res.resume();
+          this.armIdle();
         }
       },
     });
@@ -114,10 +125,11 @@ export class UwsExchange {
       this.body.push(null);
     }
     if (!upgrade) res.onData((chunk, isLast) => this.onData(chunk, isLast));
+    if (!this.bodyDone) this.armIdle();
     const bodyDone = () => this.bodyDone;
     const status = () => this.status;
     this.request = {
-      method, url, headers, body: this.body, signal: this.abort.signal,
+      method, url, headers, body: this.body, signal: this.abort.signal, repeatedHeaders: repeated,
       get bodyComplete() {
         return bodyDone();
       },
@@ -144,6 +156,20 @@ export class UwsExchange {
     };
   }
 
+  /** (Re)starts the body idle timer while the body is awaited and the socket is read. */
+  private armIdle(): void {
+    clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    if (this.bodyDone || this.paused || this.state !== 'open') return;
+    this.idleTimer = setTimeout(() => {
+      if (this.bodyDone || this.paused || this.state !== 'open') return;
+      this.bodyDone = true; // nothing more is read; the answer closes the connection (the body is incomplete)
+      this.body.destroy(bodyIdleTimeout(Math.round(this.options.bodyIdleMs / 1000)));
+      this.bodyStalled = true;
+    }, this.options.bodyIdleMs);
+    this.idleTimer.unref();
+  }
+
   private onData(chunk: ArrayBuffer, isLast: boolean): void {
     if (this.state !== 'open' || this.bodyDone) return;
     // uWS neuters the chunk when this callback returns: Buffer.from(Uint8Array) copies it.
@@ -155,6 +181,7 @@ export class UwsExchange {
       this.paused = true;
       this.res.pause();
     }
+    this.armIdle();
   }
 
   private onAborted(): void {
@@ -167,6 +194,7 @@ export class UwsExchange {
   }
 
   private closed(): void {
+    clearTimeout(this.idleTimer);
     for (const listener of this.closeListeners.splice(0)) listener();
   }
 
@@ -181,7 +209,7 @@ export class UwsExchange {
     if (this.state !== 'open') throw new IllegalStateError(`response already ${this.state}`);
     this.state = 'sent';
     this.status = status;
-    const close = !this.bodyDone || this.options.closing();
+    const close = !this.bodyDone || this.bodyStalled || this.options.closing();
     const bodiless = method === 'HEAD' || status === 204 || status === 304;
     const lines = this.headerLines(extra);
     this.res.cork(() => {

@@ -35,6 +35,8 @@ export interface UwsServerOptions {
   readonly websocket?: WebSocketLimits | undefined;
   /** Request body bytes buffered per request before its socket is paused. @default 65_536 */
   readonly bodyHighWaterMark?: number;
+  /** A request body that stalls this long is abandoned (408). @default 60_000 (DALSTON_BODY_IDLE_TIMEOUT_SECONDS) */
+  readonly bodyIdleMs?: number;
 }
 
 export interface HttpServer {
@@ -101,7 +103,7 @@ export function createUwsServer(onRequest: RequestHandler, options: UwsServerOpt
   let listenSocket: us_listen_socket | undefined;
   let closing = false;
   let idle: (() => void) | undefined;
-  const exchangeOptions = { bodyHighWaterMark: options.bodyHighWaterMark ?? 65_536, closing: () => closing };
+  const exchangeOptions = { bodyHighWaterMark: options.bodyHighWaterMark ?? 65_536, closing: () => closing, bodyIdleMs: options.bodyIdleMs ?? 60_000 };
 
   let closed: Promise<void> | undefined;
 
