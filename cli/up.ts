@@ -11,7 +11,11 @@ import type { Logger } from '../core/logger.js';
 import { startLocalStack } from '../infra/local-stack.js';
 import { isPortTaken } from '../infra/ports.js';
 import { SetupError } from '../infra/errors.js';
-import { launchService, type ServiceProcess, type ServiceSpec } from '../infra/service-launcher.js';
+import type { Server } from 'node:http';
+import { Registry } from 'prom-client';
+import { startHealthServer } from '../core/health-server.js';
+import { launchService, type ServiceSpec } from '../infra/service-launcher.js';
+import { Supervisor } from '../infra/supervisor.js';
 import { setup } from '../infra/setup.js';
 import { CATALOGUE, batchEngineId } from '../engines/models/catalogue.js';
 
@@ -47,6 +51,7 @@ export async function up(config: DalstonConfig, log: Logger): Promise<number> {
   for (const s of serviceSpecs(config, []).filter((x) => x.kind === 'gateway' || x.kind === 'actors')) {
     if (await isPortTaken(s.port)) throw new SetupError(`port ${s.port} (${s.name}) is already in use; stop what uses it or set ${s.kind === 'gateway' ? 'DALSTON_GATEWAY_PORT' : 'DALSTON_ACTORS_PORT'}`);
   }
+  if (await isPortTaken(config.supervisorPort)) throw new SetupError(`port ${config.supervisorPort} (supervisor) is already in use; stop what uses it or set DALSTON_SUPERVISOR_PORT`);
   const installed = await setup(config.homeDir, log);
   const engines = engineIds(config, installed.models.filter((m) => m.status !== 'missing').map((m) => m.id));
   if (!engines.includes(config.transcribeEngine)) {
@@ -70,17 +75,26 @@ export async function up(config: DalstonConfig, log: Logger): Promise<number> {
     DALSTON_API_KEY: key,
   };
   const logDir = join(config.homeDir, 'logs');
-  const services: ServiceProcess[] = [];
+  const registry = new Registry();
+  let resolveExit: (code: number) => void = () => undefined;
+  const exit = new Promise<number>((resolve) => (resolveExit = resolve));
   let stopping = false;
+  const supervisor = new Supervisor({
+    launch: (spec) => launchService(spec, { env, logDir }),
+    log, registry,
+    onCrashLoop: () => void stopAll().then(() => resolveExit(1)),
+  });
+  let supervisorHealth: Server | undefined;
   const stopAll = async (): Promise<void> => {
     stopping = true;
     // Ingress first so nothing new arrives, engines last so running tasks can finish and report.
-    for (const s of services) await s.stop();
+    await supervisor.stop();
     await stack.stop();
+    await new Promise((r) => (supervisorHealth ? supervisorHealth.close(r) : r(undefined)));
   };
   try {
-    for (const spec of specs) services.push(launchService(spec, { env, logDir }));
-    await Promise.all(services.map((s) => s.waitHealthy(60_000)));
+    await supervisor.start(specs, 60_000);
+    supervisorHealth = await startHealthServer(config.supervisorPort, { registry, checks: {} });
   } catch (err) {
     await stopAll();
     throw err;
@@ -88,25 +102,19 @@ export async function up(config: DalstonConfig, log: Logger): Promise<number> {
   process.stdout.write(
     `\nDalston is up.\n  API:      http://127.0.0.1:${config.gatewayPort}  (try: curl -H "Authorization: Bearer ${key}" -F file=@speech.wav http://127.0.0.1:${config.gatewayPort}/v1/audio/transcriptions)\n` +
     `  API key:  ${key}\n  Kafka:    ${stack.kafka.version} at ${stack.kafka.brokers.join(',')}\n  ClickHouse: ${stack.clickhouse.version} at ${stack.clickhouse.url}\n` +
-    `  Health:   ${specs.map((s) => `${s.name} :${s.port}`).join(', ')}\n  Logs:     ${logDir}/*.log (JSON lines)\nPress Ctrl-C to stop.\n`,
+    `  Health:   ${specs.map((s) => `${s.name} :${s.port}`).join(', ')}; supervisor :${config.supervisorPort}\n  Logs:     ${logDir}/*.log (JSON lines)\n` +
+    'A service that crashes is restarted (back-off 1 s doubling to 30 s); more than 5 crashes of one service in 5 minutes stop everything.\n' +
+    'Press Ctrl-C to stop.\n',
   );
-  return new Promise<number>((resolve) => {
-    const onSignal = (signal: string) => {
-      if (stopping) return;
-      log.info({ signal }, 'stopping Dalston');
-      void stopAll().then(() => {
-        log.info({}, 'stopped');
-        resolve(0);
-      });
-    };
-    process.on('SIGINT', () => onSignal('SIGINT'));
-    process.on('SIGTERM', () => onSignal('SIGTERM'));
-    for (const s of services) {
-      void s.exited.then((code) => {
-        if (stopping) return;
-        log.error({ service: s.spec.name, code, log: s.logFile }, 'a service exited unexpectedly; stopping everything');
-        void stopAll().then(() => resolve(1));
-      });
-    }
-  });
+  const onSignal = (signal: string) => {
+    if (stopping) return;
+    log.info({ signal }, 'stopping Dalston');
+    void stopAll().then(() => {
+      log.info({}, 'stopped');
+      resolveExit(0);
+    });
+  };
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  return exit;
 }

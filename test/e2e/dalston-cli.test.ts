@@ -7,12 +7,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
-import { mkdtemp, rm, symlink } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../../core/config.js';
 import { freePortPair } from '../../infra/ports.js';
 import { processesMentioning } from '../integration/kafka-fixture.js';
+import { synthesizeFile } from '../fixtures/speech-fixtures.js';
 
 /** A fresh DALSTON_HOME that shares the checkout's caches and models (installing them again would only cost time). */
 async function freshHome(tag: string): Promise<string> {
@@ -40,14 +41,39 @@ function cliEnv(home: string, p: number[]): NodeJS.ProcessEnv {
     ...env,
     DALSTON_HOME: home,
     DALSTON_GATEWAY_PORT: String(p[0]), DALSTON_ACTORS_PORT: String(p[1]), DALSTON_ENGINE_PORT: String(p[2]),
+    DALSTON_REALTIME_ENGINE_PORT: String(p[3]), DALSTON_SUPERVISOR_PORT: String(p[4]),
     DALSTON_KAFKA_PORT: String(p[5]), DALSTON_CLICKHOUSE_PORT: String(p[6]),
   };
 }
 
-test('./dalston up: health answers, Ctrl-C stops everything, no process left behind', { timeout: 240_000 }, async (t) => {
+interface JobBody {
+  status: string;
+  stages: { stage: string; status: string; engine_id: string; retries: number }[];
+}
+
+async function pidOf(port: number): Promise<number> {
+  const res = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(2000) });
+  return ((await res.json()) as { pid: number }).pid;
+}
+
+/** Waits until the service on `port` answers /health with a pid other than `old` (it was restarted). */
+async function restarted(port: number, old: number, timeoutMs = 90_000): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const pid = await pidOf(port).catch(() => undefined);
+    if (pid !== undefined && pid !== old) return pid;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`the service on port ${port} did not come back within ${timeoutMs} ms`);
+}
+
+test('./dalston up: health answers; a SIGKILLed actor host and engine are restarted mid-job, the job completes once and the gateway never stops answering; Ctrl-C stops everything', { timeout: 360_000 }, async (t) => {
   const home = await freshHome('dalston-up-');
   const p = await ports(7);
-  const child = spawn(join(REPO_ROOT, 'dalston'), ['up'], { cwd: REPO_ROOT, env: cliEnv(home, p), stdio: ['ignore', 'pipe', 'pipe'] });
+  const [gatewayPort = 0, actorsPort = 0, enginePort0 = 0, , supervisorPort = 0, , clickhousePort = 0] = p;
+  // Every engine task takes 3 s more, so the job is still running when its processes are killed.
+  const env = { ...cliEnv(home, p), DALSTON_FAULT_INJECTION: 'slow:3000', DALSTON_ENGINES: 'audio-prepare,stt-batch-transcribe-onnx-moonshine-tiny,merge' };
+  const child = spawn(join(REPO_ROOT, 'dalston'), ['up'], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -63,6 +89,68 @@ test('./dalston up: health answers, Ctrl-C stops everything, no process left beh
     for (const port of [p[1], p[2]]) assert.equal((await fetch(`http://127.0.0.1:${port}/health`)).status, 200);
     assert.ok(processesMentioning(home).length >= 2, 'Kafka and ClickHouse run with data under DALSTON_HOME');
     t.diagnostic(out.split('\n').filter((l) => /Kafka|ClickHouse|API:/.test(l)).join(' | '));
+
+    // Issue 11, defect 17: the supervisor restarts crashed services instead of stopping the stack.
+    const key = /API key:\s+(\S+)/.exec(out)?.[1] ?? '';
+    const api = `http://127.0.0.1:${gatewayPort}/v1/audio/transcriptions`;
+    const auth = { authorization: `Bearer ${key}` };
+    let probes = 0;
+    const failedProbes: string[] = [];
+    let probing = true;
+    const prober = (async () => {
+      while (probing) {
+        probes++;
+        const status = await fetch(`http://127.0.0.1:${gatewayPort}/health`, { signal: AbortSignal.timeout(2000) }).then((r) => String(r.status), (e: unknown) => String(e));
+        if (status !== '200') failedProbes.push(status);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    const fd = new FormData();
+    fd.append('file', new Blob([await readFile(await synthesizeFile('the supervisor brings the actor host back'))], { type: 'audio/wav' }), 'speech.wav');
+    const created = await fetch(api, { method: 'POST', headers: auth, body: fd });
+    assert.equal(created.status, 201, await created.clone().text());
+    const jobId = ((await created.json()) as { id: string }).id;
+    const job = async (): Promise<JobBody> => (await (await fetch(`${api}/${jobId}`, { headers: auth })).json()) as JobBody;
+
+    const actorsPid = await pidOf(actorsPort);
+    process.kill(actorsPid, 'SIGKILL');
+    const actorsPid2 = await restarted(actorsPort, actorsPid);
+    t.diagnostic(`actor host ${actorsPid} SIGKILLed with job ${jobId} ${(await job()).status}; back as ${actorsPid2}`);
+
+    const engineOf = async (): Promise<JobBody['stages'][number] | undefined> => (await job()).stages.find((s) => s.stage === 'transcribe' && s.status === 'running');
+    const runDeadline = Date.now() + 90_000;
+    while (!(await engineOf()) && Date.now() < runDeadline) await new Promise((r) => setTimeout(r, 200));
+    assert.ok(await engineOf(), 'the transcribe task runs after the actor host came back');
+    const enginePort = enginePort0 + 1; // DALSTON_ENGINES order: audio-prepare, the transcribe engine, merge
+    const enginePid = await pidOf(enginePort);
+    process.kill(enginePid, 'SIGKILL');
+    const enginePid2 = await restarted(enginePort, enginePid);
+    t.diagnostic(`transcribe engine ${enginePid} SIGKILLed mid-task; back as ${enginePid2}`);
+
+    let final = await job();
+    const end = Date.now() + 120_000;
+    while (!['completed', 'failed', 'cancelled'].includes(final.status) && Date.now() < end) {
+      await new Promise((r) => setTimeout(r, 500));
+      final = await job();
+    }
+    assert.equal(final.status, 'completed', JSON.stringify(final));
+    const completions = async (): Promise<number> => {
+      const q = `SELECT count() FROM dalston.audit_events WHERE job_id = '${jobId}' AND event_type = 'job.completed' FORMAT TSV`;
+      return Number((await (await fetch(`http://127.0.0.1:${clickhousePort}/?query=${encodeURIComponent(q)}`)).text()).trim());
+    };
+    const sinkDeadline = Date.now() + 30_000;
+    while ((await completions()) === 0 && Date.now() < sinkDeadline) await new Promise((r) => setTimeout(r, 300));
+    await new Promise((r) => setTimeout(r, 3000)); // a duplicate, if one were produced, lands in the same batches
+    assert.equal(await completions(), 1, 'the job completed exactly once');
+    probing = false;
+    await prober;
+    assert.ok(probes > 50, `the gateway was probed throughout (${probes} probes)`);
+    assert.deepEqual(failedProbes, [], 'the gateway answered /health 200 throughout');
+    const metrics = await (await fetch(`http://127.0.0.1:${supervisorPort}/metrics`)).text();
+    assert.match(metrics, /dalston_supervisor_restarts_total\{service="actors"\} 1/);
+    assert.match(metrics, /dalston_supervisor_restarts_total\{service="engine-stt-batch-transcribe-onnx-moonshine-tiny"\} 1/);
+    assert.match(out, /a service exited unexpectedly; restarting it/);
+    t.diagnostic(`job ${jobId} completed once; ${probes} gateway probes, all 200; stages ${JSON.stringify(final.stages.map((s) => [s.stage, s.retries]))}`);
   } finally {
     child.kill('SIGINT');
   }
