@@ -5,7 +5,6 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
 import { mkdir, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +17,7 @@ import { artifactKeys } from '../storage/index.js';
 import { MAX_ERROR_MESSAGE } from './errors.js';
 import { ModelInventory, unservableReason } from './models.js';
 import type { JobView } from './ports.js';
+import { rawExchange } from '../test/support/raw-http.js';
 import { TEST_API_KEY, eventually, makeWav, startHarness, type Harness, type HarnessOptions } from './test-harness.js';
 
 async function withGateway(fn: (h: Harness) => Promise<void>, options: HarnessOptions = {}): Promise<void> {
@@ -58,32 +58,6 @@ function staleOnce(h: Harness): (view: JobView) => void {
     return v ?? real(id, tenant);
   };
   return (view) => (stale = view);
-}
-
-/** One raw HTTP/1.1 exchange on a socket: what the server wrote until it closed (or `waitMs` passed). */
-function rawExchange(base: string, request: string | Buffer, waitMs = 5000, after?: (write: (b: Buffer) => boolean | undefined) => void): Promise<{ text: string; closed: boolean; ms: number }> {
-  const { port } = new URL(base);
-  return new Promise((resolve) => {
-    const started = Date.now();
-    const socket = connect(Number(port), '127.0.0.1', () => {
-      socket.write(request);
-      // undefined once the socket is gone: the writer stops.
-      after?.((b) => (socket.destroyed ? undefined : socket.write(b)));
-    });
-    let text = '';
-    let done = false;
-    const finish = (closed: boolean) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      socket.destroy();
-      resolve({ text, closed, ms: Date.now() - started });
-    };
-    const timer = setTimeout(() => finish(false), waitMs);
-    socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
-    socket.on('close', () => finish(true));
-    socket.on('error', () => undefined);
-  });
 }
 
 // ---- defect 2: a read racing a delete ----------------------------------------------------------------------
@@ -260,6 +234,20 @@ void test('issue 11 defect 10: a 60 KB field value is not echoed whole: the answ
       return l;
     });
     assert.ok(JSON.stringify(line.fields).length < 2000, 'the log line is short');
+  });
+});
+
+void test('issue 11 defect 10 (found by the abuse suite): a field over the size limit followed by the file part is answered at once, not left hanging', async () => {
+  await withGateway(async (h) => {
+    const wav = await readFile(await makeWav(h.dir, 3));
+    const body = Buffer.concat([
+      Buffer.from(`--b\r\nContent-Disposition: form-data; name="language"\r\n\r\n${'x'.repeat(100_000)}\r\n`),
+      Buffer.from('--b\r\nContent-Disposition: form-data; name="file"; filename="a.wav"\r\nContent-Type: audio/wav\r\n\r\n'), wav, Buffer.from('\r\n--b--\r\n'),
+    ]);
+    const res = await h.request('/v1/audio/transcriptions', { method: 'POST', body, headers: { 'content-type': 'multipart/form-data; boundary=b' }, signal: AbortSignal.timeout(10_000) });
+    assert.equal(res.status, 400);
+    assert.match(((await res.json()) as { error: { message: string } }).error.message, /field "language" is longer than 65536 bytes/);
+    await eventually(async () => assert.deepEqual(await h.storedFiles(), []), 3000);
   });
 });
 

@@ -125,6 +125,11 @@ export async function receiveUpload(req: HttpRequest, options: UploadOptions): P
         reject(err);
       };
       bb.on('file', (name, stream, info) => {
+        // busboy may still emit parts it had buffered when the request failed: nothing may wait on them.
+        if (failed) {
+          stream.resume();
+          return;
+        }
         if (name !== fileField || file !== undefined) {
           stream.resume();
           fail(badRequest(name === fileField ? `only one "${fileField}" part is allowed` : `unexpected file part "${name}"; the audio goes in "${fileField}"`));
@@ -148,6 +153,7 @@ export async function receiveUpload(req: HttpRequest, options: UploadOptions): P
         written.catch(() => undefined); // awaited below; this only keeps a failure from being unhandled meanwhile
       });
       bb.on('field', (name, value, info) => {
+        if (failed) return;
         if (info.valueTruncated) fail(badRequest(`field "${name}" is longer than ${options.maxFieldBytes ?? 65536} bytes`));
         else if (name === fileField) fail(badRequest(`"${fileField}" must be a file part (with a filename), not a text field`));
         else fields.push([name, value]);

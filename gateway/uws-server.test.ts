@@ -52,7 +52,7 @@ function responseOf(req: ClientRequest): Promise<{ res: IncomingMessage; body: s
   });
 }
 
-void test('HEAD is answered like GET without a body on GET routes (404 elsewhere, 405 naming the methods on others); the connection stays usable', async () => {
+void test('issue 11 defect 9: HEAD is answered like GET without a body on GET routes (404 elsewhere, 405 naming the methods on others); the connection stays usable', async () => {
   const h = await startHarness();
   try {
     const head = await h.request('/health', { method: 'HEAD' });
