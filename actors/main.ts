@@ -1,3 +1,4 @@
+import { kafkaSasl } from '../core/config.js';
 /** The actor host process ("orchestrator"): job actors, the ClickHouse sink, /health /ready /metrics on DALSTON_ACTORS_PORT. */
 import { createClickHouse } from '../clickhouse/client.js';
 import { ClickHouseSink } from '../clickhouse/sink.js';
@@ -17,9 +18,9 @@ import { transcribeEnginesByModel } from './transcribe-engines.js';
 
 runService(SERVICE.orchestrator, async (config, log) => {
   const registry = createRegistry();
-  const streams = await connectStreams({ brokers: config.kafkaBrokers, clientId: SERVICE.orchestrator, topicPrefix: config.topicPrefix, log, deadLetterCounter: streamMetrics(registry).deadLetters });
+  const streams = await connectStreams({ sasl: kafkaSasl(config), brokers: config.kafkaBrokers, clientId: SERVICE.orchestrator, topicPrefix: config.topicPrefix, log, deadLetterCounter: streamMetrics(registry).deadLetters });
   await ensureTopics(streams.kafka, ALL_TOPICS.map((t) => ({ ...t, name: prefixed(config.topicPrefix, t.name) })), log);
-  const clickhouse = createClickHouse({ url: config.clickhouseUrl, database: config.clickhouseDatabase, log });
+  const clickhouse = createClickHouse({ username: config.clickhouseUser, password: config.clickhousePassword, url: config.clickhouseUrl, database: config.clickhouseDatabase, log });
   const engines = createEngineSelection({ defaultTranscribeEngine: config.transcribeEngine, transcribeEngines: transcribeEnginesByModel() });
   const host = new ActorHost({
     kafka: streams.kafka, admin: streams.admin, producer: streams.producer, deadLetter: streams.deadLetter, topicPrefix: config.topicPrefix,

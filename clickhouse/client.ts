@@ -19,6 +19,10 @@ export interface ClickHouseOptions {
   readonly requestTimeoutMs?: number;
   /** Pooled HTTP connections. @default 10 */
   readonly maxOpenConnections?: number;
+  /** @default default */
+  readonly username?: string | undefined;
+  /** @default none */
+  readonly password?: string | undefined;
 }
 
 export interface RequestOptions {
@@ -100,6 +104,8 @@ export function createClickHouse(opts: ClickHouseOptions): ClickHouse {
     max_open_connections: opts.maxOpenConnections ?? 10,
     clickhouse_settings: SETTINGS,
     application: 'dalston',
+    ...(opts.username !== undefined ? { username: opts.username } : {}),
+    ...(opts.password !== undefined ? { password: opts.password } : {}),
     log: { LoggerClass: clientLoggerClass(log), level: ClickHouseLogLevel.WARN },
   };
   const main: ClickHouseClient = createClient({ ...base, database });

@@ -134,6 +134,11 @@ export const VARIABLES = {
   kafkaPort: spec({ name: 'DALSTON_KAFKA_PORT', default: '9092', doc: 'Port of the Kafka broker that `./dalston up` starts (the KRaft controller uses the next port).', parse: port }),
   topicPrefix: spec({ name: 'DALSTON_TOPIC_PREFIX', default: 'dalston.', doc: 'Prefix of every Kafka topic and consumer group, so several stacks can share a broker.', parse: topicPrefix }),
   clickhouseUrl: spec({ name: 'DALSTON_CLICKHOUSE_URL', default: 'http://127.0.0.1:8123', doc: 'ClickHouse HTTP endpoint.', parse: httpUrl }),
+  clickhouseUser: spec({ name: 'DALSTON_CLICKHOUSE_USER', default: 'default', doc: 'ClickHouse user (HTTP basic authentication).', parse: str }),
+  clickhousePassword: spec({ name: 'DALSTON_CLICKHOUSE_PASSWORD', default: undefined, doc: 'Password of DALSTON_CLICKHOUSE_USER; unset for a server whose user has none (`./dalston up` on loopback). Never logged.', parse: str }),
+  kafkaSaslMechanism: spec({ name: 'DALSTON_KAFKA_SASL_MECHANISM', default: 'none', doc: 'SASL mechanism of the Kafka connection: none, scram-sha-256, scram-sha-512 (the compose deployment) or plain. Anything but none needs DALSTON_KAFKA_USERNAME and DALSTON_KAFKA_PASSWORD.', parse: oneOf('none', 'scram-sha-256', 'scram-sha-512', 'plain') }),
+  kafkaUsername: spec({ name: 'DALSTON_KAFKA_USERNAME', default: undefined, doc: 'Kafka SASL user.', parse: str }),
+  kafkaPassword: spec({ name: 'DALSTON_KAFKA_PASSWORD', default: undefined, doc: 'Kafka SASL password. Never logged.', parse: str }),
   clickhouseDatabase: spec({ name: 'DALSTON_CLICKHOUSE_DATABASE', default: 'dalston', doc: 'ClickHouse database holding all Dalston tables.', parse: identifier }),
   clickhousePort: spec({ name: 'DALSTON_CLICKHOUSE_PORT', default: '8123', doc: 'HTTP port of the ClickHouse server that `./dalston up` starts (its native TCP port is the next one).', parse: port }),
   apiKey: spec({ name: 'DALSTON_API_KEY', default: undefined, doc: 'API key clients send as `Authorization: Bearer <key>`. `./dalston up` generates one into `$DALSTON_HOME/api-key` when unset.', parse: str }),
@@ -202,6 +207,18 @@ export type DalstonConfig = { readonly [K in keyof Vars]: Optionality<Vars[K]> }
 /** Repository root: two levels above this file's compiled location (dist/core/config.js). */
 export const REPO_ROOT = resolve(new URL('.', import.meta.url).pathname, '..', '..');
 
+/** The Kafka SASL settings of a configuration, or undefined for an unauthenticated connection. */
+export function kafkaSasl(config: Pick<DalstonConfig, 'kafkaSaslMechanism' | 'kafkaUsername' | 'kafkaPassword'>): KafkaSasl | undefined {
+  if (config.kafkaSaslMechanism === 'none' || config.kafkaUsername === undefined || config.kafkaPassword === undefined) return undefined;
+  return { mechanism: config.kafkaSaslMechanism, username: config.kafkaUsername, password: config.kafkaPassword };
+}
+
+export interface KafkaSasl {
+  readonly mechanism: 'scram-sha-256' | 'scram-sha-512' | 'plain';
+  readonly username: string;
+  readonly password: string;
+}
+
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): DalstonConfig {
   const out: Record<string, unknown> = {};
   for (const [key, s] of Object.entries(VARIABLES) as [string, VariableSpec<unknown>][]) {
@@ -213,6 +230,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): DalstonConfig 
   if ((out['tlsCertFile'] === undefined) !== (out['tlsKeyFile'] === undefined)) {
     const [set, unset] = out['tlsCertFile'] === undefined ? [key, cert] : [cert, key];
     throw new ConfigError(`${unset} must be set when ${set} is: TLS needs both the certificate and its key (or neither)`);
+  }
+  if (out['kafkaSaslMechanism'] !== 'none' && (out['kafkaUsername'] === undefined || out['kafkaPassword'] === undefined)) {
+    throw new ConfigError(`${VARIABLES.kafkaSaslMechanism.name}=${String(out['kafkaSaslMechanism'])} needs ${VARIABLES.kafkaUsername.name} and ${VARIABLES.kafkaPassword.name}`);
   }
   const homeDir = resolve(REPO_ROOT, out['home'] as string);
   return { ...(out as { [K in keyof Vars]: Optionality<Vars[K]> }), repoRoot: REPO_ROOT, homeDir };

@@ -1,3 +1,4 @@
+import { kafkaSasl } from '../core/config.js';
 /** An engine process: one engine (DALSTON_ENGINE_ID) consuming its stage topic; /health /ready /metrics on DALSTON_ENGINE_PORT. */
 import { systemClock } from '../core/clock.js';
 import { ConfigError } from '../core/errors.js';
@@ -22,7 +23,7 @@ runService(SERVICE.engine, async (config, baseLog) => {
     engine = withFaults(engine, parseFaultPlan(config.faultInjection));
   }
   const registry = createRegistry();
-  const streams = await connectStreams({ brokers: config.kafkaBrokers, clientId: `dalston-engine-${engineId}`, topicPrefix: config.topicPrefix, log, deadLetterCounter: streamMetrics(registry).deadLetters });
+  const streams = await connectStreams({ sasl: kafkaSasl(config), brokers: config.kafkaBrokers, clientId: `dalston-engine-${engineId}`, topicPrefix: config.topicPrefix, log, deadLetterCounter: streamMetrics(registry).deadLetters });
   const runner = new EngineRunner({
     engine, kafka: streams.kafka, admin: streams.admin, producer: streams.producer, deadLetter: streams.deadLetter, store: createArtifactStore(config),
     topicPrefix: config.topicPrefix, clock: systemClock, log, tracer: createOtelTracer(SERVICE.engine), metrics: engineMetrics(registry),

@@ -1,3 +1,4 @@
+import { kafkaSasl } from '../core/config.js';
 /** The gateway process: HTTP API on DALSTON_GATEWAY_PORT, publishing to Kafka, reading job state from ClickHouse. */
 import { createClickHouse } from '../clickhouse/client.js';
 import { createRegistry } from '../core/metrics.js';
@@ -22,8 +23,8 @@ import { startRealtimeGateway } from './realtime/realtime-gateway.js';
 
 runService(SERVICE.gateway, async (config, log) => {
   const registry = createRegistry();
-  const streams = await connectStreams({ brokers: config.kafkaBrokers, clientId: SERVICE.gateway, topicPrefix: config.topicPrefix, log });
-  const clickhouse = createClickHouse({ url: config.clickhouseUrl, database: config.clickhouseDatabase, log });
+  const streams = await connectStreams({ sasl: kafkaSasl(config), brokers: config.kafkaBrokers, clientId: SERVICE.gateway, topicPrefix: config.topicPrefix, log });
+  const clickhouse = createClickHouse({ username: config.clickhouseUser, password: config.clickhousePassword, url: config.clickhouseUrl, database: config.clickhouseDatabase, log });
   const store = createArtifactStore(config);
   // OpenAI-mode requests wait for their job's outcome on jobs.results; this gateway reads it from now on.
   const outcomes = new KafkaJobOutcomes({

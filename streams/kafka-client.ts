@@ -2,8 +2,9 @@
  * The one module that imports kafkajs. kafkajs is in maintenance mode, so everything else in Dalston sees the
  * client through this file (and the types re-exported here), which keeps a later swap to another client local.
  */
-import { Kafka, Partitioners, logLevel, type Admin, type LogEntry, type logCreator } from 'kafkajs';
+import { Kafka, Partitioners, logLevel, type Admin, type LogEntry, type SASLOptions, type logCreator } from 'kafkajs';
 import { DependencyUnavailableError } from '../core/errors.js';
+import type { KafkaSasl } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
 
 export { Partitioners };
@@ -33,6 +34,8 @@ export interface KafkaClientOptions {
   readonly requestTimeoutMs?: number;
   /** Retries of a failed request inside kafkajs before the call rejects. @default 5 */
   readonly retries?: number;
+  /** SASL authentication (the compose deployment uses SCRAM-SHA-512). @default none */
+  readonly sasl?: KafkaSasl | undefined;
 }
 
 /** Fields kafkajs puts on every entry that our logger already writes (or that duplicate the message). */
@@ -77,6 +80,15 @@ function isRetriedNoise(namespace: string, msg: string): boolean {
   return false;
 }
 
+function saslOptions(s: KafkaSasl): SASLOptions {
+  const { username, password } = s;
+  switch (s.mechanism) {
+    case 'scram-sha-256': return { mechanism: 'scram-sha-256', username, password };
+    case 'scram-sha-512': return { mechanism: 'scram-sha-512', username, password };
+    case 'plain': return { mechanism: 'plain', username, password };
+  }
+}
+
 export function createKafka(options: KafkaClientOptions): Kafka {
   return new Kafka({
     brokers: [...options.brokers],
@@ -87,6 +99,7 @@ export function createKafka(options: KafkaClientOptions): Kafka {
     // Let the logCreator decide what is noise; kafkajs filters before calling it.
     logLevel: logLevel.DEBUG,
     logCreator: kafkaLogCreator(options.log),
+    ...(options.sasl ? { sasl: saslOptions(options.sasl) } : {}),
   });
 }
 

@@ -1,6 +1,7 @@
 /**
  * Everything a process needs to talk to Kafka, connected once: client, admin, producer and dead-letter writer.
  */
+import type { KafkaSasl } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
 import { DeadLetterWriter, type DeadLetterCounter } from './dead-letter.js';
 import { createKafka, type Admin, type Kafka } from './kafka-client.js';
@@ -24,10 +25,12 @@ export interface ConnectStreamsOptions {
   readonly log: Logger;
   /** Counts this process's dead letters per source topic (`streamMetrics(registry).deadLetters`). @default none */
   readonly deadLetterCounter?: DeadLetterCounter;
+  /** SASL credentials (DALSTON_KAFKA_SASL_MECHANISM and friends). @default none */
+  readonly sasl?: KafkaSasl | undefined;
 }
 
 export async function connectStreams(options: ConnectStreamsOptions): Promise<StreamRuntime> {
-  const kafka = createKafka({ brokers: [...options.brokers], clientId: options.clientId, log: options.log });
+  const kafka = createKafka({ brokers: [...options.brokers], clientId: options.clientId, log: options.log, sasl: options.sasl });
   const admin = kafka.admin();
   await admin.connect();
   const producer = new StreamProducer({ kafka, log: options.log });

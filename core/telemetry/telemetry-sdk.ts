@@ -87,8 +87,10 @@ export function defaultInstrumentations(): Instrumentation[] {
 }
 
 /** An InsertRows over @clickhouse/client (JSONEachRow, explicit columns as 18.16 needs). */
-export function clickhouseInsert(url: string, database: string): { insert: InsertRows; close: () => Promise<void> } {
-  const client = createClient({ url, database });
+export function clickhouseInsert(url: string, database: string, credentials: { username?: string | undefined; password?: string | undefined } = {}): { insert: InsertRows; close: () => Promise<void> } {
+  const client = createClient({
+    url, database, ...(credentials.username !== undefined ? { username: credentials.username } : {}), ...(credentials.password !== undefined ? { password: credentials.password } : {}),
+  });
   return {
     insert: async (table, rows, columns) => {
       const [first, ...rest] = columns;
@@ -111,7 +113,7 @@ export function telemetryOptionsFromConfig(config: DalstonConfig): TelemetryOpti
     otlp: process.env['OTEL_TRACES_EXPORTER']?.trim() !== 'none',
   };
   if (config.otelSpanStore !== 'clickhouse') return options;
-  const store = clickhouseInsert(config.clickhouseUrl, config.clickhouseDatabase);
+  const store = clickhouseInsert(config.clickhouseUrl, config.clickhouseDatabase, { username: config.clickhouseUser, password: config.clickhousePassword });
   return { ...options, spanStoreInsert: store.insert, spanStoreClose: store.close };
 }
 

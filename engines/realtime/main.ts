@@ -1,3 +1,4 @@
+import { kafkaSasl } from '../../core/config.js';
 /**
  * A streaming (real-time) engine process (`service.name` dalston-realtime): one member of the real-time engine
  * group, serving the sessions of the realtime.input partitions it owns; /health /ready /metrics on
@@ -18,7 +19,7 @@ import { RealtimeEngine } from './realtime-engine.js';
 runService(SERVICE.realtime, async (config, baseLog) => {
   const log = baseLog.child({ component: 'realtime' });
   const registry = createRegistry();
-  const streams = await connectStreams({
+  const streams = await connectStreams({ sasl: kafkaSasl(config),
     brokers: config.kafkaBrokers, clientId: 'dalston-realtime', topicPrefix: config.topicPrefix, log, deadLetterCounter: streamMetrics(registry).deadLetters,
   });
   // Idempotent: whichever process starts first creates the real-time topics (gateways create their reply topics).

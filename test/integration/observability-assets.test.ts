@@ -36,8 +36,8 @@ interface CmdResult {
   readonly out: string;
 }
 
-function run(cmd: string, args: readonly string[], cwd = REPO_ROOT): CmdResult {
-  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', timeout: 60_000 });
+function run(cmd: string, args: readonly string[], cwd = REPO_ROOT, env: NodeJS.ProcessEnv = process.env): CmdResult {
+  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', timeout: 60_000, env });
   if (r.error) throw new Error(`${cmd} could not run (is it installed?): ${r.error.message}`);
   return { code: r.status, out: `${r.stdout}${r.stderr}` };
 }
@@ -207,9 +207,15 @@ interface ComposeService {
   readonly depends_on?: Readonly<Record<string, { condition: string }>>;
 }
 
-function composeConfig(profiles: readonly string[]): { services: Record<string, ComposeService> } {
+/** What an operator exports before `docker compose up` (the compose file refuses to start without them). */
+const COMPOSE_SECRETS = { DALSTON_KAFKA_PASSWORD: 'kafka-test-secret-0123', DALSTON_CLICKHOUSE_PASSWORD: 'clickhouse-test-secret-0123' };
+
+function composeConfig(profiles: readonly string[], secrets: Readonly<Record<string, string>> = COMPOSE_SECRETS): { services: Record<string, ComposeService> } {
   const { cmd, prefix } = composeCommand();
-  const r = run(cmd, [...prefix, '-f', COMPOSE_FILE, ...profiles.flatMap((p) => ['--profile', p]), 'config']);
+  const env = { ...process.env };
+  delete env['DALSTON_KAFKA_PASSWORD'];
+  delete env['DALSTON_CLICKHOUSE_PASSWORD'];
+  const r = run(cmd, [...prefix, '-f', COMPOSE_FILE, ...profiles.flatMap((p) => ['--profile', p]), 'config'], REPO_ROOT, { ...env, ...secrets });
   assert.equal(r.code, 0, r.out);
   return parseYaml(r.out) as { services: Record<string, ComposeService> };
 }
@@ -278,7 +284,10 @@ void test('every file the compose file and the provisioning refer to exists', ()
       assert.ok(existsSync(source), `${name}: mounted ${source}`);
     }
   }
-  assert.equal(binds, 4, 'prometheus.yml, alerts.yml, grafana provisioning, dashboards');
+  assert.equal(binds, 5, 'prometheus.yml, alerts.yml, grafana provisioning, dashboards, the Kafka SASL start script and properties');
+  const kafkaMount = (all['kafka']?.volumes ?? []).map((v) => (typeof v === 'string' ? v.split(':')[0] : v.source)).find((src) => src === join(COMPOSE_DIR, 'kafka'));
+  assert.ok(kafkaMount, 'compose/kafka is mounted into the Kafka container');
+  for (const f of ['start-sasl.sh', 'server.properties']) assert.ok(existsSync(join(kafkaMount, f)), `compose/kafka/${f}`);
 
   // Grafana: the provider reads the directory the dashboards are mounted at; every data source uid exists.
   const grafanaMounts = (all['grafana']?.volumes ?? []).map((v) => (typeof v === 'string' ? v.split(':') : [v.source ?? '', v.target]));
@@ -438,4 +447,56 @@ void test('docs/observability.md names the ports, credentials and launch command
   }
   assert.ok(doc.includes('node --import ./dist/core/telemetry/register-hooks.js --import ./dist/core/telemetry/start-telemetry.js'), 'launch order documented');
   for (const name of alertRules().map((r) => r.alert)) assert.ok(doc.includes(name), `docs describe alert ${name}`);
+});
+
+void test('issue 11 defect 18: the compose deployment requires Kafka SASL/SCRAM and a ClickHouse password, and every service is configured with them', () => {
+  // Without the secrets the file does not even resolve: nobody starts an unauthenticated deployment by accident.
+  const { cmd, prefix } = composeCommand();
+  const env = { ...process.env };
+  delete env['DALSTON_KAFKA_PASSWORD'];
+  delete env['DALSTON_CLICKHOUSE_PASSWORD'];
+  const bare = run(cmd, [...prefix, '-f', COMPOSE_FILE, 'config'], REPO_ROOT, env);
+  assert.notEqual(bare.code, 0);
+  assert.match(bare.out, /set DALSTON_(KAFKA|CLICKHOUSE)_PASSWORD/);
+
+  const all = composeConfig(['monitoring', 'tracing']).services;
+  const kafka = all['kafka'];
+  assert.deepEqual((kafka as { entrypoint?: string[] } | undefined)?.entrypoint, ['/bin/bash', '/opt/dalston/kafka/start-sasl.sh']);
+  assert.equal(kafka?.environment?.['KAFKA_PASSWORD'], COMPOSE_SECRETS.DALSTON_KAFKA_PASSWORD);
+  assert.deepEqual(published(kafka), [], 'Kafka is not published on the host');
+  const clickhouse = all['clickhouse'];
+  assert.equal(clickhouse?.environment?.['CLICKHOUSE_USER'], 'dalston');
+  assert.equal(clickhouse?.environment?.['CLICKHOUSE_PASSWORD'], COMPOSE_SECRETS.DALSTON_CLICKHOUSE_PASSWORD);
+  for (const p of clickhouse?.ports ?? []) {
+    const hostIp = typeof p === 'string' ? p.split(':')[0] : (p as { host_ip?: string }).host_ip;
+    assert.equal(hostIp, '127.0.0.1', `ClickHouse is published on the host's loopback only: ${JSON.stringify(p)}`);
+  }
+  for (const name of ['migrate', 'gateway', 'orchestrator', 'engine-audio-prepare', 'engine-transcribe', 'engine-merge', 'realtime']) {
+    const e = all[name]?.environment ?? {};
+    assert.equal(e['DALSTON_KAFKA_SASL_MECHANISM'], 'scram-sha-512', `${name} authenticates to Kafka`);
+    assert.equal(e['DALSTON_KAFKA_USERNAME'], kafka?.environment?.['KAFKA_USER'], `${name} Kafka user`);
+    assert.equal(e['DALSTON_KAFKA_PASSWORD'], COMPOSE_SECRETS.DALSTON_KAFKA_PASSWORD, `${name} Kafka password`);
+    assert.equal(e['DALSTON_CLICKHOUSE_USER'], 'dalston', `${name} ClickHouse user`);
+    assert.equal(e['DALSTON_CLICKHOUSE_PASSWORD'], COMPOSE_SECRETS.DALSTON_CLICKHOUSE_PASSWORD, `${name} ClickHouse password`);
+  }
+  assert.equal(all['grafana']?.environment?.['DALSTON_CLICKHOUSE_PASSWORD'], COMPOSE_SECRETS.DALSTON_CLICKHOUSE_PASSWORD);
+
+  // The broker's only listener other containers reach takes SCRAM-SHA-512; the controller stays on the container's loopback.
+  const props = readFileSync(join(COMPOSE_DIR, 'kafka', 'server.properties'), 'utf8');
+  assert.match(props, /^listeners=SASL_PLAINTEXT:\/\/:9092,CONTROLLER:\/\/localhost:9093$/m);
+  assert.match(props, /^sasl\.enabled\.mechanisms=SCRAM-SHA-512$/m);
+  assert.doesNotMatch(props, /(^|[,=])PLAINTEXT:\/\/(?!localhost)/m, 'no unauthenticated listener on the network');
+  // The entry point parses, refuses to start without a password, and formats with the SCRAM user it configures.
+  const script = join(COMPOSE_DIR, 'kafka', 'start-sasl.sh');
+  assert.equal(spawnSync('bash', ['-n', script]).status, 0, 'start-sasl.sh is valid bash');
+  const noPassword = spawnSync('bash', [script], { encoding: 'utf8', env: { PATH: process.env['PATH'] ?? '', KAFKA_USER: 'dalston' } });
+  assert.notEqual(noPassword.status, 0);
+  assert.match(noPassword.stderr, /KAFKA_PASSWORD must be set/);
+  const weak = spawnSync('bash', [script], { encoding: 'utf8', env: { PATH: process.env['PATH'] ?? '', KAFKA_USER: 'dalston', KAFKA_PASSWORD: 'short"quote' } });
+  assert.notEqual(weak.status, 0);
+  assert.match(weak.stderr, /KAFKA_PASSWORD must be at least 12 of/);
+  assert.match(readFileSync(script, 'utf8'), /--add-scram "SCRAM-SHA-512=\[name=\$KAFKA_USER,password=\$KAFKA_PASSWORD\]"/);
+  const datasource = readFileSync(join(COMPOSE_DIR, 'grafana', 'provisioning', 'datasources', 'dalston.yml'), 'utf8');
+  assert.match(datasource, /username: dalston/);
+  assert.match(datasource, /password: \$\{DALSTON_CLICKHOUSE_PASSWORD\}/);
 });
