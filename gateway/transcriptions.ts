@@ -330,9 +330,10 @@ export async function queueJob(deps: TranscriptionsDeps, ctx: JobOrigin, sink: J
   const { jobId, createdAt } = sink.slot;
   const { tenantId, keyId } = ctx.principal;
   if (deps.installedModels) {
-    // An inventory that cannot be read refuses nothing: the queue deadline still ends a job no engine takes.
+    // An inventory that cannot be read, or a gateway on a host without any model (engines elsewhere), refuses
+    // nothing: it cannot judge, and the queue deadline still ends a job no engine takes.
     const installed = await deps.installedModels().catch(() => undefined);
-    const problem = installed && unservableReason(params, installed, deps.defaultModel);
+    const problem = installed && installed.length > 0 && unservableReason(params, installed, deps.defaultModel);
     if (problem) {
       await sink.discard().catch(() => undefined);
       throw badRequest(problem);
