@@ -203,7 +203,7 @@ void test('lifecycle races on a real job: concurrent delete, cancel, get and exp
 async function unauthenticatedFlood(expectContinue: boolean): Promise<{ text: string; closed: boolean; written: number }> {
   let written = 0;
   const head = `POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n${expectContinue ? 'Expect: 100-continue\r\n' : ''}Content-Length: ${500 * 1024 * 1024}\r\n\r\n`;
-  const r = await rawExchange(h.gatewayUrl, head, 10_000, (write) => {
+  const r = await rawExchange(h.gatewayUrl, head, 10_000, (write, received) => {
     const chunk = Buffer.alloc(1 << 20);
     const pump = () => {
       for (let i = 0; i < 16; i++) {
@@ -211,9 +211,21 @@ async function unauthenticatedFlood(expectContinue: boolean): Promise<{ text: st
         if (ok === undefined) return;
         if (ok) written += chunk.length;
       }
-      setTimeout(pump, 2);
+      // Like curl, stop sending once a final answer has arrived.
+      if (rawStatus(received()) === undefined) setTimeout(pump, 2);
     };
-    pump();
+    if (!expectContinue) {
+      pump();
+      return;
+    }
+    // Like curl: wait for `100 Continue` (at most 1 s), and send nothing if the final answer came instead.
+    const started = Date.now();
+    const wait = () => {
+      if (rawStatus(received()) !== undefined) return;
+      if (received().includes(' 100 Continue') || Date.now() - started > 1000) pump();
+      else setTimeout(wait, 2);
+    };
+    wait();
   });
   return { ...r, written };
 }

@@ -14,17 +14,19 @@ export interface RawAnswer {
 
 /**
  * Sends `request` to `base`'s host and port and collects the answer for at most `waitMs`. `after` may keep writing
- * (its `write` answers undefined once the socket is gone, and the writer should stop then).
+ * (its `write` answers undefined once the socket is gone, and the writer should stop then) and may look at what the
+ * server has written so far.
  */
 export function rawExchange(
-  base: string, request: string | Buffer, waitMs = 5000, after?: (write: (b: Buffer) => boolean | undefined) => void,
+  base: string, request: string | Buffer, waitMs = 5000,
+  after?: (write: (b: Buffer) => boolean | undefined, received: () => string) => void,
 ): Promise<RawAnswer> {
   const { port, hostname } = new URL(base);
   return new Promise((resolve) => {
     const started = Date.now();
     const socket = connect(Number(port), hostname, () => {
       socket.write(request);
-      after?.((b) => (socket.destroyed ? undefined : socket.write(b)));
+      after?.((b) => (socket.destroyed ? undefined : socket.write(b)), () => text);
     });
     let text = '';
     let done = false;
