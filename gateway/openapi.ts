@@ -50,7 +50,7 @@ const SCHEMAS: Record<string, Schema> = {
     error: obj({ code: { type: 'string', nullable: true }, message: str(), type: str(), param: { type: 'string', nullable: true } }, ['message']),
   }, ['error']),
   JobCreated: obj({ id: str(), status: str(), created_at: str(), request_id: str(), trace_id: { type: 'string', nullable: true } }, ['id', 'status']),
-  Job: obj({ id: str(), status: str({ enum: [...JOB_STATUSES] }), stages: { type: 'array', items: { type: 'object' } } }, ['id', 'status']),
+  Job: obj({ id: str(), status: str({ enum: [...JOB_STATUSES] }), model: { type: 'string', nullable: true }, stages: { type: 'array', items: { type: 'object' } } }, ['id', 'status']),
   JobList: obj({ data: { type: 'array', items: ref('Job') }, has_more: { type: 'boolean' }, next_cursor: { type: 'string', nullable: true } }, ['data', 'has_more']),
   Session: obj({ id: str(), status: str() }, ['id', 'status']),
   SessionList: obj({ sessions: { type: 'array', items: ref('Session') } }, ['sessions']),

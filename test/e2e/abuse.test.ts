@@ -82,7 +82,7 @@ void test('malformed HTTP at the socket level: every request is answered cleanly
     'a body on GET': `GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello`,
     'a half-sent request line': 'GET /heal',
   };
-  const answers = await Promise.all(Object.entries(probes).map(async ([name, req]) => [name, await rawExchange(h.gatewayUrl, req, 15_000)] as const));
+  const answers = await Promise.all(Object.entries(probes).map(async ([name, req]) => [name, await rawExchange(h.gatewayUrl, req, 25_000)] as const));
   for (const [name, r] of answers) assertCleanRaw(name, r);
   const trace = answers.find(([n]) => n === 'TRACE')?.[1];
   assert.equal(rawStatus(trace?.text ?? ''), 405);

@@ -72,7 +72,11 @@ test('./dalston up: health answers; a SIGKILLed actor host and engine are restar
   const p = await ports(7);
   const [gatewayPort = 0, actorsPort = 0, enginePort0 = 0, , supervisorPort = 0, , clickhousePort = 0] = p;
   // Every engine task takes 5 s more, so the job is still running when its processes are killed.
-  const env = { ...cliEnv(home, p), DALSTON_FAULT_INJECTION: 'slow:5000', DALSTON_ENGINES: 'audio-prepare,stt-batch-transcribe-onnx-moonshine-tiny,merge' };
+  // Beats every second: the killed engine's task is presumed lost after 3 s instead of 15.
+  const env = {
+    ...cliEnv(home, p), DALSTON_FAULT_INJECTION: 'slow:5000', DALSTON_ENGINE_HEARTBEAT_SECONDS: '1',
+    DALSTON_ENGINES: 'audio-prepare,stt-batch-transcribe-onnx-moonshine-tiny,merge',
+  };
   const child = spawn(join(REPO_ROOT, 'dalston'), ['up'], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   /** The gateway prober's loop runs while this is true; a failed assertion must stop it too (finally below). */
   let probing = false;
