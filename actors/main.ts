@@ -1,5 +1,5 @@
-import { kafkaSasl } from '../core/config.js';
 /** The actor host process ("orchestrator"): job actors, the ClickHouse sink, /health /ready /metrics on DALSTON_ACTORS_PORT. */
+import { kafkaSasl } from '../core/config.js';
 import { createClickHouse } from '../clickhouse/client.js';
 import { ClickHouseSink } from '../clickhouse/sink.js';
 import { SessionSink } from '../clickhouse/session-sink.js';

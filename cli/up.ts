@@ -3,6 +3,7 @@
  * host and the engines, print where the API listens and the key, and stop everything cleanly on Ctrl-C.
  */
 import { randomBytes } from 'node:crypto';
+import type { Server } from 'node:http';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -11,7 +12,6 @@ import type { Logger } from '../core/logger.js';
 import { startLocalStack } from '../infra/local-stack.js';
 import { isPortTaken } from '../infra/ports.js';
 import { SetupError } from '../infra/errors.js';
-import type { Server } from 'node:http';
 import { Registry } from 'prom-client';
 import { startHealthServer } from '../core/health-server.js';
 import { launchService, type ServiceSpec } from '../infra/service-launcher.js';

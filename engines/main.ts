@@ -1,5 +1,5 @@
-import { kafkaSasl } from '../core/config.js';
 /** An engine process: one engine (DALSTON_ENGINE_ID) consuming its stage topic; /health /ready /metrics on DALSTON_ENGINE_PORT. */
+import { kafkaSasl } from '../core/config.js';
 import { systemClock } from '../core/clock.js';
 import { ConfigError } from '../core/errors.js';
 import { startHealthServer } from '../core/health-server.js';

@@ -17,7 +17,7 @@ import { artifactKeys } from '../storage/index.js';
 import { MAX_ERROR_MESSAGE } from './errors.js';
 import { ModelInventory, unservableReason } from './models.js';
 import type { JobView } from './ports.js';
-import { rawExchange } from '../test/support/raw-http.js';
+import { floodUpload, rawExchange } from '../test/support/raw-http.js';
 import { TEST_API_KEY, eventually, makeWav, startHarness, type Harness, type HarnessOptions } from './test-harness.js';
 
 async function withGateway(fn: (h: Harness) => Promise<void>, options: HarnessOptions = {}): Promise<void> {
@@ -189,24 +189,9 @@ void test('issue 11 defect 6: an upload that sends 200 bytes and stalls is aband
 
 void test('issue 11 defect 7: an unauthenticated 300 MiB upload gets 401 with Connection: close at once and the socket is closed unread', async () => {
   await withGateway(async (h) => {
-    const head = [
-      'POST /v1/audio/transcriptions HTTP/1.1', 'Host: x', 'Expect: 100-continue', 'Content-Type: multipart/form-data; boundary=b',
-      `Content-Length: ${300 * 1024 * 1024}`, '', '',
-    ].join('\r\n');
-    let written = 0;
-    const r = await rawExchange(h.base, head, 5000, (write) => {
-      // The client keeps sending as fast as the socket lets it; the server must stop it by closing.
-      const chunk = Buffer.alloc(1 << 20);
-      const pump = () => {
-        for (let i = 0; i < 8; i++) {
-          const ok = write(chunk);
-          if (ok === undefined) return;
-          if (ok) written += chunk.length;
-        }
-        if (written < 300 * 1024 * 1024) setTimeout(pump, 5);
-      };
-      pump();
-    });
+    // Sent like curl sends a large upload (Expect: 100-continue, then the body as fast as the socket takes it).
+    const r = await floodUpload(h.base, '/v1/audio/transcriptions', 300 * 1024 * 1024, true, 5000);
+    const written = r.written;
     // uWebSockets.js v20.30 answers `Expect: 100-continue` itself before the application sees the request; the 401
     // follows at once and the connection is closed, so the body is never read.
     assert.match(r.text, /HTTP\/1\.1 401 Unauthorized\r\n/);

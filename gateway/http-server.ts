@@ -176,6 +176,11 @@ const SPAN_ATTR_OF_LOG_FIELD: Readonly<Record<string, string>> = {
 /** Headers whose repetition makes the request ambiguous (which key? which length?): a 400, never a guess. */
 const AMBIGUOUS_WHEN_REPEATED: ReadonlySet<string> = new Set(['authorization', 'content-length', 'content-type', 'host']);
 
+/** 5xx but 501: a 501 means the client asked for something this server does not offer, not that it failed. */
+function isServerFault(status: number): boolean {
+  return status >= 500 && status !== 501;
+}
+
 function methodLabel(method: string | undefined): string {
   return (HTTP_METHODS as readonly string[]).includes(method ?? '') ? (method as string) : 'OTHER';
 }
@@ -252,11 +257,10 @@ export function createRequestHandler(options: RequestListenerOptions): (req: Htt
       const line = {
         method, route, status, duration_ms: Math.round(seconds * 1e6) / 1e3, ...fields,
         ...(errorForLog ? { error_code: errorForLog.apiCode, error_message: errorForLog.message } : {}),
-        ...(errorForLog && errorForLog.status >= 500 && errorForLog.status !== 501 ? { err: causeMessage(errorForLog) } : {}),
+        ...(errorForLog && isServerFault(errorForLog.status) ? { err: causeMessage(errorForLog) } : {}),
       };
       const write = () => {
-        // 501: the client asked for something this server does not offer; not a fault of the server.
-        if (status >= 500 && status !== 501) reqLog.error(line, 'request failed');
+        if (isServerFault(status)) reqLog.error(line, 'request failed');
         else if (status >= 400) reqLog.warn(line, 'request rejected');
         else reqLog.info(line, 'request');
       };
@@ -299,7 +303,7 @@ export function createRequestHandler(options: RequestListenerOptions): (req: Htt
       } catch (err) {
         const httpErr = toHttpError(err);
         errorForLog = httpErr;
-        if (server && httpErr.status >= 500 && httpErr.status !== 501) {
+        if (server && isServerFault(httpErr.status)) {
           const cause = httpErr.cause ?? httpErr;
           server.span.recordException(cause instanceof Error ? cause : new Error(JSON.stringify(cause)));
           server.span.setStatus({ code: SpanStatusCode.ERROR, message: httpErr.message });

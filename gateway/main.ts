@@ -1,5 +1,5 @@
-import { kafkaSasl } from '../core/config.js';
 /** The gateway process: HTTP API on DALSTON_GATEWAY_PORT, publishing to Kafka, reading job state from ClickHouse. */
+import { kafkaSasl } from '../core/config.js';
 import { createClickHouse } from '../clickhouse/client.js';
 import { createRegistry } from '../core/metrics.js';
 import { SERVICE } from '../core/observability-names.js';

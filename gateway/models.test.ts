@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../core/config.js';
 import { HttpError } from './errors.js';
-import { checkedAliases, listModels } from './models.js';
+import { ModelInventory, checkedAliases } from './models.js';
 import { UnknownModelError, parseSubmitFields } from './transcriptions.js';
 
 test('a job may name a catalogue model; an unknown model is a 400, never a silent fallback', () => {
@@ -13,7 +13,7 @@ test('a job may name a catalogue model; an unknown model is a 400, never a silen
 });
 
 test('GET /v1/models lists the recognisers with installed flags (set-up installed them before the suite)', async () => {
-  const models = await listModels(process.env['DALSTON_HOME'] ?? join(REPO_ROOT, '.dalston'));
+  const models = await new ModelInventory(process.env['DALSTON_HOME'] ?? join(REPO_ROOT, '.dalston')).list();
   const byId = new Map(models.map((m) => [m.id, m]));
   assert.equal(byId.get('pocketsphinx-en-us')?.engine_id, 'stt-batch-transcribe-pocketsphinx-en-us');
   assert.equal(byId.get('moonshine-tiny')?.engine_id, 'stt-batch-transcribe-onnx-moonshine-tiny');

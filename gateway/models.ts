@@ -24,10 +24,6 @@ export interface ModelListing {
 /** Model ids a job may name (besides `auto` and the OpenAI aliases). */
 export const ASR_MODEL_IDS: ReadonlySet<string> = new Set(CATALOGUE.filter((m) => m.task === 'asr').map((m) => m.id));
 
-export async function listModels(homeDir: string): Promise<ModelListing[]> {
-  return Promise.all(CATALOGUE.filter((m) => m.task === 'asr').map(async (m) => listing(m, await verifyModel(m.id, homeDir).then(() => true, () => false))));
-}
-
 function listing(m: ModelSpec, installed: boolean): ModelListing {
   return { id: m.id, engine_id: batchEngineId(m), backend: m.backend, languages: m.languages, capabilities: m.capabilities, installed, description: m.description };
 }

@@ -295,6 +295,13 @@ export async function readTranscript(deps: TranscriptionsDeps, view: JobView): P
 }
 
 /**
+ * Deletions under way in this process, by job id. A second DELETE of the same job waits for the first and answers
+ * 404, so one deletion is audited once (job.deleted + data.deleted). Gateways in other processes are not covered:
+ * one that read the job before this one hid it could delete it again (the artifacts and rows are then already gone).
+ */
+const deletions = new Map<string, Promise<void>>();
+
+/**
  * A stored object of a job that is missing because a DELETE of the job ran meanwhile: a 404, like a request made
  * after the deletion (the row is hidden before the artifacts go, so a job without its row is gone). Anything else
  * returns, for the caller to answer as it would.
@@ -564,13 +571,6 @@ async function deleteJob(deps: TranscriptionsDeps, ctx: AuthedRequestContext): P
   await removeJob(deps, ctx, await loadJob(deps, ctx));
   ctx.res.send(204);
 }
-
-/**
- * Deletions under way in this process, by job id. A second DELETE of the same job waits for the first and answers
- * 404, so one deletion is audited once (job.deleted + data.deleted). Gateways in other processes are not covered:
- * one that read the job before this one hid it could delete it again (the artifacts and rows are then already gone).
- */
-const deletions = new Map<string, Promise<void>>();
 
 /** Deletes a finished job's data and rows, audited; a live job is a 409 (cancel it first). */
 export async function removeJob(deps: TranscriptionsDeps, ctx: AuthedRequestContext, view: JobView): Promise<void> {

@@ -81,8 +81,6 @@ export class UwsExchange {
   private state: State = 'open';
   private status: number | undefined;
   private bodyDone = false;
-  /** The body idle timeout gave up on the body: the connection closes with the answer. */
-  private bodyStalled = false;
   private paused = false;
   private readonly pending: Record<string, string> = {};
   private readonly closeListeners: (() => void)[] = [];
@@ -156,22 +154,25 @@ export class UwsExchange {
     };
   }
 
-  /** (Re)starts the body idle timer while the body is awaited and the socket is read. */
+  /**
+   * Runs the body idle timer while the body is awaited and the socket is read, and stops it otherwise. A chunk only
+   * restarts the running timer (refresh: no new timer per chunk on a large upload).
+   */
   private armIdle(): void {
-    clearTimeout(this.idleTimer);
-    this.idleTimer = undefined;
-    if (this.bodyDone || this.paused || this.state !== 'open') return;
-    this.idleTimer = setTimeout(() => {
-      if (this.bodyDone || this.paused || this.state !== 'open') return;
-      this.bodyDone = true; // nothing more is read; the answer closes the connection (the body is incomplete)
-      this.body.destroy(bodyIdleTimeout(Math.round(this.options.bodyIdleMs / 1000)));
-      this.bodyStalled = true;
-    }, this.options.bodyIdleMs);
-    this.idleTimer.unref();
+    const awaited = !this.bodyDone && !this.paused && this.state === 'open' && !this.body.destroyed;
+    if (!awaited) {
+      clearTimeout(this.idleTimer);
+      this.idleTimer = undefined;
+    } else if (this.idleTimer) {
+      this.idleTimer.refresh();
+    } else {
+      // The body is abandoned, not completed: the answer then closes the connection like any cut-short body.
+      this.idleTimer = setTimeout(() => this.body.destroy(bodyIdleTimeout(Math.round(this.options.bodyIdleMs / 1000))), this.options.bodyIdleMs).unref();
+    }
   }
 
   private onData(chunk: ArrayBuffer, isLast: boolean): void {
-    if (this.state !== 'open' || this.bodyDone) return;
+    if (this.state !== 'open' || this.bodyDone || this.body.destroyed) return;
     // uWS neuters the chunk when this callback returns: Buffer.from(Uint8Array) copies it.
     const more = chunk.byteLength === 0 || this.body.push(Buffer.from(new Uint8Array(chunk)));
     if (isLast) {
@@ -209,7 +210,7 @@ export class UwsExchange {
     if (this.state !== 'open') throw new IllegalStateError(`response already ${this.state}`);
     this.state = 'sent';
     this.status = status;
-    const close = !this.bodyDone || this.bodyStalled || this.options.closing();
+    const close = !this.bodyDone || this.options.closing();
     const bodiless = method === 'HEAD' || status === 204 || status === 304;
     const lines = this.headerLines(extra);
     this.res.cork(() => {

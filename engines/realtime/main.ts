@@ -1,10 +1,10 @@
-import { kafkaSasl } from '../../core/config.js';
 /**
  * A streaming (real-time) engine process (`service.name` dalston-realtime): one member of the real-time engine
  * group, serving the sessions of the realtime.input partitions it owns; /health /ready /metrics on
  * DALSTON_REALTIME_ENGINE_PORT. The default real-time model is loaded before joining, so the first session does not
  * hold its partition on a model load.
  */
+import { kafkaSasl } from '../../core/config.js';
 import { systemClock } from '../../core/clock.js';
 import { startHealthServer } from '../../core/health-server.js';
 import { createRegistry, realtimeEngineMetrics, realtimeHopMetric, streamMetrics } from '../../core/metrics.js';

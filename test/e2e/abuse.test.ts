@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { synthesizeFile } from '../fixtures/speech-fixtures.js';
 import { parseMetrics } from '../support/metrics-scrape.js';
-import { rawExchange, rawStatus } from '../support/raw-http.js';
+import { floodUpload, rawExchange, rawStatus } from '../support/raw-http.js';
 import { TERMINAL, startHarness, type Harness } from './pipeline-harness.js';
 
 let h: Harness;
@@ -199,36 +199,8 @@ void test('lifecycle races on a real job: concurrent delete, cancel, get and exp
   assert.equal((await h.api(p)).status, 404);
 });
 
-/** Sends an unauthenticated 500 MiB upload as fast as the socket takes it; what came back and how much got out. */
-async function unauthenticatedFlood(expectContinue: boolean): Promise<{ text: string; closed: boolean; written: number }> {
-  let written = 0;
-  const head = `POST /v1/audio/transcriptions HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n${expectContinue ? 'Expect: 100-continue\r\n' : ''}Content-Length: ${500 * 1024 * 1024}\r\n\r\n`;
-  const r = await rawExchange(h.gatewayUrl, head, 10_000, (write, received) => {
-    const chunk = Buffer.alloc(1 << 20);
-    const pump = () => {
-      for (let i = 0; i < 16; i++) {
-        const ok = write(chunk);
-        if (ok === undefined) return;
-        if (ok) written += chunk.length;
-      }
-      // Like curl, stop sending once a final answer has arrived.
-      if (rawStatus(received()) === undefined) setTimeout(pump, 2);
-    };
-    if (!expectContinue) {
-      pump();
-      return;
-    }
-    // Like curl: wait for `100 Continue` (at most 1 s), and send nothing if the final answer came instead.
-    const started = Date.now();
-    const wait = () => {
-      if (rawStatus(received()) !== undefined) return;
-      if (received().includes(' 100 Continue') || Date.now() - started > 1000) pump();
-      else setTimeout(wait, 2);
-    };
-    wait();
-  });
-  return { ...r, written };
-}
+const FLOOD_BYTES = 500 * 1024 * 1024;
+const unauthenticatedFlood = (expectContinue: boolean) => floodUpload(h.gatewayUrl, '/v1/audio/transcriptions', FLOOD_BYTES, expectContinue);
 
 void test('unauthenticated large bodies are refused at once and not read', async () => {
   // As curl sends a large upload (Expect: 100-continue): the 401 arrives, the connection is closed.
@@ -236,7 +208,7 @@ void test('unauthenticated large bodies are refused at once and not read', async
   assert.equal(rawStatus(curlLike.text), 401);
   assert.match(curlLike.text, /\r\nConnection: close\r\n/i);
   assert.ok(curlLike.closed, 'the connection is closed');
-  assert.ok(curlLike.written < 500 * 1024 * 1024, `the body was not read to its end (${curlLike.written} bytes written)`);
+  assert.ok(curlLike.written < FLOOD_BYTES, `the body was not read to its end (${curlLike.written} bytes written)`);
   // A client that streams without waiting: the server answers and closes at once (uWS shuts the socket down and
   // closes it so the client cannot keep sending); with its upload unread, TCP may reset the connection before the
   // client reads the 401. Either way the body is not read.
@@ -244,7 +216,7 @@ void test('unauthenticated large bodies are refused at once and not read', async
   assert.ok(eager.closed, 'the connection is closed');
   const status = rawStatus(eager.text);
   assert.ok(status === undefined || status === 401, `401 or a reset, got ${String(status)}`);
-  assert.ok(eager.written < 500 * 1024 * 1024, `the body was not read to its end (${eager.written} bytes written)`);
+  assert.ok(eager.written < FLOOD_BYTES, `the body was not read to its end (${eager.written} bytes written)`);
 });
 
 void test('afterwards: every process is healthy, the gateway counted no 5xx, and its memory stayed bounded', async () => {

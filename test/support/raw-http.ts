@@ -49,3 +49,42 @@ export function rawStatus(text: string): number | undefined {
   const statuses = [...text.matchAll(/HTTP\/1\.[01] (\d{3}) /g)].map((m) => Number(m[1]));
   return statuses.find((s) => s !== 100);
 }
+
+export interface FloodAnswer extends RawAnswer {
+  /** Body bytes the socket accepted before the server stopped it. */
+  readonly written: number;
+}
+
+/**
+ * POSTs a `bytes`-long multipart upload without credentials and sends the body as fast as the socket takes it, in
+ * 1 MiB chunks, until the server answers or closes. With `expectContinue` it behaves like curl: it sends
+ * `Expect: 100-continue`, waits for `100 Continue` (at most 1 s) and sends nothing if the final answer came instead.
+ */
+export function floodUpload(base: string, path: string, bytes: number, expectContinue: boolean, waitMs = 10_000): Promise<FloodAnswer> {
+  let written = 0;
+  const head = `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n`
+    + `${expectContinue ? 'Expect: 100-continue\r\n' : ''}Content-Length: ${bytes}\r\n\r\n`;
+  return rawExchange(base, head, waitMs, (write, received) => {
+    const chunk = Buffer.alloc(1 << 20);
+    const pump = () => {
+      for (let i = 0; i < 16 && written < bytes; i++) {
+        const ok = write(chunk);
+        if (ok === undefined) return;
+        if (ok) written += chunk.length;
+      }
+      // Like curl, stop sending once a final answer has arrived.
+      if (written < bytes && rawStatus(received()) === undefined) setTimeout(pump, 2);
+    };
+    if (!expectContinue) {
+      pump();
+      return;
+    }
+    const started = Date.now();
+    const wait = () => {
+      if (rawStatus(received()) !== undefined) return;
+      if (received().includes(' 100 Continue') || Date.now() - started > 1000) pump();
+      else setTimeout(wait, 2);
+    };
+    wait();
+  }).then((r) => ({ ...r, written }));
+}
