@@ -122,8 +122,21 @@ void test('a video without an audio track is refused', async () => {
   await assertRefused(path, /is not audio that can be decoded: it has no audio track \(format .+, only video\)/);
 });
 
-void test('the engine writes the prepared files under its work dir and reports the duration', async () => {
-  const input = await synthesizeSpeech(SENTENCE, { format: 'ogg', dir, name: 'engine-in' });
+/** What ffprobe (not our WAV reader) says of a file's first audio stream. */
+async function probe(path: string): Promise<{ codec: string; sampleRate: number; channels: number; seconds: number }> {
+  const { stdout } = await run('ffprobe', [
+    '-v', 'error', '-select_streams', 'a:0', '-show_entries', 'stream=codec_name,sample_rate,channels:format=duration', '-of', 'json', path,
+  ]);
+  const j = JSON.parse(stdout) as { streams: { codec_name: string; sample_rate: string; channels: number }[]; format: { duration: string } };
+  const s = j.streams[0];
+  assert.ok(s, `an audio stream in ${path}`);
+  return { codec: s.codec_name, sampleRate: Number(s.sample_rate), channels: s.channels, seconds: Number(j.format.duration) };
+}
+
+void test('the engine turns a 44.1 kHz stereo upload into 16 kHz mono PCM under its work dir and reports the duration', async () => {
+  const input = await synthesizeSpeech(SENTENCE, { format: 'ogg', dir, name: 'engine-in', sampleRate: 44100, channels: 2 });
+  const source = await probe(input);
+  assert.deepEqual([source.sampleRate, source.channels], [44100, 2], 'the upload really is 44.1 kHz stereo');
   const workDir = await outDir('engine');
   const ctx: EngineTaskContext = {
     jobId: 'job1', taskId: 'prepare', stage: 'prepare', attempt: 1, config: {}, inputs: { audio: input }, workDir,
@@ -136,9 +149,16 @@ void test('the engine writes the prepared files under its work dir and reports t
   const data = result.data as PrepareOutput;
   assert.equal(result.audioDurationSeconds, data.duration_seconds);
   assert.equal(data.original.container, 'ogg');
-  assert.equal(result.blobs?.['audio.wav'], join(workDir, 'prepared', 'audio.wav'));
-  // JSON round trip keeps the shape (what the runner stores as output.json)
-  assert.deepEqual(JSON.parse(JSON.stringify(data)), data);
+  assert.deepEqual([data.original.sample_rate, data.original.channels], [44100, 2]);
+  assert.deepEqual([data.sample_rate, data.channels], [16000, 1]);
+  const wavPath = join(workDir, 'prepared', 'audio.wav');
+  assert.equal(result.blobs?.['audio.wav'], wavPath);
+  // The file on disk is what the output claims: ffmpeg resampled and downmixed it, the speech kept its length.
+  const prepared = await probe(wavPath);
+  assert.deepEqual([prepared.codec, prepared.sampleRate, prepared.channels], ['pcm_s16le', 16000, 1]);
+  assert.ok(Math.abs(prepared.seconds - data.duration_seconds) < 0.01, `file ${prepared.seconds} s vs reported ${data.duration_seconds} s`);
+  assert.ok(Math.abs(data.duration_seconds - sourceSeconds) < 0.1, `prepared ${data.duration_seconds} s vs spoken ${sourceSeconds} s`);
+  assert.ok(rms((await readWav(wavPath)).samples) > 0.01, 'the downmix kept the speech');
 
   const ac = new AbortController();
   ac.abort();
