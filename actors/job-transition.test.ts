@@ -2,13 +2,17 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { JobEvent, JobState } from '../streams/index.js';
 import { SCHEMA_VERSION } from '../streams/index.js';
-import { nextWakeAt, restoredState, transition, type ActorInput, type Effect, type TransitionSettings } from './job-transition.js';
+import { loadConfig } from '../core/config.js';
+import {
+  ENGINE_TIME_FACTOR, nextWakeAt, restoredState, taskTimeoutMs, transition, transitionSettings, type ActorInput, type Effect, type TransitionSettings,
+} from './job-transition.js';
 
 const settings: TransitionSettings = {
   maxRetries: 2, minTaskTimeoutMs: 60_000, engineTimeFactor: { transcribe: 3 }, heartbeatTimeoutMs: 15_000, queueTimeoutMs: 600_000,
   retryBaseDelayMs: 1000, engines: { engineFor: (stage) => `eng-${stage}` },
 };
 
+const SETTINGS_DEFAULT = settings;
 const v = SCHEMA_VERSION;
 const created: JobEvent = {
   v, type: 'job.created', jobId: 'job_1', tenantId: 'default', keyId: 'k1', createdAt: 1000,
@@ -19,8 +23,9 @@ class Harness {
   state: JobState | undefined;
   effects: Effect[] = [];
   now = 1000;
+  constructor(readonly settings: TransitionSettings = SETTINGS_DEFAULT) {}
   feed(input: ActorInput): boolean {
-    const r = transition(this.state, input, { now: this.now, settings, requestId: 'req_1' });
+    const r = transition(this.state, input, { now: this.now, settings: this.settings, requestId: 'req_1' });
     this.state = r.state;
     this.effects.push(...r.effects);
     return r.changed;
@@ -243,4 +248,57 @@ test('a restored actor gives running tasks a fresh heartbeat window, so a stale 
   assert.equal(nextWakeAt(restored, settings), h.now + settings.heartbeatTimeoutMs);
   // Without the grace, the same timer declares the worker lost.
   assert.equal(transition(h.state, { type: 'timer' }, { now: h.now, settings }).changed, true);
+});
+
+test('the 60 s deadline floor: with the default configuration no task gets less than 60 s, however short its audio', () => {
+  const defaults = transitionSettings(loadConfig({}), settings.engines);
+  assert.equal(defaults.minTaskTimeoutMs, 60_000, 'DALSTON_TASK_MIN_TIMEOUT_SECONDS defaults to 60');
+  assert.deepEqual(defaults.engineTimeFactor, ENGINE_TIME_FACTOR);
+  const h = new Harness(defaults);
+  h.feed(created);
+  const deadlineOf = (stage: string): number => {
+    const d = [...h.effects].reverse().find((e) => e.type === 'dispatch' && e.task.stage === stage);
+    assert.ok(d?.type === 'dispatch', `a ${stage} dispatch`);
+    return d.task.deadlineAt - d.task.enqueuedAt;
+  };
+  assert.equal(deadlineOf('prepare'), 60_000, 'no duration known yet: the floor');
+  h.started('prepare');
+  assert.equal(h.task('prepare').deadlineAt, h.now + 60_000);
+  h.completed('prepare', { audioDurationSeconds: 2 }); // 2 s × 3 = 6 s: the floor wins
+  assert.equal(deadlineOf('transcribe'), 60_000);
+  // The running attempt's timer: still alive a millisecond before 60 s, timed out at 60 s (heartbeats keep it otherwise healthy).
+  h.started('transcribe');
+  const started = h.now;
+  const beat = (): void => {
+    const t = h.task('transcribe');
+    h.feed({ v, type: 'task.heartbeat', jobId: 'job_1', taskId: t.taskId, attempt: t.attempt, instanceId: 'i1', at: h.now });
+  };
+  for (let at = started + 10_000; at < started + 60_000; at += 10_000) {
+    h.now = at;
+    beat();
+  }
+  h.now = started + 59_999;
+  assert.equal(h.feed({ type: 'timer' }), false, 'no timeout before 60 s');
+  assert.equal(h.task('transcribe').status, 'running');
+  h.now = started + 60_000;
+  assert.equal(h.feed({ type: 'timer' }), true);
+  const timedOut = h.task('transcribe').attempts.at(-1);
+  assert.equal(timedOut?.outcome, 'timed_out');
+  assert.equal(timedOut?.error?.message, 'task exceeded its deadline of 60 s');
+
+  // The function itself, over durations around the floor (transcribe ×3; stages without a factor ×1).
+  const state = h.state;
+  assert.ok(state);
+  const { audioDurationSeconds: _known, ...unmeasured } = state;
+  const deadline = (stage: string, seconds: number | undefined): number =>
+    taskTimeoutMs(seconds === undefined ? unmeasured : { ...state, audioDurationSeconds: seconds }, { ...h.task('prepare'), stage }, defaults);
+  for (const stage of ['prepare', 'vad', 'transcribe', 'transcribe_ch1', 'merge']) {
+    for (const seconds of [undefined, 0, 0.5, 1, 19.9]) assert.equal(deadline(stage, seconds), 60_000, `${stage}, ${String(seconds)} s of audio`);
+  }
+  assert.equal(deadline('transcribe', 20.5), 61_500, 'past the floor, audio × 3');
+  assert.equal(deadline('transcribe_ch1', 30), 90_000, 'a channel uses its stage\'s factor');
+  assert.equal(deadline('prepare', 61), 61_000);
+  assert.equal(deadline('vad', 59), 60_000, 'a stage without a factor: × 1');
+  // A configured floor is honoured the same way.
+  assert.equal(taskTimeoutMs({ ...state, audioDurationSeconds: 1 }, h.task('merge'), transitionSettings(loadConfig({ DALSTON_TASK_MIN_TIMEOUT_SECONDS: '90' }), settings.engines)), 90_000);
 });

@@ -6,6 +6,7 @@
  * Idempotence: every task event names its task and attempt; an event for another attempt, or for a task that
  * is already terminal, changes nothing. A replayed job.created for an existing job changes nothing.
  */
+import type { DalstonConfig } from '../core/config.js';
 import type { FailureRecord } from '../core/errors.js';
 import { assertNever } from '../core/errors.js';
 import type {
@@ -32,6 +33,21 @@ export interface TransitionSettings {
    */
   readonly queueTimeoutMs: number;
   readonly engines: EngineSelection;
+}
+
+/** Deadline multiplier over the audio's duration, per base stage (others 1): transcription may run at a third of real time. */
+export const ENGINE_TIME_FACTOR: Readonly<Record<string, number>> = { prepare: 1, transcribe: 3, merge: 1 };
+
+/** The actor host's settings from its configuration: the deadline floor, heartbeat loss after three beats, retries. */
+export function transitionSettings(
+  config: Pick<DalstonConfig, 'taskMaxRetries' | 'taskMinTimeoutSeconds' | 'heartbeatSeconds' | 'retryBaseDelayMs' | 'taskQueueTimeoutSeconds'>,
+  engines: EngineSelection,
+): TransitionSettings {
+  return {
+    maxRetries: config.taskMaxRetries, minTaskTimeoutMs: config.taskMinTimeoutSeconds * 1000, engineTimeFactor: ENGINE_TIME_FACTOR,
+    heartbeatTimeoutMs: config.heartbeatSeconds * 3000, retryBaseDelayMs: config.retryBaseDelayMs,
+    queueTimeoutMs: config.taskQueueTimeoutSeconds * 1000, engines,
+  };
 }
 
 export interface TransitionContext {
@@ -369,7 +385,7 @@ function attemptRecord(task: TaskState, engineId: string, instanceId: string | u
 
 /**
  * The dispatch of a ready task's current attempt: inputs are the upload plus each dependency's output. Used when
- * a task becomes ready and when a restored actor re-sends the dispatches of its ready tasks.
+ * a task becomes ready; the dispatch then waits in the snapshot's outbox, from which a restored actor re-sends it.
  */
 export function dispatchEffect(state: JobState, task: TaskState, settings: TransitionSettings): Effect {
   const inputs: Record<string, string> = { audio: state.audio.key };
@@ -390,6 +406,7 @@ export function dispatchEffect(state: JobState, task: TaskState, settings: Trans
   };
 }
 
+/** A task attempt's deadline: max(the floor, audio duration × the stage's factor); before prepare reports a duration, the floor. */
 export function taskTimeoutMs(state: JobState, task: TaskState, settings: TransitionSettings): number {
   const base = task.stage.replace(/_ch\d+$/, '');
   const factor = settings.engineTimeFactor[base] ?? 1;

@@ -13,6 +13,7 @@ import { createOtelTracer } from '../core/telemetry/tracer.js';
 import { ALL_TOPICS, connectStreams, ensureTopics, prefixed } from '../streams/index.js';
 import { ActorHost } from './actor-host.js';
 import { createEngineSelection } from './engine-selection.js';
+import { transitionSettings } from './job-transition.js';
 import { SessionHost } from './session-host.js';
 import { transcribeEnginesByModel } from './transcribe-engines.js';
 
@@ -24,11 +25,7 @@ runService(SERVICE.orchestrator, async (config, log) => {
   const engines = createEngineSelection({ defaultTranscribeEngine: config.transcribeEngine, transcribeEngines: transcribeEnginesByModel() });
   const host = new ActorHost({
     kafka: streams.kafka, admin: streams.admin, producer: streams.producer, deadLetter: streams.deadLetter, topicPrefix: config.topicPrefix,
-    settings: {
-      maxRetries: config.taskMaxRetries, minTaskTimeoutMs: config.taskMinTimeoutSeconds * 1000,
-      engineTimeFactor: { prepare: 1, transcribe: 3, merge: 1 }, heartbeatTimeoutMs: config.heartbeatSeconds * 3000,
-      retryBaseDelayMs: config.retryBaseDelayMs, queueTimeoutMs: config.taskQueueTimeoutSeconds * 1000, engines,
-    },
+    settings: transitionSettings(config, engines),
     finishedRetentionMs: config.jobStateRetentionSeconds * 1000,
     engineIds: engines.engineIds, clock: systemClock, log, tracer: createOtelTracer(SERVICE.orchestrator),
     metrics: orchestratorMetrics(registry),
