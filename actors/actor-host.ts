@@ -30,6 +30,16 @@ export interface ActorHostOptions extends ActorHostConnections, ActorHostTuning 
   readonly queueDepthIntervalMs?: number;
 }
 
+/**
+ * An event for a job with no live actor here: job.created of a job never seen creates it; job.deleted of a finished
+ * job removes its snapshot; anything else (a replayed job.created of a finished or deleted job, a late task event,
+ * a second deletion, an event for a job this host never knew) changes nothing.
+ */
+export function jobWithoutLive(input: ActorInput, finished: { readonly status: string } | undefined): 'apply' | 'ignore' | 'remove' {
+  if (input.type === 'job.deleted') return finished && finished.status !== 'removed' ? 'remove' : 'ignore';
+  return input.type === 'job.created' && !finished ? 'apply' : 'ignore';
+}
+
 export class ActorHost {
   readonly #o: ActorHostOptions;
   readonly #log: Logger;
@@ -57,9 +67,7 @@ export class ActorHost {
       isTerminal: (state) => isTerminalJob(state.status),
       nextWakeAt: (state) => nextWakeAt(state, options.settings),
       timerInput: { type: 'timer' },
-      // A replayed job.created of a finished or deleted job, or an event for a job this host never knew: nothing to do.
-      withoutLive: (input, finished) => (input.type === 'job.deleted' && finished && finished.status !== 'removed' ? 'remove'
-        : input.type !== 'job.created' || finished ? 'ignore' : 'apply'),
+      withoutLive: jobWithoutLive,
       step: (ctx) => this.#step(ctx),
       sendOutbox: (state) => this.#sendOutbox(state),
     }, { ...options, component: 'actor-host', instanceId: this.instanceId, maxWaitTimeMs: 100 });

@@ -99,74 +99,21 @@ export function epochOf(state: JobState): number {
   return state.epoch ?? 0;
 }
 
-export class StateTail<S = JobState> {
-  readonly #o: StateTailOptions<S>;
+/**
+ * What the tail remembers, without Kafka: the latest snapshot of every live actor by partition, a marker per finished
+ * or removed one, each partition's latest claim and highest epoch. Records are applied in whatever order they arrive;
+ * (epoch, revision) decides which snapshot of an actor wins.
+ */
+export class TailIndex<S = JobState> {
   readonly #codec: TailCodec<S>;
-  readonly #consumer: StreamConsumer<TailRecord<S>>;
   readonly #live = new Map<string, { state: S; partition: number }>();
   readonly #finished = new Map<string, FinishedMarker<S>>();
   readonly #claims = new Map<number, PartitionClaim>();
   /** Highest epoch seen per partition, in claims and snapshots alike. */
   readonly #maxEpoch = new Map<number, number>();
-  /** Next offset to read, per partition. */
-  readonly #position = new Map<number, bigint>();
-  readonly groupId: string;
 
-  constructor(options: StateTailOptions<S>) {
-    this.#o = options;
-    const codec = options.codec ?? (JOB_TAIL_CODEC as unknown as TailCodec<S>);
+  constructor(codec: TailCodec<S>) {
     this.#codec = codec;
-    this.groupId = `${options.groupPrefix}-state-tail-${randomUUID()}`;
-    const log = options.log.child({ component: 'state-tail' });
-    this.#consumer = new StreamConsumer<TailRecord<S>>({
-      kafka: options.kafka,
-      groupId: this.groupId,
-      topics: [options.topic],
-      decode: (value) => {
-        try {
-          return codec.decode(value);
-        } catch (err) {
-          return { kind: 'bad', error: err instanceof Error ? err.message : String(err) };
-        }
-      },
-      onTombstone: (key) => ({ kind: 'tombstone', key }),
-      handler: async (m) => {
-        const r = m.value;
-        switch (r.kind) {
-          case 'snapshot':
-            this.remember(r.state, m.partition);
-            this.#o.onSnapshot?.(r.state, m.partition);
-            break;
-          case 'claim':
-            this.noteClaim(r.claim);
-            this.#o.onClaim?.(r.claim);
-            break;
-          case 'tombstone':
-            if (r.key !== null) this.markRemoved(r.key, m.partition, m.timestamp);
-            break;
-          case 'bad':
-            log.warn({ partition: m.partition, offset: m.offset, err: r.error }, `skipped an undecodable ${codec.label} record`);
-            break;
-        }
-        this.#position.set(m.partition, BigInt(m.offset) + 1n);
-      },
-      deadLetter: options.deadLetter,
-      log,
-      partitionsConsumedConcurrently: 6,
-      fromBeginning: true,
-      commitOffsets: false,
-      maxWaitTimeMs: 100,
-    });
-  }
-
-  async start(): Promise<void> {
-    await this.#consumer.start();
-  }
-
-  async close(): Promise<void> {
-    await this.#consumer.close();
-    // Without committed offsets the group disappears once empty; deleting it just makes that immediate.
-    await this.#o.admin.deleteGroups([this.groupId]).catch(() => undefined);
   }
 
   /** Records a snapshot unless an equal or newer (epoch, revision) of the job is already known. */
@@ -262,8 +209,72 @@ export class StateTail<S = JobState> {
   get liveCount(): number {
     return this.#live.size;
   }
+}
 
+/** A TailIndex fed, for the host's whole life, by a consumer of the state topic from its start. */
+export class StateTail<S = JobState> extends TailIndex<S> {
+  readonly #o: StateTailOptions<S>;
+  readonly #consumer: StreamConsumer<TailRecord<S>>;
+  /** Next offset to read, per partition. */
+  readonly #position = new Map<number, bigint>();
+  readonly groupId: string;
 
+  constructor(options: StateTailOptions<S>) {
+    const codec = options.codec ?? (JOB_TAIL_CODEC as unknown as TailCodec<S>);
+    super(codec);
+    this.#o = options;
+    this.groupId = `${options.groupPrefix}-state-tail-${randomUUID()}`;
+    const log = options.log.child({ component: 'state-tail' });
+    this.#consumer = new StreamConsumer<TailRecord<S>>({
+      kafka: options.kafka,
+      groupId: this.groupId,
+      topics: [options.topic],
+      decode: (value) => {
+        try {
+          return codec.decode(value);
+        } catch (err) {
+          return { kind: 'bad', error: err instanceof Error ? err.message : String(err) };
+        }
+      },
+      onTombstone: (key) => ({ kind: 'tombstone', key }),
+      handler: async (m) => {
+        const r = m.value;
+        switch (r.kind) {
+          case 'snapshot':
+            this.remember(r.state, m.partition);
+            this.#o.onSnapshot?.(r.state, m.partition);
+            break;
+          case 'claim':
+            this.noteClaim(r.claim);
+            this.#o.onClaim?.(r.claim);
+            break;
+          case 'tombstone':
+            if (r.key !== null) this.markRemoved(r.key, m.partition, m.timestamp);
+            break;
+          case 'bad':
+            log.warn({ partition: m.partition, offset: m.offset, err: r.error }, `skipped an undecodable ${codec.label} record`);
+            break;
+        }
+        this.#position.set(m.partition, BigInt(m.offset) + 1n);
+      },
+      deadLetter: options.deadLetter,
+      log,
+      partitionsConsumedConcurrently: 6,
+      fromBeginning: true,
+      commitOffsets: false,
+      maxWaitTimeMs: 100,
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.#consumer.start();
+  }
+
+  async close(): Promise<void> {
+    await this.#consumer.close();
+    // Without committed offsets the group disappears once empty; deleting it just makes that immediate.
+    await this.#o.admin.deleteGroups([this.groupId]).catch(() => undefined);
+  }
 
   /** Resolves once every record written to `partitions` before this call has been read. */
   async waitCaughtUp(partitions: readonly number[], timeoutMs = 30_000): Promise<void> {
