@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import type { ActorHost } from '../../actors/actor-host.js';
 import { ConfigError } from '../../core/errors.js';
 import { claimKey, newMessageHeaders } from '../../streams/index.js';
+import { waitUntilConsumed } from '../support/consumer-progress.js';
 import {
   FaultySender, SETTINGS, eventually, raw, recordingLogger, sleep, startRuntimeFixture, taskOf, type Recorded, type RuntimeFixture,
   type TopicRecorder,
@@ -424,6 +425,46 @@ test('a host that dies after saving a job\'s finishing snapshot but before sendi
     const mergeFacts = analytics.values().filter((v) => v['type'] === 'analytics.task_fact' && v['taskId'] === merge);
     assert.equal(mergeFacts.length, 1, 'the merge task fact was sent too');
     assert.equal(b.liveActors, 0, 'the finished job is not restored as a live actor');
+  } finally {
+    await f.stop();
+  }
+});
+
+test('the snapshot is persisted before its effects, and a restored actor re-sends the dispatch of its ready task exactly once', async () => {
+  const f = await startRuntimeFixture('beforeeffects');
+  try {
+    // Host A can persist but never dispatch: as if it died between saving the snapshot and sending its effects.
+    const sender = new FaultySender(f.streams.producer);
+    sender.failNext((t) => t === f.topic('tasks.prepare'), 1_000_000);
+    const a = f.host({ producer: sender });
+    await a.start();
+    const states = await f.recorder('jobs.state', raw);
+    const prepare = await f.recorder('tasks.prepare', raw);
+    const jobId = 'job_before1';
+    const taskId = taskOf(jobId, 'prepare');
+    await f.jobCreated(jobId);
+    await eventually(() => (sender.failures > 0 ? true : undefined), 20_000, 'A tried the dispatch');
+    const snapshotAcked = sender.steps.findIndex((s) => s.step === 'acked' && s.topic === f.topic('jobs.state') && s.key === jobId);
+    const dispatchTried = sender.steps.findIndex((s) => s.step === 'tried' && s.topic === f.topic('tasks.prepare'));
+    assert.ok(snapshotAcked >= 0, 'the snapshot was acknowledged');
+    assert.ok(snapshotAcked < dispatchTried, `the broker acknowledged the snapshot (step ${snapshotAcked}) before the dispatch was tried (step ${dispatchTried})`);
+    // What A left on jobs.state: the prepare task ready, its dispatch waiting in the outbox; nothing on tasks.prepare.
+    const saved = await eventually(() => stateOf(snapshotsOf(states, jobId).at(-1)), 20_000, 'the snapshot on jobs.state');
+    assert.equal(taskIn(saved, taskId)?.['status'], 'ready');
+    const outbox = saved['outbox'] as { type: string; task?: Record<string, unknown> }[];
+    assert.deepEqual(outbox.map((e) => [e.type, e.task?.['taskId'], e.task?.['attempt']]), [['dispatch', taskId, 1]]);
+    assert.equal(dispatchesOf(prepare, taskId).length, 0);
+    await a.close();
+
+    const b = f.host();
+    await b.start();
+    const sent = await eventually(() => dispatchesOf(prepare, taskId)[0], 20_000, 'the restored actor\'s dispatch');
+    assert.deepEqual(sent, outbox[0]?.task, 'the very dispatch A saved (same attempt, enqueue time and deadline)');
+    assert.equal(b.jobState(jobId)?.tasks.find((t) => t.taskId === taskId)?.status, 'ready');
+    // B also handles the job.created A never committed: once its group is past it, still exactly one dispatch on the topic.
+    await waitUntilConsumed(f.kafka, `${f.prefix.replace(/\.$/, '')}-actors`, f.topic('jobs.events'));
+    const offsets = await f.streams.admin.fetchTopicOffsets(f.topic('tasks.prepare'));
+    assert.equal(offsets.reduce((n, o) => n + Number(o.high) - Number(o.low), 0), 1, 'one dispatch record in tasks.prepare');
   } finally {
     await f.stop();
   }

@@ -37,14 +37,23 @@ export interface Recorded {
   readonly value: Record<string, unknown> | null;
 }
 
+/** One step of a send through a FaultySender: tried (before any injected fault) or acknowledged by the broker. */
+export interface SendStep {
+  readonly step: 'tried' | 'acked';
+  readonly topic: string;
+  readonly key: string | null;
+}
+
 /**
  * Sends through the real producer unless told otherwise: `failNext(predicate, n)` rejects the next n matching sends
- * (retryably, as a broker error would), `hold(predicate)` makes matching sends wait until release().
+ * (retryably, as a broker error would), `hold(predicate)` makes matching sends wait until release(). `steps` records
+ * every send tried and acknowledged, in order (a test reads what was durable before what was attempted).
  */
 export class FaultySender implements MessageSender {
   #fail: { match: (topic: string) => boolean; remaining: number } | undefined;
   #hold: { match: (topic: string) => boolean; gate: Promise<void>; open: () => void } | undefined;
   failures = 0;
+  readonly steps: SendStep[] = [];
 
   constructor(private readonly inner: MessageSender) {}
 
@@ -74,14 +83,24 @@ export class FaultySender implements MessageSender {
     }
   }
 
+  #record(step: SendStep['step'], batches: readonly TopicBatch[]): void {
+    for (const b of batches) for (const m of b.messages) this.steps.push({ step, topic: b.topic, key: m.key === null ? null : m.key.toString() });
+  }
+
   async send(topic: string, message: OutgoingMessage): Promise<SendResult> {
+    this.#record('tried', [{ topic, messages: [message] }]);
     await this.#check([topic]);
-    return this.inner.send(topic, message);
+    const result = await this.inner.send(topic, message);
+    this.#record('acked', [{ topic, messages: [message] }]);
+    return result;
   }
 
   async sendBatch(batches: readonly TopicBatch[]): Promise<SendResult[]> {
+    this.#record('tried', batches);
     await this.#check(batches.map((b) => b.topic));
-    return this.inner.sendBatch(batches);
+    const result = await this.inner.sendBatch(batches);
+    this.#record('acked', batches);
+    return result;
   }
 }
 
