@@ -6,7 +6,9 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
+import { ANALYTICS, prefixed } from '../../streams/index.js';
 import { synthesizeFile } from '../fixtures/speech-fixtures.js';
+import { waitUntilConsumed } from '../support/consumer-progress.js';
 import { POCKETSPHINX_ENGINE, TERMINAL, startHarness, type Harness } from './pipeline-harness.js';
 
 const harnesses: Harness[] = [];
@@ -14,24 +16,23 @@ after(async () => {
   await Promise.all(harnesses.map((h) => h.stop()));
 });
 
+/**
+ * job.completed audit rows of a job in ClickHouse. The host sends the audit event after the snapshot the status API
+ * reads, so first wait for its row to land; then wait until the sink has handled every analytics record written by
+ * then (it commits a record only once its row is written) and count. A duplicate completion, had the system sent one,
+ * would be among those records: once the first row is in, the job is finished and nothing sends its completion again.
+ */
 async function completedAuditEvents(h: Harness, jobId: string): Promise<number> {
-  // The sink writes audit events in batches off the request path: wait for the job's completion row to land.
-  const deadline = Date.now() + 20_000;
-  let n = 0;
-  while (Date.now() < deadline) {
-    const rows = await h.clickhouse.client.query<{ n: number }>(
-      `SELECT count() AS n FROM ${h.database}.audit_events WHERE job_id = '${jobId}' AND event_type = 'job.completed'`,
-    );
-    n = rows[0]?.n ?? 0;
-    if (n > 0) break;
+  const count = async (): Promise<number> => Number((await h.clickhouse.client.query<{ n: number }>(
+    `SELECT count() AS n FROM ${h.database}.audit_events WHERE job_id = '${jobId}' AND event_type = 'job.completed'`,
+  ))[0]?.n ?? 0);
+  const deadline = Date.now() + 30_000;
+  while ((await count()) === 0) {
+    if (Date.now() > deadline) return 0;
     await new Promise((r) => setTimeout(r, 200));
   }
-  // Give a duplicate (if the system produced one) time to arrive too.
-  await new Promise((r) => setTimeout(r, 1500));
-  const rows = await h.clickhouse.client.query<{ n: number }>(
-    `SELECT count() AS n FROM ${h.database}.audit_events WHERE job_id = '${jobId}' AND event_type = 'job.completed'`,
-  );
-  return rows[0]?.n ?? n;
+  await waitUntilConsumed(h.kafka, `${h.prefix.replace(/\.$/, '')}-sink-clickhouse`, prefixed(h.prefix, ANALYTICS.name), 60_000);
+  return count();
 }
 
 test('an actor host killed mid-job: a new host restores the actor and the job completes exactly once', async (t) => {
