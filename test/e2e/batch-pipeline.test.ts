@@ -63,8 +63,14 @@ async function transcribe(file: string, reference: string, t: { diagnostic(msg: 
   assert.ok(job.audio_duration_seconds && job.audio_duration_seconds > 0.5, 'audio duration measured');
   const wer = wordErrors(reference, job.text ?? '');
   t.diagnostic(`${file.split('/').pop()}: WER ${(wer.wer * 100).toFixed(1)} % (${wer.errors}/${wer.refWords}) — "${job.text}"`);
-  for (const w of job.words ?? []) {
+  // Word timestamps are the default granularity: every recognised word comes back, in time order, inside the audio.
+  const timed = job.words ?? [];
+  assert.ok(timed.length >= 3, `word timestamps came back: ${JSON.stringify(job.words)}`);
+  const spoken = words(job.text ?? '');
+  for (const [i, w] of timed.entries()) {
     assert.ok(w.start >= 0 && w.end <= (job.audio_duration_seconds ?? 0) + 0.05 && w.start <= w.end, `word ${w.text} inside the audio`);
+    assert.ok(i === 0 || w.start >= (timed[i - 1]?.end ?? 0) - 0.05, `word ${i} "${w.text}" starts after word ${i - 1} ends: ${JSON.stringify(timed.slice(Math.max(0, i - 1), i + 1))}`);
+    assert.ok(words(w.text).every((x) => spoken.includes(x)), `word "${w.text}" is in the text`);
   }
   return job;
 }
@@ -106,6 +112,10 @@ test('a real LibriVox recording is transcribed; task artifacts and exports are s
     if (format === 'srt') assert.match(body, /^1\r?\n\d\d:\d\d:\d\d,\d\d\d --> \d\d:\d\d:\d\d,\d\d\d/);
     if (format === 'vtt') assert.match(body, /^WEBVTT/);
   }
+  // The transcript document: without vad=true it names no vad stage and carries no speech regions.
+  const doc = (await (await h.api(`/v1/audio/transcriptions/${job.id}/export/json`)).json()) as { metadata: Record<string, unknown> };
+  assert.deepEqual(doc.metadata['pipeline_stages'], ['prepare', 'transcribe', 'merge']);
+  assert.equal(doc.metadata['speech_regions'], undefined);
   // Subtitle options: one line of at most 20 characters per cue, cues of at most 3 s.
   const short = await h.api(`/v1/audio/transcriptions/${job.id}/export/srt?max_chars_per_line=20&max_lines_per_cue=1&max_cue_seconds=3`);
   assert.equal(short.status, 200);

@@ -40,6 +40,12 @@ test('moonshine-tiny transcribes a LibriVox recording with the vad stage; word t
   assert.equal(art.status, 200);
   const vadOut = ((await art.json()) as { output: { data: { regions: { start: number; end: number }[]; speech_seconds: number } } }).output.data;
   assert.ok(vadOut.regions.length > 0 && vadOut.speech_seconds > 1, `vad stage found speech: ${JSON.stringify(vadOut)}`);
+  // What a client gets: the final transcript carries those regions in metadata.speech_regions (README, vad=true).
+  const exported = await h.api(`/v1/audio/transcriptions/${job.id}/export/json`);
+  assert.equal(exported.status, 200);
+  const transcript = (await exported.json()) as { metadata: { speech_regions?: { start: number; end: number }[]; pipeline_stages: string[] } };
+  assert.deepEqual(transcript.metadata.speech_regions, vadOut.regions.map((r) => ({ start: r.start, end: r.end })), 'the transcript carries the vad stage\'s regions');
+  assert.deepEqual(transcript.metadata.pipeline_stages, ['prepare', 'vad', 'transcribe', 'merge']);
 
   const wer = wordErrors(reference, job.text ?? '');
   t.diagnostic(`moonshine-tiny via the pipeline on ${id}: WER ${(wer.wer * 100).toFixed(1)} % (${wer.errors}/${wer.refWords})`);
