@@ -1,6 +1,6 @@
 /**
  * Two actor hosts and two transcribe engine instances share the work; cancelling a queued and a running job
- * ends both as `cancelled`.
+ * ends both as `cancelled`; a running job cannot be deleted (409), a finished one is, with its tasks rows.
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,6 +12,15 @@ const harnesses: Harness[] = [];
 after(async () => {
   await Promise.all(harnesses.map((h) => h.stop()));
 });
+
+/** Polls `check` until it holds; fails naming `what` after `timeoutMs`. */
+async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) assert.fail(`${what}: not within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
 
 async function countLines(h: Harness, service: string, needle: string): Promise<number> {
   const svc = h.services.find((s) => s.spec.name === service);
@@ -45,7 +54,7 @@ test('two actor hosts and two engine instances both take part', async (t) => {
   assert.ok(perEngine.every((n) => n > 0), 'both engine instances transcribed');
 });
 
-test('cancelling a queued job and a running job ends both as cancelled', async () => {
+test('cancelling a queued job and a running job ends both as cancelled; DELETE is 409 while running, then removes the tasks rows', async () => {
   const h = await startHarness({
     name: 'cancel',
     engines: ['audio-prepare', { engineId: POCKETSPHINX_ENGINE, env: { DALSTON_FAULT_INJECTION: 'hang' } }, 'merge'],
@@ -64,6 +73,14 @@ test('cancelling a queued job and a running job ends both as cancelled', async (
   assert.equal(q.status, 'cancelled');
   assert.equal(q.stages.find((s) => s.stage === 'transcribe')?.status, 'cancelled');
 
+  // A running job cannot be deleted (an engine could still write into it): 409, and the job is untouched.
+  const early = await h.api(`/v1/audio/transcriptions/${running.body.id}`, { method: 'DELETE' });
+  assert.equal(early.status, 409);
+  const refusal = (await early.json()) as { error: { code: string; message: string } };
+  assert.equal(refusal.error.code, 'conflict');
+  assert.match(refusal.error.message, /is running; cancel it before deleting it/);
+  assert.equal((await h.job(running.body.id)).status, 'running', 'the refused deletion left the job as it was');
+
   const c2 = await h.api(`/v1/audio/transcriptions/${running.body.id}/cancel`, { method: 'POST' });
   assert.equal(c2.status, 200);
   const r = await h.waitFor(running.body.id, (j) => TERMINAL.has(j.status), 30_000);
@@ -73,4 +90,17 @@ test('cancelling a queued job and a running job ends both as cancelled', async (
 
   const again = await h.api(`/v1/audio/transcriptions/${running.body.id}/cancel`, { method: 'POST' });
   assert.equal(again.status, 409, 'a terminal job cannot be cancelled');
+
+  // Once finished it can be deleted, and its tasks rows go from ClickHouse too. Wait for the sink to have written the
+  // tasks' last states first, so the rows exist (and no late write of them is still on its way) before the deletion.
+  const taskStates = (id: string) => h.clickhouse.client.query<{ task_id: string; status: string }>(
+    `SELECT task_id, argMax(status, version) AS status FROM ${h.database}.tasks WHERE job_id = '${id}' GROUP BY task_id ORDER BY task_id`,
+  );
+  await until(async () => (await taskStates(r.id)).filter((t) => TERMINAL.has(t.status)).length === 3, 30_000, 'the tasks rows of the cancelled job');
+  const del = await h.api(`/v1/audio/transcriptions/${r.id}`, { method: 'DELETE' });
+  assert.equal(del.status, 204);
+  assert.equal((await h.api(`/v1/audio/transcriptions/${r.id}`)).status, 404);
+  // ALTER … DELETE is a mutation ClickHouse applies asynchronously.
+  await until(async () => (await taskStates(r.id)).length === 0, 60_000, 'the deleted job\'s tasks rows removed');
+  assert.equal((await taskStates(q.id)).length, 3, 'the other job\'s tasks rows stay');
 });
