@@ -1,6 +1,11 @@
+/**
+ * The batch writer's rules on a ManualClock: the flush interval, the retry back-off and close()'s deadline run on
+ * the injected clock, so every "after N ms" below is exact and no assertion depends on how fast the machine is.
+ */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { setImmediate as tick } from 'node:timers/promises';
+import { ManualClock } from '../core/clock.js';
 import { DependencyUnavailableError, IllegalStateError } from '../core/errors.js';
 import { silentLogger } from '../core/logger.js';
 import { BatchWriter, type BatchWriterOptions } from './batch-writer.js';
@@ -23,56 +28,74 @@ function sink() {
     },
     write: async (rows: readonly number[]): Promise<void> => {
       calls++;
-      await sleep(1);
+      // Asynchronous like a real insert, but without a timer: one tick() lets the whole write settle.
+      await Promise.resolve();
       if (down) throw new DependencyUnavailableError('sink down');
       batches.push([...rows]);
     },
   };
 }
 
-function writer(s: ReturnType<typeof sink>, o: Partial<BatchWriterOptions<number>> = {}): BatchWriter<number> {
-  return new BatchWriter<number>({ name: 'test', write: s.write, log: silentLogger, flushIntervalMs: 20, retryDelayMs: 5, maxRetryDelayMs: 20, ...o });
+function writer(s: ReturnType<typeof sink>, clock: ManualClock, o: Partial<BatchWriterOptions<number>> = {}): BatchWriter<number> {
+  return new BatchWriter<number>({ name: 'test', write: s.write, log: silentLogger, clock, flushIntervalMs: 20, retryDelayMs: 5, maxRetryDelayMs: 20, ...o });
 }
 
-void test('writes a full batch as soon as batchRows rows are buffered', async () => {
+/** Lets what is pending settle, then moves the clock `ms` milliseconds one at a time, settling after each step. */
+async function elapse(clock: ManualClock, ms: number): Promise<void> {
+  await tick();
+  for (let i = 0; i < ms; i++) {
+    clock.advance(1);
+    await tick();
+  }
+}
+
+void test('writes a full batch as soon as batchRows rows are buffered, without waiting for the interval', async () => {
+  const clock = new ManualClock();
   const s = sink();
-  const w = writer(s, { batchRows: 3, flushIntervalMs: 10_000 });
+  const w = writer(s, clock, { batchRows: 3, flushIntervalMs: 10_000 });
   for (const r of [1, 2, 3, 4]) assert.equal(w.add(r), true);
-  await sleep(30);
-  assert.deepEqual(s.batches, [[1, 2, 3]]);
+  await tick();
+  assert.deepEqual(s.batches, [[1, 2, 3]], 'written with the clock standing still');
   assert.equal(w.pendingRows, 1);
+  assert.deepEqual(clock.pendingTimers(), [10_000], 'the leftover row waits for the interval');
   await w.close();
   assert.deepEqual(s.batches, [[1, 2, 3], [4]]);
   assert.equal(w.writtenRows, 4);
+  assert.equal(w.batchesWritten, 2);
   assert.equal(w.state, 'closed');
+  assert.deepEqual(clock.pendingTimers(), [], 'close() leaves no timer behind');
 });
 
-void test('writes a partial batch after flushIntervalMs', async () => {
+void test('writes a partial batch when flushIntervalMs has passed, not before', async () => {
+  const clock = new ManualClock();
   const s = sink();
-  const w = writer(s, { batchRows: 100, flushIntervalMs: 30 });
+  const w = writer(s, clock, { batchRows: 100, flushIntervalMs: 30 });
   w.add(1);
   w.add(2);
-  await sleep(10);
+  await elapse(clock, 29);
   assert.equal(s.calls, 0, 'nothing written before the interval');
-  await sleep(60);
+  await elapse(clock, 1);
   assert.deepEqual(s.batches, [[1, 2]]);
   await w.close();
 });
 
 void test('add() returns false when maxPendingRows rows are pending and whenWritable() resolves after a write', async () => {
+  const clock = new ManualClock();
   const s = sink();
   s.setDown(true);
-  const w = writer(s, { batchRows: 2, maxPendingRows: 4 });
+  const w = writer(s, clock, { batchRows: 2, maxPendingRows: 4 });
   for (const r of [1, 2, 3, 4]) assert.equal(w.add(r), true);
   assert.equal(w.add(5), false);
   assert.equal(w.refusedRows, 1);
   assert.equal(w.pendingRows, 4);
   let writable = false;
   const p = w.whenWritable().then(() => (writable = true));
-  await sleep(40);
+  await elapse(clock, 40);
   assert.equal(writable, false, 'still full while the sink is down');
-  assert.ok(w.failedAttempts >= 2, `retried (${w.failedAttempts} failed attempts)`);
+  // Retries at 5, 5+10 and 15+20 ms after the first attempt.
+  assert.equal(w.failedAttempts, 4);
   s.setDown(false);
+  await elapse(clock, 20);
   await p;
   assert.equal(w.add(5), true);
   await w.close();
@@ -80,57 +103,87 @@ void test('add() returns false when maxPendingRows rows are pending and whenWrit
 });
 
 void test('a failing write is retried with the same batch and no row is lost or duplicated', async () => {
+  const clock = new ManualClock();
   const s = sink();
-  const w = writer(s, { batchRows: 5, maxPendingRows: 1000 });
+  const w = writer(s, clock, { batchRows: 5, maxPendingRows: 1000 });
   s.setDown(true);
   for (let i = 0; i < 23; i++) assert.equal(w.add(i), true);
-  await sleep(50);
+  await elapse(clock, 5);
   assert.equal(s.rows.length, 0);
-  assert.ok(w.failedAttempts > 0);
+  assert.equal(s.calls, 2, 'the first attempt and one retry');
+  assert.equal(w.failedAttempts, 2);
   assert.ok(w.lastError instanceof DependencyUnavailableError);
   s.setDown(false);
-  await w.flush();
-  assert.deepEqual(s.rows, Array.from({ length: 23 }, (_, i) => i));
-  assert.ok(s.batches.every((b) => b.length <= 5), 'batches never exceed batchRows');
+  const flushed = w.flush();
+  await elapse(clock, 10);
+  await flushed;
+  assert.deepEqual(s.batches, [[0, 1, 2, 3, 4], [5, 6, 7, 8, 9], [10, 11, 12, 13, 14], [15, 16, 17, 18, 19], [20, 21, 22]]);
   assert.equal(w.lastError, undefined);
   assert.equal(w.pendingRows, 0);
   await w.close();
 });
 
-void test('retry delay backs off up to maxRetryDelayMs', async () => {
+void test('retry delay doubles up to maxRetryDelayMs, and starts again from retryDelayMs after a success', async () => {
+  const clock = new ManualClock();
   const s = sink();
   s.setDown(true);
-  const w = writer(s, { retryDelayMs: 10, maxRetryDelayMs: 40, batchRows: 1 });
+  const w = writer(s, clock, { retryDelayMs: 10, maxRetryDelayMs: 40, batchRows: 1 });
   w.add(1);
-  await sleep(200);
-  // Delays 10, 20, 40, 40, 40...: about 6 attempts in 200 ms, far fewer than 20 at a fixed 10 ms.
-  assert.ok(s.calls >= 3 && s.calls <= 9, `attempts in 200 ms: ${s.calls}`);
+  await tick();
+  assert.equal(s.calls, 1);
+  for (const [i, delay] of [10, 20, 40, 40, 40].entries()) {
+    assert.deepEqual(clock.pendingTimers(), [delay], `retry ${i + 1} is due in ${delay} ms`);
+    await elapse(clock, delay - 1);
+    assert.equal(s.calls, i + 1, `no attempt before ${delay} ms`);
+    await elapse(clock, 1);
+    assert.equal(s.calls, i + 2, `attempt ${i + 2} after ${delay} ms`);
+  }
+  s.setDown(false);
+  await elapse(clock, 40);
+  assert.deepEqual(s.rows, [1]);
+  s.setDown(true);
+  w.add(2);
+  await tick();
+  assert.deepEqual(clock.pendingTimers(), [10], 'the back-off was reset by the success');
   w.destroy();
+  assert.deepEqual(clock.pendingTimers(), [], 'destroy() cancels the retry');
 });
 
 void test('close() flushes everything, then add() is refused', async () => {
+  const clock = new ManualClock();
   const s = sink();
-  const w = writer(s, { batchRows: 1000, flushIntervalMs: 10_000 });
+  const w = writer(s, clock, { batchRows: 1000, flushIntervalMs: 10_000 });
   for (let i = 0; i < 10; i++) w.add(i);
   await w.close();
-  assert.equal(s.rows.length, 10);
+  assert.deepEqual(s.batches, [[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]]);
   assert.throws(() => w.add(99), IllegalStateError);
   await w.close();
 });
 
-void test('close() gives up after closeTimeoutMs and names the rows it could not write', async () => {
+void test('close() gives up at closeTimeoutMs, not before, and names the rows it could not write', async () => {
+  const clock = new ManualClock();
   const s = sink();
   s.setDown(true);
-  const w = writer(s, { closeTimeoutMs: 50 });
+  const w = writer(s, clock, { closeTimeoutMs: 50 });
   w.add(1);
   w.add(2);
-  await assert.rejects(w.close(), (err: unknown) => err instanceof DependencyUnavailableError && /could not write 2 rows/.test(err.message));
+  const closing = w.close();
+  let settled = false;
+  closing.then(() => (settled = true), () => (settled = true));
+  await elapse(clock, 49);
+  assert.equal(settled, false, 'still retrying before the deadline');
+  assert.equal(w.state, 'closing');
+  assert.ok(w.failedAttempts >= 3, `retried while closing (${w.failedAttempts} failed attempts)`);
+  await elapse(clock, 1);
+  await assert.rejects(closing, (err: unknown) => err instanceof DependencyUnavailableError && /could not write 2 rows within 50 ms/.test(err.message));
   assert.equal(w.state, 'closed');
   assert.equal(w.pendingRows, 0);
+  assert.deepEqual(s.rows, []);
 });
 
 void test('invalid options are refused at construction', () => {
+  const clock = new ManualClock();
   const s = sink();
-  assert.throws(() => writer(s, { batchRows: 0 }), IllegalStateError);
-  assert.throws(() => writer(s, { batchRows: 10, maxPendingRows: 5 }), IllegalStateError);
+  assert.throws(() => writer(s, clock, { batchRows: 0 }), IllegalStateError);
+  assert.throws(() => writer(s, clock, { batchRows: 10, maxPendingRows: 5 }), IllegalStateError);
 });

@@ -12,6 +12,7 @@
  * batch but the answer was lost (a timeout mid-response) leads to a duplicate on retry; tables keyed by an id
  * (ReplacingMergeTree) absorb that, plain MergeTree fact tables may count such a batch twice.
  */
+import { systemClock, type Timer, type TimerClock } from '../core/clock.js';
 import { DependencyUnavailableError, IllegalStateError, toFailureRecord } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import type { ClickHouse, InsertRow } from './client.js';
@@ -34,6 +35,8 @@ export interface BatchWriterOptions<Row> {
   readonly maxRetryDelayMs?: number;
   /** How long close() keeps retrying before it gives up and reports the rows it could not write. @default 30000 */
   readonly closeTimeoutMs?: number;
+  /** Runs the flush interval, the retry delays and close()'s deadline; tests pass a ManualClock. @default systemClock */
+  readonly clock?: TimerClock;
 }
 
 interface Settings {
@@ -81,12 +84,13 @@ export class BatchWriter<Row> {
   private readonly write: (rows: readonly Row[]) => Promise<void>;
   private readonly log: Logger;
   private readonly name: string;
+  private readonly clock: TimerClock;
 
   private buffer: Row[] = [];
   /** The batch being written or waiting for its retry; null when none. */
   private batch: Row[] | null = null;
   private pumping = false;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: Timer | undefined;
   private wakeRetry: (() => void) | undefined;
   private retryDelay: number;
   private lifecycle: BatchWriterState = 'open';
@@ -105,6 +109,7 @@ export class BatchWriter<Row> {
     this.write = options.write;
     this.log = options.log.child({ batch_writer: options.name });
     this.name = options.name;
+    this.clock = options.clock ?? systemClock;
     this.retryDelay = this.s.retryDelayMs;
   }
 
@@ -186,9 +191,9 @@ export class BatchWriter<Row> {
     if (this.lifecycle === 'closed') return;
     this.lifecycle = 'closing';
     this.releaseWritable();
-    let timeout: NodeJS.Timeout | undefined;
+    let timeout: Timer | undefined;
     const gaveUp = new Promise<boolean>((resolve) => {
-      timeout = setTimeout(() => resolve(true), this.s.closeTimeoutMs);
+      timeout = this.clock.setTimer(() => resolve(true), this.s.closeTimeoutMs);
     });
     try {
       const timedOut = await Promise.race([this.flush().then(() => false), gaveUp]);
@@ -200,7 +205,7 @@ export class BatchWriter<Row> {
         );
       }
     } finally {
-      clearTimeout(timeout);
+      timeout?.cancel();
     }
     this.finish();
   }
@@ -222,7 +227,7 @@ export class BatchWriter<Row> {
 
   private finish(): void {
     this.lifecycle = 'closed';
-    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer?.cancel();
     this.timer = undefined;
     this.wakeRetry?.();
     this.releaseWritable();
@@ -233,7 +238,7 @@ export class BatchWriter<Row> {
 
   private armTimer(): void {
     if (this.timer !== undefined || this.pumping) return;
-    this.timer = setTimeout(() => {
+    this.timer = this.clock.setTimer(() => {
       this.timer = undefined;
       this.kick(true);
     }, this.s.flushIntervalMs);
@@ -242,7 +247,7 @@ export class BatchWriter<Row> {
   /** Starts the write loop if it is idle. `all` writes even a partial batch (interval, flush, close). */
   private kick(all = false): void {
     if (this.timer !== undefined) {
-      clearTimeout(this.timer);
+      this.timer.cancel();
       this.timer = undefined;
     }
     if (this.pumping || this.lifecycle === 'closed') return;
@@ -296,12 +301,12 @@ export class BatchWriter<Row> {
 
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const t = setTimeout(() => {
+      const t = this.clock.setTimer(() => {
         this.wakeRetry = undefined;
         resolve();
       }, ms);
       this.wakeRetry = () => {
-        clearTimeout(t);
+        t.cancel();
         this.wakeRetry = undefined;
         resolve();
       };
