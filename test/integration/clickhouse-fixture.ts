@@ -37,7 +37,7 @@ export const SHARED_URL_VARIABLE = 'DALSTON_TEST_CLICKHOUSE_URL';
 export interface FixtureOptions {
   /** Always start a private server, even when a shared one is configured (tests that stop the server). @default false */
   readonly ownServer?: boolean;
-  /** Time zone of a private server. @default 'UTC' */
+  /** Time zone of the server; naming one means a private server, since a shared one cannot honour it. @default 'UTC' */
   readonly timezone?: string;
   /** @default silentLogger */
   readonly log?: Logger;
@@ -46,7 +46,8 @@ export interface FixtureOptions {
 export async function clickhouseForTest(fileTag: string, opts: FixtureOptions = {}): Promise<ClickHouseFixture> {
   const log = opts.log ?? silentLogger;
   const shared = process.env[SHARED_URL_VARIABLE];
-  if (shared !== undefined && shared !== '' && opts.ownServer !== true) {
+  const ownServer = opts.ownServer === true || opts.timezone !== undefined;
+  if (shared !== undefined && shared !== '' && !ownServer) {
     const database = `dalston_test_${fileTag}_${randomBytes(4).toString('hex')}`;
     const version = await clickhouseVersion(shared);
     const client = createClickHouse({ url: shared, database, log });

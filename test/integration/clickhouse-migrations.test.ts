@@ -1,7 +1,10 @@
 /**
- * Migrations, tables, rollups and analytic queries on a real ClickHouse (Debian's 18.16 here, or the server named by
- * DALSTON_TEST_CLICKHOUSE_URL). Also the server runner's own promises: fail-fast checks, restart keeps data, stop
- * leaves no process behind.
+ * Migrations, tables, rollups and analytic queries on a real ClickHouse (Debian's 18.16 here). Also the server
+ * runner's own promises: fail-fast checks, restart keeps data, stop leaves no process behind.
+ *
+ * The file always runs its own server, even under `./dalston test` (which offers a shared one): it must run in a
+ * half-hour-offset time zone, and it is stopped, killed and restarted. To keep the machine's load down that one
+ * server is the only one the file keeps running: the lock and SIGKILL tests use its directory too.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +14,7 @@ import { join } from 'node:path';
 import { ConfigError, DependencyUnavailableError } from '../../core/errors.js';
 import { silentLogger, type Logger } from '../../core/logger.js';
 import { freeClickHousePorts, startClickHouse } from '../../infra/clickhouse-server.js';
-import { freePort } from '../../infra/ports.js';
+import { freePort, isPortTaken } from '../../infra/ports.js';
 import { ClickHouseQueryError } from '../../clickhouse/errors.js';
 import { MIGRATIONS_DIR, applyMigrations, listMigrations } from '../../clickhouse/migrate.js';
 import {
@@ -29,15 +32,27 @@ import {
 } from '../../clickhouse/queries.js';
 import { formatDateTime, str } from '../../clickhouse/sql.js';
 import { clickhouseForTest, processExists, type ClickHouseFixture } from './clickhouse-fixture.js';
+import { processesMentioning } from './kafka-fixture.js';
 
 let ch: ClickHouseFixture;
 
+const SERVER_TZ = 'Asia/Kolkata';
+
 before(async () => {
   // A server time zone with a half-hour offset: hour buckets and DateTime text must still come out in UTC.
-  ch = await clickhouseForTest('migrations', { timezone: 'Asia/Kolkata' });
+  ch = await clickhouseForTest('migrations', { timezone: SERVER_TZ, ownServer: true });
   const tz = await ch.client.query<{ tz: string }>('SELECT timezone() AS tz', { withoutDatabase: true });
-  console.log(`ClickHouse ${ch.version} at ${ch.url} (${ch.server ? `own server, pid ${ch.server.pid}` : 'shared server'}), database ${ch.database}, server time zone ${tz[0]?.tz ?? '?'}`);
+  console.log(`ClickHouse ${ch.version} at ${ch.url} (own server, pid ${ch.server?.pid ?? '?'}), database ${ch.database}, server time zone ${tz[0]?.tz ?? '?'}`);
+  assert.ok(ch.server !== undefined, 'the file runs its own server');
+  assert.deepEqual(tz, [{ tz: SERVER_TZ }], 'the server runs in the time zone the UTC checks need');
 });
+
+/** The fixture's own server's directory and ports (always there: before() insists on an own server). */
+function own(): { dataDir: string; httpPort: number; tcpPort: number } {
+  const { dataDir, httpPort, tcpPort } = ch;
+  assert.ok(dataDir !== undefined && httpPort !== undefined && tcpPort !== undefined, 'own server');
+  return { dataDir, httpPort, tcpPort };
+}
 
 after(async () => {
   await ch?.close();
@@ -176,7 +191,13 @@ function fact(o: { min: number; task: string; stage: string; engine: string; mod
   };
 }
 
-void test('task_facts feed the hourly rollups through the materialized views, and the analytic queries read them', async () => {
+void test('task_facts feed the hourly rollups through the materialized views, and the analytic queries read them (hour buckets in UTC on an Asia/Kolkata server)', async () => {
+  // The control: on this UTC+5:30 server an hour bucket taken in server time starts at hh:30 UTC, so every
+  // on-the-hour bucket below proves the rollups bucket in UTC.
+  const control = await ch.client.query<{ tz: string; naive_offset_s: number }>(
+    `SELECT timezone() AS tz, toUInt32(toStartOfHour(toDateTime(${(H + 45 * MIN) / 1000}))) % 3600 AS naive_offset_s`,
+  );
+  assert.deepEqual(control, [{ tz: SERVER_TZ, naive_offset_s: 1800 }]);
   const facts = [
     fact({ min: 5, task: 'f1', stage: 'transcribe', engine: 'pocketsphinx', model: 'en-us', lang: 'en', status: 'success', audio: 10, proc: 5000 }),
     fact({ min: 10, task: 'f2', stage: 'transcribe', engine: 'pocketsphinx', model: 'en-us', lang: 'en', status: 'success', audio: 20, proc: 4000 }),
@@ -273,7 +294,7 @@ void test('hostile strings survive a round trip through str() and through insert
 void test('the server runner refuses a taken port and a missing binary before starting anything', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'dalston-ch-refuse-'));
   try {
-    const taken = ch.httpPort ?? Number(new URL(ch.url).port);
+    const taken = own().httpPort;
     await assert.rejects(startClickHouse({ dataDir: dir, httpPort: taken, tcpPort: await freePort(), log: silentLogger }), (err: unknown) =>
       err instanceof ConfigError && err.message.includes(`port ${taken}`),
     );
@@ -287,17 +308,14 @@ void test('the server runner refuses a taken port and a missing binary before st
 });
 
 void test('a second server on a running data directory is refused, and a server that dies during start-up is reported with its log tail', async () => {
+  const running = ch.server;
+  assert.ok(running !== undefined);
+  await assert.rejects(startClickHouse({ dataDir: own().dataDir, ...(await freeClickHousePorts()), log: silentLogger, timezone: SERVER_TZ }), (err: unknown) =>
+    err instanceof ConfigError && err.message.includes(`pid ${running.pid}`),
+  );
+  assert.ok(processExists(running.pid), 'the running server is untouched');
+  assert.deepEqual(await ch.client.query(`SELECT count() AS n FROM jobs FINAL`), [{ n: 1 }], 'and still answers');
   const dir = await mkdtemp(join(tmpdir(), 'dalston-ch-lock-'));
-  const first = await startClickHouse({ dataDir: dir, ...(await freeClickHousePorts()), log: silentLogger });
-  try {
-    await assert.rejects(startClickHouse({ dataDir: dir, ...(await freeClickHousePorts()), log: silentLogger }), (err: unknown) =>
-      err instanceof ConfigError && err.message.includes(`pid ${first.pid}`),
-    );
-    assert.ok(processExists(first.pid), 'the first server still runs');
-  } finally {
-    await first.stop();
-  }
-  assert.equal(processExists(first.pid), false);
   try {
     // An unknown time zone makes the server abort while starting: the error carries its own words.
     await assert.rejects(
@@ -310,38 +328,30 @@ void test('a second server on a running data directory is refused, and a server 
 });
 
 void test('stop() falls back to SIGKILL, and a server starts again over the stale status file a kill leaves', async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'dalston-ch-kill-'));
+  // The file's server is swapped for one with a 1 ms grace period on the same directory: SIGTERM cannot finish in
+  // time, so stop() must SIGKILL; then the fixture's server starts again over what the kill left.
+  const { dataDir, httpPort, tcpPort } = own();
+  await ch.stopServer();
+  const messages: string[] = [];
+  const capture: Logger = { ...silentLogger, warn: (_f, msg) => void messages.push(msg), child: () => capture };
+  const first = await startClickHouse({ dataDir, httpPort, tcpPort, log: capture, stopTimeoutMs: 1, timezone: SERVER_TZ });
   try {
-    const ports = await freeClickHousePorts();
-    // A 1 ms grace period: SIGTERM cannot finish in time, so stop() must SIGKILL.
-    const messages: string[] = [];
-    const capture: Logger = { ...silentLogger, warn: (_f, msg) => void messages.push(msg), child: () => capture };
-    const first = await startClickHouse({ dataDir: dir, ...ports, log: capture, stopTimeoutMs: 1 });
     await fetch(`${first.url}/`, { method: 'POST', body: 'CREATE TABLE default.kept (x String) ENGINE = MergeTree ORDER BY x' }).then((r) => r.text());
     await fetch(`${first.url}/`, { method: 'POST', body: "INSERT INTO default.kept VALUES ('survives')" }).then((r) => r.text());
-    await first.stop();
-    assert.equal(processExists(first.pid), false, 'killed');
-    assert.deepEqual(messages, ['clickhouse did not stop after SIGTERM; sending SIGKILL']);
-    const second = await startClickHouse({ dataDir: dir, ...ports, log: silentLogger });
-    try {
-      const res = await fetch(`${second.url}/?query=${encodeURIComponent('SELECT x FROM default.kept')}`);
-      assert.equal((await res.text()).trim(), 'survives');
-    } finally {
-      await second.stop();
-    }
-    assert.equal(processExists(second.pid), false);
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    await first.stop();
   }
+  assert.equal(processExists(first.pid), false, 'killed');
+  assert.deepEqual(messages, ['clickhouse did not stop after SIGTERM; sending SIGKILL']);
+  const second = await ch.startServer();
+  assert.notEqual(second.pid, first.pid);
+  const res = await fetch(`${second.url}/?query=${encodeURIComponent('SELECT x FROM default.kept')}`);
+  assert.equal((await res.text()).trim(), 'survives');
+  assert.deepEqual(await ch.client.query<{ status: string }>(`SELECT status FROM jobs FINAL WHERE job_id = 'job_1'`), [{ status: 'completed' }]);
 });
 
-void test('own server: a restart on the same directory keeps the data, and stop() leaves no process', async (t) => {
-  if (ch.server === undefined) {
-    // A shared server cannot be restarted by this test; the rest of the file ran against it.
-    t.diagnostic('shared server: restart not exercised');
-    assert.ok(process.env['DALSTON_TEST_CLICKHOUSE_URL']);
-    return;
-  }
+void test('own server: a restart on the same directory keeps the data, and stop() leaves no process', async () => {
+  assert.ok(ch.server !== undefined, 'the file runs its own server');
   const oldPid = ch.server.pid;
   const restarted = await ch.restart();
   assert.equal(processExists(oldPid), false, `old pid ${oldPid} is gone`);
@@ -352,5 +362,9 @@ void test('own server: a restart on the same directory keeps the data, and stop(
   assert.deepEqual(again.applied, []);
   await ch.stopServer();
   assert.equal(processExists(restarted.pid), false, `pid ${restarted.pid} is gone after stop()`);
-  await ch.startServer();
+  const { dataDir, httpPort, tcpPort } = own();
+  assert.deepEqual(processesMentioning(dataDir), [], 'no process runs with the data directory');
+  assert.equal(await isPortTaken(httpPort), false, 'HTTP port released');
+  assert.equal(await isPortTaken(tcpPort), false, 'native port released');
+  // Left stopped: after() only deletes the directory.
 });
