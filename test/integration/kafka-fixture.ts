@@ -1,14 +1,15 @@
 /**
  * The Kafka an integration test talks to. With DALSTON_TEST_KAFKA_BROKERS set (the test command started one
  * shared broker for the suite) it is used as is, and DALSTON_TEST_KAFKA_VERSION names its version; otherwise a
- * broker is started for this file on free loopback ports in a temp dir and stopped by stop().
+ * broker is started for this file on free loopback ports in a temp dir and stopped by stop(). startOwnKafka()
+ * always starts one, for tests about the broker process itself.
  * These two variables configure the test harness, not Dalston, so they are read here rather than in core/config.ts.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT } from '../../core/config.js';
+import { loadConfig } from '../../core/config.js';
 import type { Logger } from '../../core/logger.js';
 import { ensureKafkaInstalled, startKafka } from '../../infra/kafka-server.js';
 import { twoFreePorts } from '../../infra/ports.js';
@@ -35,11 +36,17 @@ export async function startTestKafka(log: Logger): Promise<TestKafka> {
       stop: async () => undefined,
     };
   }
-  const install = await ensureKafkaInstalled({ cacheDir: join(REPO_ROOT, '.dalston', 'cache'), log });
+  return startOwnKafka(log);
+}
+
+/** A broker of the caller's own on free loopback ports in a temp dir, whatever the suite shares; stop() deletes the dir. */
+export async function startOwnKafka(log: Logger, opts: { readonly heapMb?: number } = {}): Promise<TestKafka> {
+  // The jars setup() resolved into DALSTON_HOME (the test command passes it on), so no Maven run here.
+  const install = await ensureKafkaInstalled({ cacheDir: join(loadConfig().homeDir, 'cache'), log });
   const dataDir = await mkdtemp(join(tmpdir(), 'dalston-kafka-test-'));
   const [port, controllerPort] = await twoFreePorts();
   const t0 = performance.now();
-  const handle = await startKafka({ dataDir, port, controllerPort, libDir: install.libDir, version: install.version, log, heapMb: 512 });
+  const handle = await startKafka({ dataDir, port, controllerPort, libDir: install.libDir, version: install.version, log, heapMb: opts.heapMb ?? 512 });
   const startMs = Math.round(performance.now() - t0);
   return {
     brokers: handle.brokers,
