@@ -18,6 +18,8 @@ export interface RecognizerOptions {
   readonly homeDir: string;
   /** @default silentLogger */
   readonly log?: Logger;
+  /** Wraps the model load (see MoonshineRecognizerOptions.measureModelLoad); called once per actual load. */
+  readonly measureModelLoad?: <T>(model: string, load: () => Promise<T>) => Promise<T>;
 }
 
 const POCKETSPHINX_MODULE = new URL('./pocketsphinx/pocketsphinx-recognizer.js', import.meta.url);
@@ -52,15 +54,19 @@ async function createPocketsphinx(options: RecognizerOptions): Promise<Recognize
   return instance;
 }
 
+function measure(options: RecognizerOptions): Pick<RecognizerOptions, 'measureModelLoad'> {
+  return options.measureModelLoad !== undefined ? { measureModelLoad: options.measureModelLoad } : {};
+}
+
 /** Builds (does not load) the recogniser for a catalogue ASR model. */
 export async function createRecognizer(modelId: string, options: RecognizerOptions): Promise<Recognizer> {
   const spec = findModel(modelId);
   if (spec === undefined || spec.task !== 'asr') throw new ModelError(`"${modelId}" is not an ASR model of the catalogue`, { modelId });
   switch (spec.family) {
     case 'moonshine':
-      return new MoonshineRecognizer({ homeDir: options.homeDir, log: options.log ?? silentLogger });
+      return new MoonshineRecognizer({ homeDir: options.homeDir, log: options.log ?? silentLogger, ...measure(options) });
     case 'whisper':
-      return new WhisperRecognizer({ homeDir: options.homeDir, model: spec, log: options.log ?? silentLogger });
+      return new WhisperRecognizer({ homeDir: options.homeDir, model: spec, log: options.log ?? silentLogger, ...measure(options) });
     case 'pocketsphinx':
       return createPocketsphinx(options);
     case 'silero-vad':

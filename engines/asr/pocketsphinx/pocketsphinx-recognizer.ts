@@ -32,6 +32,8 @@ export interface PocketsphinxRecognizerOptions {
   readonly tmpDir?: string;
   /** @default silentLogger */
   readonly log?: Logger;
+  /** Wraps the load (see MoonshineRecognizerOptions.measureModelLoad). @default no wrapping */
+  readonly measureModelLoad?: <T>(model: string, load: () => Promise<T>) => Promise<T>;
 }
 
 /** The model files pocketsphinx reads, relative to the model directory (from the catalogue). */
@@ -64,6 +66,8 @@ export class PocketsphinxRecognizer implements Recognizer {
   readonly #log: Logger;
   #binaryPath: string | undefined;
   #loaded = false;
+  /** The load in flight, shared by concurrent callers so the model is verified once. */
+  #loading: Promise<void> | undefined;
 
   constructor(options: PocketsphinxRecognizerOptions = {}) {
     this.#options = options;
@@ -82,6 +86,14 @@ export class PocketsphinxRecognizer implements Recognizer {
    */
   async load(): Promise<void> {
     if (this.#loaded) return;
+    const measure = this.#options.measureModelLoad ?? (<T>(_model: string, load: () => Promise<T>): Promise<T> => load());
+    this.#loading ??= measure(this.modelId, () => this.#verify()).finally(() => {
+      this.#loading = undefined;
+    });
+    return this.#loading;
+  }
+
+  async #verify(): Promise<void> {
     const binaryPath = await findOnPath(this.#binary);
     if (binaryPath === undefined) {
       throw new ModelError(`model ${this.modelId}: program ${this.#binary} is not installed; install the Debian package pocketsphinx`, { modelId: this.modelId, file: this.#binary });
