@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CancelledError } from '../../core/errors.js';
 import { silentLogger } from '../../core/logger.js';
 import type { Recognizer } from '../asr/recognizer.js';
@@ -16,7 +17,9 @@ import { AudioPrepareEngine, type PrepareOutput } from '../audio-prepare/index.j
 import { MergeEngine, type TranscriptDocument } from '../merge/index.js';
 import { ModelError } from '../models/index.js';
 import type { Engine, EngineResult, EngineTaskConfig } from '../sdk/engine.js';
+import { readWav, writeWav } from '../audio/index.js';
 import { librivoxClips, stereoFile, synthesizeSpeech, wordErrors } from '../../test/fixtures/speech.js';
+import { childProcesses, waitForChild } from '../../test/support/child-processes.js';
 import { TranscribeEngine, type TranscribeOutput } from './transcribe-engine.js';
 
 const ENGINE_ID = 'stt-batch-transcribe-pocketsphinx-en-us';
@@ -161,12 +164,29 @@ void test('transcribe decodes audio that was not prepared (an mp3 given as audio
   assert.ok(wordErrors(SENTENCE, data.text).wer <= ESPEAK_WER_BOUND, data.text);
 });
 
-void test('a cancelled transcribe task stops with CancelledError', async () => {
+void test('a transcribe task cancelled while pocketsphinx runs stops with CancelledError and leaves no process', async () => {
   const clip = (await librivoxClips())[0];
   assert.ok(clip);
+  // The clip eight times over (about 24 s): recognition takes seconds, the cancel comes once the process is seen.
+  const { samples } = await readWav(clip.path);
+  const long = new Float32Array(samples.length * 8);
+  for (let i = 0; i < 8; i++) long.set(samples, i * samples.length);
+  const upload = join(root, 'long.wav');
+  await writeWav(upload, long, 16000);
   const ac = new AbortController();
-  setTimeout(() => ac.abort(new Error('cancel')), 100);
-  await assert.rejects(runTask(transcribeEngine, 'transcribe', { audio: clip.path }, {}, ac.signal), CancelledError);
+  const outcome = runTask(transcribeEngine, 'transcribe', { audio: upload }, {}, ac.signal).then(() => 'finished', (err: unknown) => err);
+  const pid = await waitForChild('pocketsphinx_co');
+  // Frozen, pocketsphinx can only end by being killed: an abort that did not kill it would never settle (a
+  // generous deadline turns that into a failure), and one that did must have.
+  process.kill(pid, 'SIGSTOP');
+  try {
+    ac.abort(new Error('cancel'));
+    const err = await Promise.race([outcome, sleep(60_000, 'not settled 60 s after the abort', { ref: false })]);
+    assert.ok(err instanceof CancelledError, `expected CancelledError, got ${String(err)}`);
+    assert.ok(!childProcesses('pocketsphinx_co').includes(pid), `pocketsphinx ${pid} is gone`);
+  } finally {
+    if (childProcesses('pocketsphinx_co').includes(pid)) process.kill(pid, 'SIGKILL');
+  }
 });
 
 void test('a recogniser that cannot load fails the task, not retryable, instead of returning empty text', async () => {
