@@ -25,7 +25,10 @@ after(async () => {
 
 test('moonshine-tiny transcribes a LibriVox recording with the vad stage; word times lie inside Silero speech regions', async (t) => {
   const refs = parseSphinxTranscription(await readFile(join(TESTDATA, 'librivox', 'transcription'), 'utf8'));
-  const [id, reference] = [...refs.entries()][1] ?? ['', ''];
+  // 0870, the longest clip (22 words): one error is 4.5 %, so the bound below has room for about two.
+  const id = 'sense_and_sensibility_01_austen_64kb-0870';
+  const reference = refs.get(id);
+  assert.ok(reference);
   const file = join(TESTDATA, 'librivox', `${id}.wav`);
   const res = await h.submit(file, { model: MOONSHINE_TINY.id, language: 'en', vad: 'true' });
   assert.equal(res.status, 201, JSON.stringify(res.body));
@@ -49,7 +52,8 @@ test('moonshine-tiny transcribes a LibriVox recording with the vad stage; word t
 
   const wer = wordErrors(reference, job.text ?? '');
   t.diagnostic(`moonshine-tiny via the pipeline on ${id}: WER ${(wer.wer * 100).toFixed(1)} % (${wer.errors}/${wer.refWords})`);
-  assert.ok(wer.wer <= 0.35, `a neural recogniser does far better than the baseline: ${job.text}`);
+  // Measured 0 % (0/22) through this pipeline; pocketsphinx, the baseline, gets 31.8 % on the same clip.
+  assert.ok(wer.wer <= 0.1, `moonshine-tiny WER ${(wer.wer * 100).toFixed(1)} % on ${id}: ${job.text}`);
 
   const segments = job.segments ?? [];
   const allWords = segments.flatMap((s) => s.words ?? []);
