@@ -14,6 +14,8 @@ const ctx = (attempt: number, signal = new AbortController().signal): EngineTask
 test('fault plans parse strictly and wrap a real engine', async () => {
   assert.deepEqual(parseFaultPlan('fail-attempts:2'), { kind: 'fail-attempts', attempts: 2 });
   assert.throws(() => parseFaultPlan('explode'), ConfigError);
+  // An empty count used to parse as 0 (Number('') === 0): `slow:` silently injected nothing.
+  for (const bad of ['slow:', 'fail-attempts:', 'slow:10:1']) assert.throws(() => parseFaultPlan(bad), ConfigError, bad);
   const flaky = withFaults(echo, parseFaultPlan('fail-attempts:2'));
   await assert.rejects(flaky.process(ctx(1)), InjectedFaultError);
   await assert.rejects(flaky.process(ctx(2)), (e: unknown) => e instanceof InjectedFaultError && e.retryable);

@@ -19,10 +19,11 @@ export type FaultPlan =
   | { readonly kind: 'hang' };
 
 export function parseFaultPlan(raw: string): FaultPlan {
-  const [kind, arg] = raw.split(':');
-  const n = Number(arg);
-  if (kind === 'fail-attempts' && Number.isInteger(n) && n >= 0) return { kind, attempts: n };
-  if (kind === 'slow' && Number.isInteger(n) && n >= 0) return { kind, ms: n };
+  const [kind, arg, more] = raw.split(':');
+  // Digits only: Number('') is 0, so `slow:` would otherwise pass as slow:0 and silently inject nothing.
+  const n = arg !== undefined && more === undefined && /^\d+$/.test(arg) ? Number(arg) : Number.NaN;
+  if (kind === 'fail-attempts' && Number.isSafeInteger(n)) return { kind, attempts: n };
+  if (kind === 'slow' && Number.isSafeInteger(n)) return { kind, ms: n };
   if (kind === 'hang' && arg === undefined) return { kind };
   throw new ConfigError(`DALSTON_FAULT_INJECTION must be fail-attempts:N, slow:MS or hang, got "${raw}"`);
 }
