@@ -302,3 +302,50 @@ test('the 60 s deadline floor: with the default configuration no task gets less 
   // A configured floor is honoured the same way.
   assert.equal(taskTimeoutMs({ ...state, audioDurationSeconds: 1 }, h.task('merge'), transitionSettings(loadConfig({ DALSTON_TASK_MIN_TIMEOUT_SECONDS: '90' }), settings.engines)), 90_000);
 });
+
+test('DALSTON_TASK_MAX_RETRIES bounds the retries of a stage that keeps failing: N retries (back-off doubling), then the job fails', () => {
+  for (const env of [{}, { DALSTON_TASK_MAX_RETRIES: '0' }, { DALSTON_TASK_MAX_RETRIES: '1' }, { DALSTON_TASK_MAX_RETRIES: '4' }]) {
+    // The settings as actors/main.ts builds them from the configuration.
+    const config = loadConfig(env);
+    const maxRetries = config.taskMaxRetries;
+    const s: TransitionSettings = { ...settings, maxRetries, retryBaseDelayMs: config.retryBaseDelayMs };
+    let state: JobState | undefined;
+    let now = 1000;
+    const dispatches: number[] = [];
+    const waits: number[] = [];
+    const feed = (input: ActorInput): void => {
+      const r = transition(state, input, { now, settings: s });
+      state = r.state;
+      for (const e of r.effects) if (e.type === 'dispatch' && e.task.stage === 'prepare') dispatches.push(e.task.attempt);
+    };
+    const prepare = () => {
+      const t = state?.tasks.find((x) => x.stage === 'prepare');
+      assert.ok(t);
+      return t;
+    };
+    feed(created);
+    for (let failure = 1; failure <= maxRetries + 1; failure++) {
+      assert.equal(state?.status === 'failed', false, `${maxRetries} retries: still trying before failure ${failure}`);
+      const t = prepare();
+      feed({ v, type: 'task.started', jobId: 'job_1', taskId: t.taskId, attempt: t.attempt, engineId: t.engineId, instanceId: 'i1', at: now, queueWaitMs: 1 });
+      feed({
+        v, type: 'task.failed', jobId: 'job_1', taskId: t.taskId, attempt: t.attempt, engineId: t.engineId, instanceId: 'i1', at: now,
+        error: { name: 'EngineError', code: 'DALSTON_ERR_ENGINE', message: 'boom', retryable: true }, processingMs: 1,
+      });
+      if (state?.status === 'failed') break;
+      const wake = nextWakeAt(state, s);
+      assert.ok(wake !== undefined, 'a retry is scheduled');
+      waits.push(wake - now);
+      now = wake;
+      feed({ type: 'timer' });
+    }
+    const label = `DALSTON_TASK_MAX_RETRIES=${maxRetries}`;
+    assert.equal(state?.status, 'failed', label);
+    assert.deepEqual(dispatches, Array.from({ length: maxRetries + 1 }, (_, i) => i + 1), `${label}: one first attempt and ${maxRetries} retries`);
+    assert.equal(prepare().retries, maxRetries, label);
+    assert.equal(prepare().attempts.length, maxRetries + 1, label);
+    assert.deepEqual(waits, Array.from({ length: maxRetries }, (_, i) => 1000 * 2 ** i), `${label}: back-off from DALSTON_TASK_RETRY_DELAY_MS, doubling`);
+    assert.match(state?.error?.message ?? '', /prepare failed: boom/);
+  }
+  assert.equal(loadConfig({}).taskMaxRetries, 2, 'the default checked above is 2');
+});
