@@ -49,6 +49,11 @@ export interface EngineRunnerOptions {
   readonly concurrency?: number;
   /** @default 5000 */
   readonly heartbeatIntervalMs?: number;
+  /**
+   * Starts a running task's heartbeat: calls `beat` every `intervalMs` until cancelled (a seam for tests, which fire
+   * the beats themselves). @default setInterval
+   */
+  readonly heartbeatTimer?: (beat: () => void, intervalMs: number) => { cancel(): void };
   /** On close(), how long running tasks may finish before they are given back. @default 30000 */
   readonly drainMs?: number;
   /** Group session timeout of the task consumer. @default 10000 */
@@ -244,7 +249,7 @@ export class EngineRunner {
     const { controller } = running;
     const publishBase = { v: SCHEMA_VERSION, jobId: task.jobId, taskId: task.taskId, attempt: task.attempt, instanceId: this.instanceId } as const;
     let started = false;
-    let heartbeat: NodeJS.Timeout | undefined;
+    let heartbeat: { cancel(): void } | undefined;
     let deadline: NodeJS.Timeout | undefined;
     let workDir: string | undefined;
     let modelLoadMs = 0;
@@ -274,7 +279,7 @@ export class EngineRunner {
         // The deadline bounds processing, not queueing: time spent waiting in the topic under load must not eat it.
         const timeoutMs = Math.max(1, task.deadlineAt - task.enqueuedAt);
         deadline = setTimeout(() => controller.abort(new TimeoutError(`task exceeded its deadline of ${Math.round(timeoutMs / 1000)} s`)), timeoutMs);
-        heartbeat = setInterval(() => {
+        heartbeat = (this.#o.heartbeatTimer ?? everyInterval)(() => {
           void this.#publish({ ...publishBase, type: 'task.heartbeat', at: clock.now() }, requestId, tenantId).catch(() => undefined);
         }, this.#o.heartbeatIntervalMs ?? 5000);
         workDir = await mkdtemp(join(tmpdir(), `dalston-${engine.stage}-`));
@@ -359,7 +364,7 @@ export class EngineRunner {
         .catch((e: unknown) => log.warn({ err: String(e) }, 'task.failed not published; the actor will find the task by its missing heartbeats'));
     } finally {
       clearTimeout(deadline);
-      clearInterval(heartbeat);
+      heartbeat?.cancel();
       if (workDir) await rm(workDir, { recursive: true, force: true });
     }
   }
@@ -393,6 +398,11 @@ export class EngineRunner {
     if (prepared) paths['audio'] = prepared;
     return { paths, keys };
   }
+}
+
+function everyInterval(fn: () => void, ms: number): { cancel(): void } {
+  const timer = setInterval(fn, ms);
+  return { cancel: () => clearInterval(timer) };
 }
 
 function extOf(key: string): string {
