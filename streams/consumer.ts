@@ -546,7 +546,7 @@ export class StreamConsumer<T> {
         value = this.#o.decode(message.value, headers, raw);
       }
     } catch (err) {
-      if (await this.#deadLetter(payload, 'undecodable', err, 0)) await this.#commit(topic, partition, message.offset);
+      if (await this.#deadLetter(payload, 'undecodable', err, 0)) await this.#finished(topic, partition, message.offset);
       return;
     }
     for (let attempt = 1; ; attempt++) {
@@ -557,8 +557,7 @@ export class StreamConsumer<T> {
         return;
       }
       if (outcome.kind === 'done') {
-        if (outcome.durable) this.#deferCommit(topic, partition, message.offset, outcome.durable);
-        else await this.#commit(topic, partition, message.offset);
+        await this.#finished(topic, partition, message.offset, outcome.durable);
         return;
       }
       const failure = toFailureRecord(outcome.error);
@@ -568,7 +567,7 @@ export class StreamConsumer<T> {
           ? 'retries_exhausted'
           : undefined;
       if (reason !== undefined) {
-        if (await this.#deadLetter(payload, reason, outcome.error, attempt)) await this.#commit(topic, partition, message.offset);
+        if (await this.#deadLetter(payload, reason, outcome.error, attempt)) await this.#finished(topic, partition, message.offset);
         return;
       }
       const backoffMs = this.#backoff(attempt);
@@ -664,6 +663,18 @@ export class StreamConsumer<T> {
     } catch (err) {
       this.#log.warn({ topic: payload.topic, partition: payload.partition, err: errorText(err) }, 'could not requeue a message');
     }
+  }
+
+  /**
+   * A message is done with (handled, or dead-lettered). A commit names the next offset to read, so it covers every
+   * earlier message of the partition too: while an earlier message's effects are still on their way to durability,
+   * this one waits behind it in the partition's queue instead of being committed at once (committing it would let a
+   * crash lose the earlier message's effects).
+   */
+  async #finished(topic: string, partition: number, offset: string, durable?: Promise<void>): Promise<void> {
+    const earlierPending = (this.#pending.get(`${topic}:${partition}`)?.length ?? 0) > 0;
+    if (durable === undefined && !earlierPending) await this.#commit(topic, partition, offset);
+    else this.#deferCommit(topic, partition, offset, durable ?? Promise.resolve());
   }
 
   /** Records a handled offset whose effects become durable later; commits the contiguous durable prefix. */
