@@ -5,52 +5,32 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { REPO_ROOT } from '../../core/config.js';
-import { freePort } from '../../infra/ports.js';
-import { motoServerPath } from '../../infra/test-tools.js';
+import { MOTO_REGION, startMotoS3, type MotoS3 } from '../support/moto-server.js';
 import { FsArtifactStore, NotFoundError, S3ArtifactStore, artifactKeys, type ArtifactStore } from '../../storage/index.js';
 
 let dir: string;
-let moto: ChildProcess | undefined;
+let moto: MotoS3 | undefined;
 let s3Endpoint = '';
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'dalston-store-conf-'));
-  const port = await freePort();
-  const home = process.env['DALSTON_HOME'] ?? join(REPO_ROOT, '.dalston');
-  moto = spawn(motoServerPath(home), ['-H', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
-  s3Endpoint = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    try {
-      if ((await fetch(s3Endpoint)).status < 500) break;
-    } catch {
-      if (Date.now() > deadline) throw new Error(`moto S3 server did not start on ${s3Endpoint}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  // Dummy credentials: moto accepts any; the SDK insists on having some.
-  process.env['AWS_ACCESS_KEY_ID'] = 'test';
-  process.env['AWS_SECRET_ACCESS_KEY'] = 'test';
-  const client = new S3Client({ region: 'us-east-1', endpoint: s3Endpoint, forcePathStyle: true });
-  await client.send(new CreateBucketCommand({ Bucket: 'dalston-test' }));
-  client.destroy();
+  moto = await startMotoS3();
+  s3Endpoint = moto.endpoint;
+  await moto.createBucket('dalston-test');
 });
 
 after(async () => {
-  moto?.kill('SIGTERM');
+  await moto?.stop();
   await rm(dir, { recursive: true, force: true });
 });
 
 const backends: [string, () => ArtifactStore][] = [
   ['fs', () => new FsArtifactStore(join(dir, 'fs'))],
-  ['s3', () => new S3ArtifactStore({ bucket: 'dalston-test', region: 'us-east-1', endpoint: s3Endpoint })],
+  ['s3', () => new S3ArtifactStore({ bucket: 'dalston-test', region: MOTO_REGION, endpoint: s3Endpoint })],
 ];
 
 for (const [name, make] of backends) {
