@@ -18,7 +18,9 @@ let client: OpenAI;
 before(async () => {
   h = await startHarness({
     name: 'translate', engines: ['audio-prepare', batchEngineId(WHISPER_BASE), batchEngineId(MOONSHINE_TINY), 'merge'],
-    env: { DALSTON_TRANSCRIBE_ENGINE: batchEngineId(MOONSHINE_TINY) },
+    // The production heartbeat (5 s, lost after 15 s) rather than the harness's 1 s: onnxruntime-node runs a session
+    // synchronously on the engine's event loop, and one whisper-base window on a loaded 2-core machine can outlast 3 s.
+    env: { DALSTON_TRANSCRIBE_ENGINE: batchEngineId(MOONSHINE_TINY), DALSTON_ENGINE_HEARTBEAT_SECONDS: '5' },
   });
   client = new OpenAI({ apiKey: h.apiKey, baseURL: `${h.gatewayUrl}/v1`, maxRetries: 0, timeout: 300_000 });
 });
