@@ -410,6 +410,10 @@ test('a host that dies after saving a job\'s finishing snapshot but before sendi
     const merge = taskOf(jobId, 'merge');
     await eventually(() => (a.jobState(jobId)?.tasks.find((x) => x.taskId === merge)?.status === 'ready' ? true : undefined), 20_000, 'merge ready');
     await f.taskStarted(jobId, merge, 1);
+    // A sends the transcribe completion's effects (its task fact among them) only after saving the snapshot that made merge
+    // ready: wait until they are out, or the fault below hits them instead and that event retries for ever (seen under load).
+    const transcribe = taskOf(jobId, 'transcribe');
+    await eventually(() => (analytics.values().some((v) => v['type'] === 'analytics.task_fact' && v['taskId'] === transcribe) ? true : undefined), 20_000, 'the transcribe task fact');
     // From now on A cannot send analytics: it saves the completed snapshot, then its sends fail until it goes away.
     sender.failNext((t) => t === f.topic('analytics'), 1_000_000);
     await f.taskCompleted(jobId, merge, 1);
