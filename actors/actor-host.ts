@@ -90,6 +90,11 @@ export class ActorHost {
     return this.#runtime.ownedPartitions;
   }
 
+  /** Owned partitions whose jobs are all restored. */
+  get restoredPartitions(): number[] {
+    return this.#runtime.restoredPartitions;
+  }
+
   /** Refuses to start when jobs.events and jobs.state differ in partition count (hosts would restore the wrong jobs). */
   async start(): Promise<void> {
     await this.#runtime.start();

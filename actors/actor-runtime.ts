@@ -150,6 +150,8 @@ export class ActorRuntime<S extends ActorSnapshot, E extends I, I extends { read
   readonly #tail: StateTail<S>;
   readonly #actors = new Map<string, LiveActor<S>>();
   readonly #owned: PartitionOwnership;
+  /** Owned partitions whose actors are all restored (ownership starts before restoring: restored actors send). */
+  readonly #restored = new Set<number>();
   #sweepTimer?: NodeJS.Timeout;
   #closing = false;
 
@@ -196,6 +198,11 @@ export class ActorRuntime<S extends ActorSnapshot, E extends I, I extends { read
 
   get ownedPartitions(): number[] {
     return this.#owned.partitions;
+  }
+
+  /** Owned partitions whose restore has finished: every live actor on them is in memory. */
+  get restoredPartitions(): number[] {
+    return this.#owned.partitions.filter((p) => this.#restored.has(p));
   }
 
   /** The state tail's consumer group (per instance; it commits nothing, so it vanishes from the broker once empty). */
@@ -264,6 +271,7 @@ export class ActorRuntime<S extends ActorSnapshot, E extends I, I extends { read
         const id = this.#kind.codec.id(state);
         await this.#mailbox.run(id, () => this.#sendOutbox({ id, partition: claim.partition, state, outboxSent: false }));
       }
+      if (this.#owned.epoch(claim.partition) === claim.epoch) this.#restored.add(claim.partition);
     }
     this.#log.info({ partitions, restored, restore_ms: Date.now() - started, epochs: claims.map((c) => c.epoch) },
       `${this.#kind.partitionNoun}s assigned; ${this.#kind.actorsNoun} restored`);
@@ -271,6 +279,7 @@ export class ActorRuntime<S extends ActorSnapshot, E extends I, I extends { read
 
   #drop(partitions: ReadonlySet<number>): number {
     this.#owned.release(partitions);
+    for (const p of partitions) this.#restored.delete(p);
     let dropped = 0;
     for (const [id, actor] of this.#actors) {
       if (!partitions.has(actor.partition)) continue;

@@ -85,6 +85,11 @@ export class SessionHost {
     return this.#runtime.ownedPartitions;
   }
 
+  /** Owned partitions whose sessions are all restored. */
+  get restoredPartitions(): number[] {
+    return this.#runtime.restoredPartitions;
+  }
+
   /** The session as this host knows it: its live actor, else the latest snapshot read from sessions.state. */
   sessionState(sessionId: string): RealtimeSessionState | undefined {
     return this.#runtime.state(sessionId);

@@ -137,7 +137,7 @@ test('finding 2: an undecodable last record in jobs.state does not stall the res
     }]);
     const host = f.host();
     await host.start();
-    await eventually(() => (host.ownedPartitions.length === 6 ? true : undefined), 20_000, 'all partitions owned');
+    await eventually(() => (host.restoredPartitions.length === 6 ? true : undefined), 20_000, 'all partitions owned and restored');
     assert.equal(host.liveActors, 1, 'the live job was restored');
   } finally {
     await f.stop();
@@ -262,7 +262,7 @@ test('finding 8: finished jobs are tombstoned after their retention and deleted 
     await host.close();
     const again = f.host({ finishedRetentionMs: 3_600_000 });
     await again.start();
-    await eventually(() => (again.ownedPartitions.length === 6 ? true : undefined));
+    await eventually(() => (again.restoredPartitions.length === 6 ? true : undefined), 30_000, 'every partition restored');
     assert.equal(again.liveActors, 0);
     // Deletion: job.deleted removes a finished job's snapshot at once.
     await run(again, 'job_tomb2');
@@ -288,7 +288,7 @@ test('finding 10: a new job keeps its partition, so it is restored when its part
     await b.start();
     await eventually(() => (b.ownedPartitions.length > 0 && a.ownedPartitions.length < 6 ? true : undefined), 30_000, 'B took partitions');
     await b.close();
-    await eventually(() => (a.ownedPartitions.length === 6 ? true : undefined), 30_000, 'A regained every partition');
+    await eventually(() => (a.restoredPartitions.length === 6 ? true : undefined), 30_000, 'A regained and restored every partition');
     assert.equal(a.liveActors, 12, 'every live job is an actor again after the regain');
   } finally {
     await f.stop();

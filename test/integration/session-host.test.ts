@@ -108,7 +108,7 @@ void test('a host that takes the partitions over restores the live session and r
     const second = sessionHost(f, store);
     try {
       await second.start();
-      await eventually(() => (second.ownedPartitions.length === 6 ? true : undefined), 30_000, 'second host owns the partitions');
+      await eventually(() => (second.restoredPartitions.length === 6 ? true : undefined), 30_000, 'second host owns and restored the partitions');
       assert.equal(second.liveSessions, 1, 'the live session was restored from sessions.state');
       await send(ev.final(1));
       await send(ev.final(2));
