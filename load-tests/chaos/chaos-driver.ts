@@ -322,6 +322,12 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     await brokerChaos;
     const pending = accepted.filter((x) => !ended.has(x));
     note(`jobs ended: ${JSON.stringify(outcomes)}; stuck: ${pending.length}; chaos: ${JSON.stringify(actions)}`);
+    // Where each stuck job stopped, so a failed run can be diagnosed from its report alone.
+    for (const id of pending.slice(0, 10)) {
+      const res = await fetch(`${base}/v1/audio/transcriptions/${id}`, { headers: { authorization: `Bearer ${apiKey}` } }).catch(() => undefined);
+      const body = res?.ok ? ((await res.json()) as { status?: string; stages?: { stage: string; task_id: string; status: string; retries: number }[] }) : undefined;
+      note(`stuck ${id}: http ${res?.status ?? 'unreachable'} ${JSON.stringify({ status: body?.status, stages: body?.stages?.map((s) => [s.task_id, s.status, s.retries]) })}`);
+    }
 
     // ---- exactly once, from ClickHouse ----------------------------------------------------------------
     const ids = accepted.map(str).join(',');
