@@ -52,6 +52,12 @@ export interface ChaosOptions {
   readonly stallTimeoutMs?: number;
   /** Upper bound of the whole run. @default 3600000 */
   readonly settleTimeoutMs?: number;
+  /**
+   * Process chaos stops once this share of the accepted jobs has ended (after every submission), so the last jobs
+   * drain without new failures: a job still stuck then is stuck for good, however slowly a loaded machine recovers
+   * from each kill. @default 1 (chaos until the end)
+   */
+  readonly chaosUntilEnded?: number;
   readonly seed?: number;
   /** Acts of chaos to take first, in order, before random ones (a short run still covers each kind). @default [] */
   readonly firstActions?: readonly ChaosAction[];
@@ -79,6 +85,8 @@ export interface ChaosReport {
   readonly submitRetries: number;
   readonly outcomes: Readonly<Record<string, number>>;
   readonly stuck: readonly string[];
+  /** Why waiting for the jobs ended: all ended, none ended for stallTimeoutMs, or the settle deadline passed. */
+  readonly waitEnded: 'all-ended' | 'stalled' | 'deadline';
   /** Jobs with more than one terminal audit row (job.completed/failed/cancelled). */
   readonly duplicateTerminalAudits: readonly string[];
   /** Accepted jobs with no terminal audit row. */
@@ -282,8 +290,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         else await sleep(200);
       }
     })();
+    let submitted = false;
+    const chaosUntil = o.chaosUntilEnded ?? 1;
     const chaos = (async () => {
-      while (!done) {
+      while (!done && !(submitted && ended.size >= chaosUntil * accepted.length)) {
         await sleep(o.actionIntervalMs ?? 4000);
         if (done) break;
         try {
@@ -296,8 +306,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
         // Always keep one actor host and one instance of every engine.
         await keepOneOfEach().catch((err: unknown) => note(`restart failed: ${err instanceof Error ? err.message : String(err)}`));
       }
+      if (!done) note(`process chaos stopped: ${ended.size} of ${accepted.length} jobs ended; the rest drain without new failures`);
     })();
-    let submitted = false;
     void Promise.all(submitters).then(() => {
       submitted = true;
       note(`all ${accepted.length} jobs accepted (${submitRetries} submission retries)`);
@@ -316,12 +326,13 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       }
       await sleep(1000);
     }
+    const waitEnded = submitted && ended.size === accepted.length ? 'all-ended' : Date.now() >= deadline ? 'deadline' : 'stalled';
     const drainSeconds = (Date.now() - started) / 1000;
     done = true;
     await chaos;
     await brokerChaos;
     const pending = accepted.filter((x) => !ended.has(x));
-    note(`jobs ended: ${JSON.stringify(outcomes)}; stuck: ${pending.length}; chaos: ${JSON.stringify(actions)}`);
+    note(`jobs ended: ${JSON.stringify(outcomes)}; stuck: ${pending.length} (${waitEnded}); chaos: ${JSON.stringify(actions)}`);
     // Where each stuck job stopped, so a failed run can be diagnosed from its report alone.
     for (const id of pending.slice(0, 10)) {
       const res = await fetch(`${base}/v1/audio/transcriptions/${id}`, { headers: { authorization: `Bearer ${apiKey}` } }).catch(() => undefined);
@@ -359,7 +370,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
       withHistory = await measureRestore(stack, prefix, kafka);
     }
     report = {
-      jobs: o.jobs, accepted: accepted.length, submitRetries, outcomes, stuck: pending,
+      jobs: o.jobs, accepted: accepted.length, submitRetries, outcomes, stuck: pending, waitEnded,
       duplicateTerminalAudits: [...byJob].filter(([, n]) => n > 1).map(([id]) => id),
       missingTerminalAudits: accepted.filter((id) => !byJob.has(id)),
       duplicateFacts, completedWithoutFacts: factless.map((r) => r.job_id), actions, brokerRestart,
