@@ -1,7 +1,8 @@
 /**
  * StreamConsumer: at-least-once consumption with the offset committed only after the handler's effects are
  * durable. One message per partition at a time (eachMessage, so a tracing instrumentation links each message to
- * its producer's span); bad messages go to the dead-letter sink and never block their partition.
+ * its producer's span); bad messages go to the dead-letter sink and never block their partition. A running consumer
+ * never stays dead: after a crash kafkajs will not restart from (a long broker outage), it rejoins by itself.
  */
 import { context as otelContext, trace } from '@opentelemetry/api';
 import { DependencyUnavailableError, IllegalStateError, TimeoutError, toFailureRecord, type FailureRecord } from '../core/errors.js';
@@ -150,6 +151,9 @@ interface CompiledOptions<T> {
 }
 
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+/** Back-off of #rejoin() after a crash kafkajs gave up on: first wait, and the most it doubles to. */
+const REJOIN_FIRST_DELAY_MS = 1000;
+const REJOIN_MAX_DELAY_MS = 30_000;
 
 function compile<T>(o: StreamConsumerOptions<T>): CompiledOptions<T> {
   const positiveInt = (v: number | undefined, d: number, name: string): number => {
@@ -237,6 +241,9 @@ export class StreamConsumer<T> {
   /** Settles on the first group join (resolve) or on a crash kafkajs will not restart from (reject). */
   readonly #firstJoin: Promise<void>;
   #joined: () => void = () => undefined;
+  /** True once the group was joined: a later crash kafkajs gives up on is recovered from by #rejoin(). */
+  #everJoined = false;
+  #rejoining = false;
   #failed: (err: Error) => void = () => undefined;
 
   constructor(options: StreamConsumerOptions<T>) {
@@ -271,7 +278,12 @@ export class StreamConsumer<T> {
       // kafkajs restarts after retriable crashes (e.g. "coordinator is loading" right after the broker started).
       const fields = { err: e.payload.error.message, restart: e.payload.restart };
       if (e.payload.restart) this.#log.warn(fields, 'Kafka consumer crashed; kafkajs restarts it');
-      else {
+      else if (this.#everJoined && this.#state === 'running') {
+        // kafkajs gives up on some errors a long broker outage causes ("Failed to find group coordinator"); a
+        // running service must not be left with a dead consumer while its process looks healthy: rejoin ourselves.
+        this.#log.error(fields, 'Kafka consumer crashed and kafkajs will not restart it; rejoining');
+        void this.#rejoin();
+      } else {
         this.#log.error(fields, 'Kafka consumer crashed and will not restart');
         this.#failed(e.payload.error);
       }
@@ -335,6 +347,37 @@ export class StreamConsumer<T> {
       this.#state = 'closed';
       await this.#consumer.disconnect().catch(() => undefined);
       throw new DependencyUnavailableError(`Kafka consumer ${this.#o.groupId} could not start: ${errorText(err)}`, { cause: err });
+    }
+  }
+
+  /**
+   * After a crash kafkajs does not restart from (it has disconnected the consumer): connects and runs it again, with
+   * a doubling back-off, until it runs or the consumer is closed. The subscription is kept by kafkajs.
+   */
+  async #rejoin(): Promise<void> {
+    if (this.#rejoining) return;
+    this.#rejoining = true;
+    try {
+      for (let delayMs = REJOIN_FIRST_DELAY_MS; this.#state === 'running'; delayMs = Math.min(delayMs * 2, REJOIN_MAX_DELAY_MS)) {
+        await sleep(delayMs, undefined, { signal: this.#closing.signal }).catch(() => undefined);
+        if (this.#state !== 'running') return;
+        try {
+          await this.#consumer.connect();
+          await this.#consumer.run({
+            autoCommit: false,
+            partitionsConsumedConcurrently: this.#o.concurrency,
+            eachMessage: (payload) => this.#onMessage(payload),
+          });
+          if (this.#paused) this.#consumer.pause(this.#o.topics.map((topic) => ({ topic })));
+          this.#log.info({}, 'consumer running again after the crash');
+          return;
+        } catch (err) {
+          this.#log.warn({ err: errorText(err), retry_in_ms: Math.min(delayMs * 2, REJOIN_MAX_DELAY_MS) }, 'consumer could not rejoin yet');
+          await this.#consumer.disconnect().catch(() => undefined);
+        }
+      }
+    } finally {
+      this.#rejoining = false;
     }
   }
 
@@ -405,6 +448,7 @@ export class StreamConsumer<T> {
     this.#joins++;
     this.#aliveAt = Date.now();
     for (const r of revoked) for (const p of r.partitions) this.#pending.delete(`${r.topic}:${p}`);
+    this.#everJoined = true;
     this.#joined();
     this.#log.info({ assignment: this.assignment }, 'consumer joined the group');
     this.#runHooks(revoked, assigned);

@@ -17,7 +17,7 @@ import { newMessageHeaders } from '../../streams/headers.js';
 import { createKafka, ensureTopics, type Admin, type Consumer, type Kafka } from '../../streams/kafka-client.js';
 import { StreamProducer } from '../../streams/producer.js';
 import { MessageDecodeError } from '../../streams/validate.js';
-import { eventually } from '../support/runtime-fixture.js';
+import { eventually, recordingLogger, type LogLine } from '../support/runtime-fixture.js';
 import { startTestKafka, type TestKafka } from './kafka-fixture.js';
 
 const run = randomBytes(4).toString('hex');
@@ -610,4 +610,66 @@ void test('destroy() abandons a handler in flight: its signal aborts and its mes
   // The abandoned handler ends (its promise settles) but is neither committed nor retried.
   assert.deepEqual(events.filter((e) => e.startsWith('commit') || e.startsWith('start')), ['start 0#1', 'commit 0:1', 'start 1#1']);
   assert.equal((await committed(group, t)).get(0), '1');
+});
+
+/**
+ * The real client, whose consumer's first delivery of `seq` throws an error kafkajs may not retry: its runner then
+ * crashes with restart=false and disconnects, as after "Failed to find group coordinator" in a long broker outage.
+ */
+function crashingOnce(seq: number): Kafka {
+  let crashed = false;
+  return new Proxy(kafka, {
+    get(t, prop) {
+      if (prop !== 'consumer') {
+        const value: unknown = Reflect.get(t, prop);
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(t) : value;
+      }
+      return (config: Parameters<Kafka['consumer']>[0]): Consumer => {
+        const real = kafka.consumer(config);
+        return new Proxy(real, {
+          get(c, p) {
+            if (p !== 'run') {
+              const value: unknown = Reflect.get(c, p);
+              return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(c) : value;
+            }
+            return (cfg: Parameters<Consumer['run']>[0]) => real.run({
+              ...cfg,
+              eachMessage: async (payload) => {
+                if (!crashed && payload.message.value && decode(payload.message.value) === seq) {
+                  crashed = true;
+                  throw Object.assign(new Error('injected: an error kafkajs does not restart from'), { retriable: false });
+                }
+                await cfg?.eachMessage?.(payload);
+              },
+            });
+          },
+        });
+      };
+    },
+  });
+}
+
+void test('a crash kafkajs will not restart from: the consumer rejoins by itself and handles the rest, the crashed message included', async () => {
+  const t = await topic('rejoin');
+  const group = groupName('rejoin');
+  const lines: LogLine[] = [];
+  const seen: number[] = [];
+  const c = new StreamConsumer<number>({
+    kafka: crashingOnce(1), log: recordingLogger(lines), deadLetter: dlqWriter, topics: [t], groupId: group, maxWaitTimeMs: 100,
+    decode, handler: async (m) => void seen.push(m.value),
+  });
+  built.push(c);
+  await c.start();
+  for (let seq = 0; seq < 3; seq++) await send(t, 'r', payload(seq));
+  await eventually(() => (seen.includes(2) ? true : undefined), 60_000, 'every message handled after the crash');
+  const msgs = lines.map((l) => l.msg);
+  assert.ok(msgs.includes('Kafka consumer crashed and kafkajs will not restart it; rejoining'), msgs.join(' | '));
+  assert.ok(msgs.includes('consumer running again after the crash'), msgs.join(' | '));
+  assert.ok(!msgs.includes('Kafka consumer crashed and will not restart'));
+  // Message 1 was never handled before the crash, so it is not lost: each message is handled once, in order.
+  assert.deepEqual(seen, [0, 1, 2]);
+  assert.equal(c.state, 'running');
+  await eventually(async () => ((await committed(group, t)).get(0) === '3' ? true : undefined), 30_000, 'all three committed');
+  await c.close();
+  assert.equal(c.state, 'closed');
 });
