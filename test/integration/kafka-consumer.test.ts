@@ -75,20 +75,23 @@ async function send(t: string, key: string, value: Buffer | null, partition?: nu
   await producer.send(t, { key, value, headers: newMessageHeaders({ requestId: `req-${key}`, tenantId: 'tenant-c' }), ...(partition === undefined ? {} : { partition }) });
 }
 
+/** `target` with the members `override` returns in place of its own; everything else goes straight through. */
+function passThrough<O extends object>(target: O, override: (prop: string | symbol) => unknown): O {
+  return new Proxy(target, {
+    get(t, prop) {
+      const own = override(prop);
+      if (own !== undefined) return own;
+      const value: unknown = Reflect.get(t, prop);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(t) : value;
+    },
+  });
+}
+
 /**
  * The real Kafka client, with every offset commit a consumer makes written to `events` (`commit <partition>:<next
  * offset>`) at the moment it is issued. Everything else goes straight through.
  */
 function observed(events: string[]): Kafka {
-  const passThrough = <O extends object>(target: O, override: (prop: string | symbol) => unknown): O =>
-    new Proxy(target, {
-      get(t, prop) {
-        const own = override(prop);
-        if (own !== undefined) return own;
-        const value: unknown = Reflect.get(t, prop);
-        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(t) : value;
-      },
-    });
   return passThrough(kafka, (prop) =>
     prop !== 'consumer'
       ? undefined
@@ -618,35 +621,27 @@ void test('destroy() abandons a handler in flight: its signal aborts and its mes
  */
 function crashingOnce(seq: number): Kafka {
   let crashed = false;
-  return new Proxy(kafka, {
-    get(t, prop) {
-      if (prop !== 'consumer') {
-        const value: unknown = Reflect.get(t, prop);
-        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(t) : value;
-      }
-      return (config: Parameters<Kafka['consumer']>[0]): Consumer => {
-        const real = kafka.consumer(config);
-        return new Proxy(real, {
-          get(c, p) {
-            if (p !== 'run') {
-              const value: unknown = Reflect.get(c, p);
-              return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(c) : value;
-            }
-            return (cfg: Parameters<Consumer['run']>[0]) => real.run({
-              ...cfg,
-              eachMessage: async (payload) => {
-                if (!crashed && payload.message.value && decode(payload.message.value) === seq) {
-                  crashed = true;
-                  throw Object.assign(new Error('injected: an error kafkajs does not restart from'), { retriable: false });
-                }
-                await cfg?.eachMessage?.(payload);
-              },
-            });
-          },
-        });
-      };
-    },
-  });
+  return passThrough(kafka, (prop) =>
+    prop !== 'consumer'
+      ? undefined
+      : (config: Parameters<Kafka['consumer']>[0]): Consumer => {
+          const real = kafka.consumer(config);
+          return passThrough(real, (p) =>
+            p !== 'run'
+              ? undefined
+              : (cfg: Parameters<Consumer['run']>[0]) => real.run({
+                  ...cfg,
+                  eachMessage: async (payload) => {
+                    if (!crashed && payload.message.value && decode(payload.message.value) === seq) {
+                      crashed = true;
+                      throw Object.assign(new Error('injected: an error kafkajs does not restart from'), { retriable: false });
+                    }
+                    await cfg?.eachMessage?.(payload);
+                  },
+                }),
+          );
+        },
+  );
 }
 
 void test('a crash kafkajs will not restart from: the consumer rejoins by itself and handles the rest, the crashed message included', async () => {
