@@ -92,19 +92,20 @@ function passThrough<O extends object>(target: O, override: (prop: string | symb
  * offset>`) at the moment it is issued. Everything else goes straight through.
  */
 function observed(events: string[]): Kafka {
+  return withConsumerMethod('commitOffsets', (real) => (offsets) => {
+    for (const o of offsets) events.push(`commit ${o.partition}:${o.offset}`);
+    return real.commitOffsets(offsets);
+  });
+}
+
+/** The real client, with one method of every consumer it makes replaced by `wrap(real consumer)`. */
+function withConsumerMethod<K extends keyof Consumer>(method: K, wrap: (real: Consumer) => Consumer[K]): Kafka {
   return passThrough(kafka, (prop) =>
     prop !== 'consumer'
       ? undefined
       : (config: Parameters<Kafka['consumer']>[0]): Consumer => {
           const real = kafka.consumer(config);
-          return passThrough(real, (p) =>
-            p !== 'commitOffsets'
-              ? undefined
-              : (offsets: Parameters<Consumer['commitOffsets']>[0]) => {
-                  for (const o of offsets) events.push(`commit ${o.partition}:${o.offset}`);
-                  return real.commitOffsets(offsets);
-                },
-          );
+          return passThrough(real, (p) => (p === method ? wrap(real) : undefined));
         },
   );
 }
@@ -621,27 +622,16 @@ void test('destroy() abandons a handler in flight: its signal aborts and its mes
  */
 function crashingOnce(seq: number): Kafka {
   let crashed = false;
-  return passThrough(kafka, (prop) =>
-    prop !== 'consumer'
-      ? undefined
-      : (config: Parameters<Kafka['consumer']>[0]): Consumer => {
-          const real = kafka.consumer(config);
-          return passThrough(real, (p) =>
-            p !== 'run'
-              ? undefined
-              : (cfg: Parameters<Consumer['run']>[0]) => real.run({
-                  ...cfg,
-                  eachMessage: async (payload) => {
-                    if (!crashed && payload.message.value && decode(payload.message.value) === seq) {
-                      crashed = true;
-                      throw Object.assign(new Error('injected: an error kafkajs does not restart from'), { retriable: false });
-                    }
-                    await cfg?.eachMessage?.(payload);
-                  },
-                }),
-          );
-        },
-  );
+  return withConsumerMethod('run', (real) => (cfg) => real.run({
+    ...cfg,
+    eachMessage: async (payload) => {
+      if (!crashed && payload.message.value && decode(payload.message.value) === seq) {
+        crashed = true;
+        throw Object.assign(new Error('injected: an error kafkajs does not restart from'), { retriable: false });
+      }
+      await cfg?.eachMessage?.(payload);
+    },
+  }));
 }
 
 void test('a crash kafkajs will not restart from: the consumer rejoins by itself and handles the rest, the crashed message included', async () => {
