@@ -331,11 +331,7 @@ export class StreamConsumer<T> {
     try {
       await this.#consumer.connect();
       await this.#consumer.subscribe({ topics: [...this.#o.topics], fromBeginning: this.#o.fromBeginning });
-      await this.#consumer.run({
-        autoCommit: false,
-        partitionsConsumedConcurrently: this.#o.concurrency,
-        eachMessage: (payload) => this.#onMessage(payload),
-      });
+      await this.#run();
       const timer = new AbortController();
       await Promise.race([
         this.#firstJoin,
@@ -348,6 +344,15 @@ export class StreamConsumer<T> {
       await this.#consumer.disconnect().catch(() => undefined);
       throw new DependencyUnavailableError(`Kafka consumer ${this.#o.groupId} could not start: ${errorText(err)}`, { cause: err });
     }
+  }
+
+  /** Starts kafkajs's fetch loop over our handler (at start, and again after a crash). */
+  #run(): Promise<void> {
+    return this.#consumer.run({
+      autoCommit: false,
+      partitionsConsumedConcurrently: this.#o.concurrency,
+      eachMessage: (payload) => this.#onMessage(payload),
+    });
   }
 
   /**
@@ -363,11 +368,7 @@ export class StreamConsumer<T> {
         if (this.#state !== 'running') return;
         try {
           await this.#consumer.connect();
-          await this.#consumer.run({
-            autoCommit: false,
-            partitionsConsumedConcurrently: this.#o.concurrency,
-            eachMessage: (payload) => this.#onMessage(payload),
-          });
+          await this.#run();
           if (this.#paused) this.#consumer.pause(this.#o.topics.map((topic) => ({ topic })));
           this.#log.info({}, 'consumer running again after the crash');
           return;
