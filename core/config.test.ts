@@ -86,6 +86,7 @@ const CASES: { readonly [K in Key]: Case } = {
   realtimeEngineQueueFrames: { default: 3000, valid: ['10', 10], invalid: ['9', '1000001'] },
   realtimeDecodeConcurrency: { default: 1, valid: ['4', 4], invalid: ['0', '65'] },
   realtimePartialMaxWaitMs: { default: 500, valid: ['0', 0], invalid: ['-1', '60001'] },
+  realtimePartialSkipBehindMs: { default: 1000, valid: ['1', 1], invalid: ['0', '3600001'] },
   realtimeSessionsPerEngine: { default: 16, valid: ['100000', 100000], invalid: ['0', '100001'] },
   realtimeModel: { default: 'moonshine-tiny', valid: ['whisper-base', 'whisper-base'], invalid: FREE('a model id; the engine reports one it cannot load') },
   realtimeMaxSessionsPerKey: { default: 32, valid: ['1', 1], invalid: ['0', '1000001'] },

@@ -39,6 +39,7 @@ runService(SERVICE.realtime, async (config, baseLog) => {
     models, vad, clock: systemClock, log, tracer: createOtelTracer(SERVICE.realtime),
     metrics: realtimeEngineMetrics(registry), hop: realtimeHopMetric(registry), queueCapacity: config.realtimeEngineQueueFrames,
     decodes: { concurrency: config.realtimeDecodeConcurrency, partialMaxWaitMs: config.realtimePartialMaxWaitMs },
+    partialSkipBehindMs: config.realtimePartialSkipBehindMs,
   });
   await engine.start();
   const server = await startHealthServer(config.realtimeEnginePort, { registry, checks: { kafka: streams.check } }, config.bindHost);

@@ -59,6 +59,8 @@ export interface RealtimeEngineOptions {
   readonly tuning?: RealtimeConsumerTuning;
   /** Decode scheduling of all sessions (decode-scheduler.ts). @default one decode at a time, partials wait at most 500 ms */
   readonly decodes?: { readonly concurrency?: number; readonly partialMaxWaitMs?: number };
+  /** How far behind real time a session may be before its partials are skipped. @default 1000 */
+  readonly partialSkipBehindMs?: number;
 }
 
 export class RealtimeEngine {
@@ -182,6 +184,7 @@ export class RealtimeEngine {
             instanceId: this.instanceId, clock: this.#o.clock, log: this.#o.log, tracer: this.#o.tracer,
             ...(this.#o.metrics !== undefined && { metrics: this.#o.metrics }), ...(this.#o.hop !== undefined && { hop: this.#o.hop }),
             ...(this.#o.queueCapacity !== undefined && { queueCapacity: this.#o.queueCapacity }),
+            ...(this.#o.partialSkipBehindMs !== undefined && { partialSkipBehindMs: this.#o.partialSkipBehindMs }),
             onFinished: (id) => this.#onFinished(id, m.partition),
           });
           this.#sessions.set(sessionId, session);

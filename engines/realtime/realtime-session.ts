@@ -61,6 +61,8 @@ export interface RealtimeSessionOptions {
   readonly hop?: RealtimeHopMetric;
   /** Messages queued per session before its partition waits. @default 3000 (5 min of 100 ms frames) */
   readonly queueCapacity?: number;
+  /** How far behind real time the session may be before its partials are skipped. @default 1000 */
+  readonly partialSkipBehindMs?: number;
   /** @default 500 */
   readonly progressIntervalMs?: number;
   /** Called once the session is over on this engine (ended, failed): the engine forgets it. */
@@ -250,7 +252,7 @@ export class RealtimeSession {
       recognizer,
       vad: this.#o.vad,
       endpointer: endpointerOptions(this.#config),
-      partials: { enabled: this.#config.partials },
+      partials: { enabled: this.#config.partials, ...(this.#o.partialSkipBehindMs !== undefined && { skipWhenBehindMs: this.#o.partialSkipBehindMs }) },
       ...(this.#config.language !== undefined && { language: this.#config.language }),
       clock: this.#o.clock,
       // Load signal for the adaptive cadence: how old the audio being processed is (partials give way first).

@@ -15,7 +15,7 @@ import { MOONSHINE_TINY, batchEngineId } from '../../engines/models/catalogue.js
 import { ESPEAK_SENTENCES, espeakSet, librivoxSet, withPauses } from '../fixtures/speech-fixtures.js';
 import { decodeWav } from '../fixtures/wav.js';
 import { ofType, streamNative, toPcm16, type NativeSessionResult } from '../support/realtime-client.js';
-import { TERMINAL, batchTranscript, startHarness, type Harness } from './pipeline-harness.js';
+import { PARTIALS_REGARDLESS_OF_LOAD, TERMINAL, batchTranscript, startHarness, type Harness } from './pipeline-harness.js';
 
 const RATE = 16000;
 const BATCH_ENGINE = batchEngineId(MOONSHINE_TINY);
@@ -24,7 +24,7 @@ let dir: string;
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'dalston-rt-e2e-'));
-  h = await startHarness({ name: 'realtime', engines: ['audio-prepare', BATCH_ENGINE, 'merge'], realtimeEngines: 1 });
+  h = await startHarness({ name: 'realtime', engines: ['audio-prepare', BATCH_ENGINE, 'merge'], realtimeEngines: 1, env: PARTIALS_REGARDLESS_OF_LOAD });
 });
 after(async () => {
   await h?.stop();
