@@ -212,6 +212,7 @@ const DEAD_LETTER_ATTEMPTS = 5;
 export class StreamConsumer<T> {
   readonly #o: CompiledOptions<T>;
   readonly #log: Logger;
+  readonly #kafka: Kafka;
   readonly #consumer: Consumer;
   #state: ConsumerState = 'idle';
   #paused = false;
@@ -237,6 +238,16 @@ export class StreamConsumer<T> {
   /** Next offset to read per `topic:partition`, whatever became of the record (handled, dead-lettered, skipped). */
   readonly #positions = new Map<string, bigint>();
   readonly #durableWork = new Set<Promise<void>>();
+  /**
+   * Requeues (seeks) kafkajs has not applied yet, by `topic:partition`. kafkajs applies a seek at the partition's next
+   * fetch, and only while the partition is assigned: a seek made as its partition is revoked stays pending in kafkajs
+   * and is applied when the partition comes back, however long after and however far the group has read since.
+   */
+  readonly #seeks = new Map<string, string>();
+  /** Partitions revoked with a seek still pending in kafkajs: when they come back, that seek must be overridden. */
+  readonly #staleSeeks = new Set<string>();
+  /** Per partition: the group's committed offset when a stale seek was overridden; records below it are past. */
+  readonly #floors = new Map<string, bigint>();
   #closed: Promise<void> | undefined;
   /** Settles on the first group join (resolve) or on a crash kafkajs will not restart from (reject). */
   readonly #firstJoin: Promise<void>;
@@ -249,6 +260,7 @@ export class StreamConsumer<T> {
   constructor(options: StreamConsumerOptions<T>) {
     this.#o = compile(options);
     this.#log = options.log.child({ component: 'stream-consumer', group_id: options.groupId });
+    this.#kafka = options.kafka;
     options.deadLetter.watch?.(this.#o.topics);
     this.#consumer = options.kafka.consumer({
       groupId: options.groupId,
@@ -287,7 +299,10 @@ export class StreamConsumer<T> {
         this.#log.error(fields, 'Kafka consumer crashed and will not restart');
         this.#failed(e.payload.error);
       }
-      // kafkajs disconnects on a crash: whatever we held is gone; a restart joins again and re-assigns.
+      // kafkajs disconnects on a crash: whatever we held is gone (pending seeks too: a restart builds a new group
+      // member); a restart joins again and re-assigns.
+      this.#seeks.clear();
+      this.#staleSeeks.clear();
       this.#revokeAll();
     });
   }
@@ -448,7 +463,14 @@ export class StreamConsumer<T> {
     this.#rebalancing = false;
     this.#joins++;
     this.#aliveAt = Date.now();
-    for (const r of revoked) for (const p of r.partitions) this.#pending.delete(`${r.topic}:${p}`);
+    for (const r of revoked) {
+      for (const p of r.partitions) {
+        const key = `${r.topic}:${p}`;
+        this.#pending.delete(key);
+        this.#floors.delete(key);
+        if (this.#seeks.delete(key)) this.#staleSeeks.add(key);
+      }
+    }
     this.#everJoined = true;
     this.#joined();
     this.#log.info({ assignment: this.assignment }, 'consumer joined the group');
@@ -486,21 +508,58 @@ export class StreamConsumer<T> {
     } catch (err) {
       this.#log.error({ err: errorText(err) }, 'onPartitionsRevoked failed');
     }
-    if (assigned.length === 0 || !onPartitionsAssigned) return;
+    const staleSeeks = assigned.some((a) => a.partitions.some((p) => this.#staleSeeks.has(`${a.topic}:${p}`)));
+    if (assigned.length === 0 || (!onPartitionsAssigned && !staleSeeks)) return;
     const joins = this.#joins;
     for (let attempt = 1; ; attempt++) {
       // A newer assignment or revocation queued its own hooks; stop retrying this one.
       if (this.#joins !== joins || this.#state !== 'running') return;
       const still = this.#stillAssigned(assigned);
       if (still.length === 0) return;
+      let step = 'overriding a stale seek';
       try {
-        await onPartitionsAssigned(still);
+        await this.#overrideStaleSeeks(still);
+        step = 'onPartitionsAssigned';
+        await onPartitionsAssigned?.(still);
         return;
       } catch (err) {
         const backoffMs = this.#backoff(Math.min(attempt, 6));
-        this.#log.error({ err: errorText(err), attempt, backoff_ms: backoffMs }, 'onPartitionsAssigned failed; retrying, messages wait');
+        this.#log.error({ err: errorText(err), attempt, backoff_ms: backoffMs }, `${step} failed; retrying, messages wait`);
         await sleep(backoffMs, undefined, { signal: this.#closing.signal }).catch(() => undefined);
       }
+    }
+  }
+
+  /**
+   * Partitions that came back with a seek of ours still pending in kafkajs (see #seeks) are read on from the group's
+   * committed offset instead, and any record below it fetched meanwhile is skipped: the member neither handles again
+   * what others handled while it was away nor commits an offset below theirs.
+   */
+  async #overrideStaleSeeks(assigned: readonly TopicPartitions[]): Promise<void> {
+    const stale = assigned
+      .map((a) => ({ topic: a.topic, partitions: a.partitions.filter((p) => this.#staleSeeks.has(`${a.topic}:${p}`)) }))
+      .filter((a) => a.partitions.length > 0);
+    if (stale.length === 0) return;
+    const admin = this.#kafka.admin();
+    await admin.connect();
+    try {
+      for (const { topic, partitions } of stale) {
+        const [offsets] = await admin.fetchOffsets({ groupId: this.#o.groupId, topics: [topic] });
+        for (const partition of partitions) {
+          const key = `${topic}:${partition}`;
+          const committed = offsets?.partitions.find((o) => o.partition === partition)?.offset;
+          // Nothing committed (-1): the pending seek is where the group stands anyway.
+          if (committed !== undefined && BigInt(committed) >= 0n) {
+            this.#consumer.seek({ topic, partition, offset: committed });
+            this.#seeks.set(key, committed);
+            this.#floors.set(key, BigInt(committed));
+            this.#log.info({ topic, partition, offset: committed }, 'a requeue left pending when its partition moved away was overridden: reading on from the committed offset');
+          }
+          this.#staleSeeks.delete(key);
+        }
+      }
+    } finally {
+      await admin.disconnect().catch(() => undefined);
     }
   }
 
@@ -535,6 +594,9 @@ export class StreamConsumer<T> {
   }
 
   async #onMessage(payload: EachMessagePayload): Promise<void> {
+    const key = `${payload.topic}:${payload.partition}`;
+    // kafkajs delivers nothing of a partition while a seek of it is pending: this delivery means any was applied.
+    this.#seeks.delete(key);
     // Closing: leave the message uncommitted for the partition's next owner.
     if (this.#state !== 'running') return;
     // Wait for assignment hooks (actor restore), but never past an abandon (destroy / drain deadline).
@@ -543,6 +605,9 @@ export class StreamConsumer<T> {
       return;
     }
     if (this.#state !== 'running') return;
+    // Fetched from a stale seek before it was overridden: the group is past this record, and so is the next fetch.
+    const floor = this.#floors.get(key);
+    if (floor !== undefined && BigInt(payload.message.offset) < floor) return;
     const work = this.#process(payload);
     this.#inFlight.add(work);
     try {
@@ -705,6 +770,7 @@ export class StreamConsumer<T> {
     if (this.#state !== 'running') return;
     try {
       this.#consumer.seek({ topic: payload.topic, partition: payload.partition, offset: payload.message.offset });
+      this.#seeks.set(`${payload.topic}:${payload.partition}`, payload.message.offset);
     } catch (err) {
       this.#log.warn({ topic: payload.topic, partition: payload.partition, err: errorText(err) }, 'could not requeue a message');
     }

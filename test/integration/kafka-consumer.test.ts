@@ -91,20 +91,20 @@ function passThrough<O extends object>(target: O, override: (prop: string | symb
  * The real Kafka client, with every offset commit a consumer makes written to `events` (`commit <partition>:<next
  * offset>`) at the moment it is issued. Everything else goes straight through.
  */
-function observed(events: string[]): Kafka {
+function observed(events: string[], client: Kafka = kafka): Kafka {
   return withConsumerMethod('commitOffsets', (real) => (offsets) => {
     for (const o of offsets) events.push(`commit ${o.partition}:${o.offset}`);
     return real.commitOffsets(offsets);
-  });
+  }, client);
 }
 
 /** The real client, with one method of every consumer it makes replaced by `wrap(real consumer)`. */
-function withConsumerMethod<K extends keyof Consumer>(method: K, wrap: (real: Consumer) => Consumer[K]): Kafka {
-  return passThrough(kafka, (prop) =>
+function withConsumerMethod<K extends keyof Consumer>(method: K, wrap: (real: Consumer) => Consumer[K], client: Kafka = kafka): Kafka {
+  return passThrough(client, (prop) =>
     prop !== 'consumer'
       ? undefined
       : (config: Parameters<Kafka['consumer']>[0]): Consumer => {
-          const real = kafka.consumer(config);
+          const real = client.consumer(config);
           return passThrough(real, (p) => (p === method ? wrap(real) : undefined));
         },
   );
@@ -657,4 +657,56 @@ void test('a crash kafkajs will not restart from: the consumer rejoins by itself
   await eventually(async () => ((await committed(group, t)).get(0) === '3' ? true : undefined), 30_000, 'all three committed');
   await c.close();
   assert.equal(c.state, 'closed');
+});
+
+void test('a message requeued as its partition moved away is not read again from that offset when the partition comes back: the committed offset never goes backwards', async () => {
+  const t = await topic('stale-seek');
+  const group = groupName('stale-seek');
+  for (let seq = 0; seq < 3; seq++) await send(t, 's', payload(seq));
+  // The round-robin assignor gives a lone partition to the member whose id (client id first) sorts first: B takes it
+  // from A when it joins and hands it back when it leaves, whatever the generated ids.
+  const client = (id: string): Kafka => createKafka({ brokers: broker.brokers, clientId: `${id}-${run}`, log: silentLogger });
+  const seenA: string[] = [];
+  const seenB: string[] = [];
+  const commitsA: string[] = [];
+  let releaseA: () => void = () => undefined;
+  const holdA = new Promise<void>((r) => (releaseA = r));
+  const a: StreamConsumer<number> = new StreamConsumer<number>({
+    kafka: observed(commitsA, client('zz-member-a')), log: silentLogger, deadLetter: dlqWriter, topics: [t], groupId: group, maxWaitTimeMs: 100, heartbeatIntervalMs: 200,
+    decode,
+    handler: async (m) => {
+      seenA.push(m.offset);
+      if (seenA.length > 1) return;
+      // Like an engine whose task slots are all busy: give the message back, stop fetching; it stays in the handler
+      // until the group is rebalancing, so the partition moves to B before A fetches again.
+      m.requeue();
+      a.pause();
+      await holdA;
+    },
+  });
+  built.push(a);
+  await a.start();
+  await eventually(() => (seenA.length === 1 ? true : undefined), 30_000, 'A requeued message 0');
+  const b = new StreamConsumer<number>({
+    kafka: client('aa-member-b'), log: silentLogger, deadLetter: dlqWriter, topics: [t], groupId: group, maxWaitTimeMs: 100, heartbeatIntervalMs: 200,
+    decode, handler: async (m) => void seenB.push(m.offset),
+  });
+  built.push(b);
+  const bJoined = b.start();
+  await sleep(1500); // B's join request is in: the group is rebalancing
+  releaseA();
+  await bJoined;
+  assert.deepEqual(b.assignment, [{ topic: t, partitions: [0] }], 'the partition moved to B');
+  await eventually(() => (seenB.length === 3 ? true : undefined), 30_000, 'B handled the three messages');
+  assert.deepEqual(seenB, ['0', '1', '2']);
+  await eventually(async () => ((await committed(group, t)).get(0) === '3' ? true : undefined), 30_000, 'B committed them');
+  await b.close(); // the partition goes back to A
+  await eventually(() => (a.assignment.length === 1 ? true : undefined), 60_000, 'A owns the partition again');
+  a.resume();
+  await send(t, 's', payload(3));
+  await eventually(() => (seenA.includes('3') ? true : undefined), 30_000, 'A handled the new message');
+  assert.deepEqual(seenA, ['0', '3'], 'A read on from the committed offset, not again from its requeue of 0');
+  await eventually(async () => ((await committed(group, t)).get(0) === '4' ? true : undefined), 30_000, 'committed past the new message');
+  assert.deepEqual(commitsA, ['commit 0:4'], 'A committed nothing below what B had committed');
+  await a.close();
 });
