@@ -248,6 +248,11 @@ export class StreamConsumer<T> {
   readonly #staleSeeks = new Set<string>();
   /** Per partition: the group's committed offset when a stale seek was overridden; records below it are past. */
   readonly #floors = new Map<string, bigint>();
+  /**
+   * Highest offset the broker acknowledged per `topic:partition` (kafkajs's commit event). kafkajs returns from a
+   * commit it drops (its fetch loop stopped by a crash) as from one it made: only this tells them apart.
+   */
+  readonly #acked = new Map<string, bigint>();
   #closed: Promise<void> | undefined;
   /** Settles on the first group join (resolve) or on a crash kafkajs will not restart from (reject). */
   readonly #firstJoin: Promise<void>;
@@ -282,6 +287,15 @@ export class StreamConsumer<T> {
     this.#consumer.on(ev.REBALANCING, () => {
       this.#rebalancing = true;
       this.#log.info({}, 'consumer group is rebalancing');
+    });
+    this.#consumer.on(ev.COMMIT_OFFSETS, (e) => {
+      for (const t of e.payload.topics) {
+        for (const p of t.partitions) {
+          const key = `${t.topic}:${p.partition}`;
+          const offset = BigInt(p.offset);
+          if (offset > (this.#acked.get(key) ?? -1n)) this.#acked.set(key, offset);
+        }
+      }
     });
     this.#consumer.on(ev.HEARTBEAT, () => {
       this.#aliveAt = Date.now();
@@ -819,6 +833,10 @@ export class StreamConsumer<T> {
     const next = (BigInt(offset) + 1n).toString();
     try {
       await this.#consumer.commitOffsets([{ topic, partition, offset: next }]);
+      if ((this.#acked.get(`${topic}:${partition}`) ?? -1n) < BigInt(next)) {
+        this.#log.warn({ topic, partition, offset }, 'offset commit dropped by kafkajs (its fetch loop had stopped); the message may be redelivered');
+        return;
+      }
       this.#aliveAt = Date.now();
     } catch (err) {
       // The effects are done; a lost commit only means a redelivery (at-least-once), so do not re-run the handler.

@@ -710,3 +710,22 @@ void test('a message requeued as its partition moved away is not read again from
   assert.deepEqual(commitsA, ['commit 0:4'], 'A committed nothing below what B had committed');
   await a.close();
 });
+
+void test('a commit kafkajs drops without a word (its fetch loop had stopped) is logged as such, not taken as made', async () => {
+  const t = await topic('dropped-commit');
+  const group = groupName('dropped-commit');
+  const lines: LogLine[] = [];
+  const seen: number[] = [];
+  // kafkajs's runner returns from commitOffsets without committing once it is not running: the same silence here.
+  const c = new StreamConsumer<number>({
+    kafka: withConsumerMethod('commitOffsets', () => async () => undefined), log: recordingLogger(lines), deadLetter: dlqWriter, topics: [t], groupId: group,
+    maxWaitTimeMs: 100, decode, handler: async (m) => void seen.push(m.value),
+  });
+  built.push(c);
+  await c.start();
+  await send(t, 'd', payload(0));
+  await eventually(() => (lines.some((l) => l.msg.startsWith('offset commit dropped')) ? true : undefined), 30_000, 'the dropped commit logged');
+  assert.deepEqual(seen, [0]);
+  assert.equal((await committed(group, t)).get(0), '-1', 'nothing reached the broker');
+  await c.close();
+});
