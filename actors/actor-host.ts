@@ -12,7 +12,7 @@ import type { Tracer } from '../core/telemetry/tracer.js';
 import {
   ANALYTICS, JOB_EVENTS, JOB_RESULTS, JOB_STATE, SCHEMA_VERSION, TASK_CONTROL, checkJobEvent, consumerGroupLag, groupsWithMembers,
   decodeMessage, encodeMessage, engineGroupId, newMessageHeaders, prefixed, topicForStage,
-  type AnalyticsMessage, type JobEvent, type JobState,
+  type AnalyticsMessage, type JobEvent, type JobState, type TaskCancel,
 } from '../streams/index.js';
 import { ActorRuntime, type ActorHostConnections, type ActorHostTuning, type StepContext } from './actor-runtime.js';
 import { isTerminalJob, nextWakeAt, restoredState, transition, type ActorInput, type TransitionSettings } from './job-transition.js';
@@ -68,6 +68,12 @@ export class ActorHost {
       nextWakeAt: (state) => nextWakeAt(state, options.settings),
       timerInput: { type: 'timer' },
       withoutLive: jobWithoutLive,
+      // A finished job's actor is gone, but a start of one of its tasks is a redundant run: stop it.
+      finishedInput: async (jobId, input, log) => {
+        if (input.type !== 'task.started') return;
+        const cancel: TaskCancel = { v: SCHEMA_VERSION, type: 'task.cancel', jobId, taskId: input.taskId, attempt: input.attempt, at: this.#o.clock.now() };
+        await this.#cancelSuperseded(cancel, input, {}, log);
+      },
       step: (ctx) => this.#step(ctx),
       sendOutbox: (state) => this.#sendOutbox(state),
     }, { ...options, component: 'actor-host', instanceId: this.instanceId, maxWaitTimeMs: 100 });
@@ -124,6 +130,13 @@ export class ActorHost {
       });
       if (!result.changed || !result.state) {
         ctx.unchanged();
+        // An unchanged result's effects are advisory (see TransitionResult.changed): sent once, never persisted.
+        const state = result.state;
+        for (const e of result.effects) {
+          if (e.type !== 'cancel_task' || !state) continue;
+          const cancel: TaskCancel = { v: SCHEMA_VERSION, type: 'task.cancel', jobId: e.jobId, taskId: e.taskId, attempt: e.attempt, at: ctx.now };
+          await this.#cancelSuperseded(cancel, input, { requestId: state.requestId, tenantId: state.tenantId }, ctx.log);
+        }
         return;
       }
       if (result.durable === false && before) {
@@ -145,6 +158,22 @@ export class ActorHost {
       return;
     }
     await run();
+  }
+
+  /**
+   * Tells engines to stop an attempt the job is done with that started again (its dispatch delivered once more, e.g.
+   * to another engine after a lost commit). Best effort: losing the cancel only lets a redundant run finish.
+   */
+  async #cancelSuperseded(cancel: TaskCancel, started: ActorInput, headers: { requestId?: string; tenantId?: string }, log: Logger): Promise<void> {
+    const fields = { [LOG.taskId]: cancel.taskId, attempt: cancel.attempt, ...(started.type === 'task.started' ? { instance: started.instanceId } : {}) };
+    try {
+      await this.#o.producer.send(this.topic(TASK_CONTROL.name), {
+        key: cancel.jobId, value: encodeMessage(cancel), headers: newMessageHeaders({ ...headers, clock: this.#o.clock }),
+      });
+      log.info(fields, 'an attempt the job is done with started again; its engine was told to stop');
+    } catch (err) {
+      log.warn({ ...fields, err: err instanceof Error ? err.message : String(err) }, 'cancel of a superseded attempt not sent');
+    }
   }
 
   /** Spans of later events hang under the job's handle_job_created span, kept in the state as a traceparent. */

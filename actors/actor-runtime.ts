@@ -93,6 +93,8 @@ export interface ActorKind<S extends ActorSnapshot, E extends I, I extends { rea
    * finished actor, an event for one this host never knew), 'remove' tombstones the finished actor's snapshot.
    */
   withoutLive(input: I, finished: { readonly status: string } | undefined): 'apply' | 'ignore' | 'remove';
+  /** An input for a finished actor, dropped: the kind may still answer it, best effort (e.g. stop a redundant task run). */
+  finishedInput?(id: string, input: I, log: Logger): Promise<void>;
   /** Runs the transition and calls exactly one of the context's commit, keep, unchanged or remove. */
   step(ctx: StepContext<S, I>): Promise<void>;
   /** Sends the effects in the snapshot's outbox; each must be idempotent (a takeover sends them again). */
@@ -346,6 +348,7 @@ export class ActorRuntime<S extends ActorSnapshot, E extends I, I extends { read
       }
       if (decision === 'ignore') {
         if (input.type !== 'timer') log.debug({ event: input.type, finished: finished?.status }, `event for no live ${this.#kind.noun} ignored`);
+        if (finished) await this.#kind.finishedInput?.(id, input, log);
         return;
       }
     }

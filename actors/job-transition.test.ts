@@ -166,6 +166,38 @@ test('deadline and lost heartbeats end the attempt and retry it; stale results a
   assert.equal(h.task('prepare').retries, 2);
 });
 
+test('a start of an attempt the job is done with changes nothing and tells that engine to stop; a live attempt is never cancelled', () => {
+  const h = new Harness();
+  h.feed(created);
+  h.started('prepare');
+  const prepare = h.task('prepare');
+  const startOf = (attempt: number, task: { taskId: string; engineId: string } = prepare): ActorInput => ({
+    v, type: 'task.started', jobId: 'job_1', taskId: task.taskId, attempt, engineId: task.engineId, instanceId: 'i2', at: h.now, queueWaitMs: 1,
+  });
+  const cancels = (r: { effects: readonly Effect[] }) => r.effects.flatMap((e) => (e.type === 'cancel_task' ? [`${e.taskId}#${e.attempt}`] : []));
+  // The running attempt started again (a second delivery of its dispatch): no cancel, it may be the live one.
+  assert.deepEqual(cancels(transition(h.state, startOf(1), { now: h.now, settings })), []);
+  h.completed('prepare');
+  // The same attempt after the task completed: a redelivered dispatch another engine took.
+  const redelivered = transition(h.state, startOf(1), { now: h.now, settings });
+  assert.equal(redelivered.changed, false);
+  assert.equal(redelivered.state, h.state, 'the state is untouched');
+  assert.deepEqual(cancels(redelivered), [`${prepare.taskId}#1`]);
+  // An attempt a later one replaced: transcribe's attempt 1 lost its worker, attempt 2 runs; 1 starts again somewhere.
+  h.started('transcribe');
+  const transcribe = h.task('transcribe');
+  h.now += 15_000;
+  h.feed({ type: 'timer' });
+  h.now += 1000;
+  h.feed({ type: 'timer' });
+  assert.equal(h.task('transcribe').attempt, 2);
+  const old = transition(h.state, startOf(1, transcribe), { now: h.now, settings });
+  assert.equal(old.changed, false);
+  assert.deepEqual(cancels(old), [`${transcribe.taskId}#1`]);
+  // A task not known to the job is not this job's business.
+  assert.deepEqual(cancels(transition(h.state, startOf(1, { taskId: 'task_unknown', engineId: prepare.engineId }), { now: h.now, settings })), []);
+});
+
 test('cancelling a queued job ends it at once; a running job goes through cancelling', () => {
   const q = new Harness();
   q.feed(created);

@@ -76,7 +76,10 @@ export interface TransitionResult {
   /** undefined when the input does not concern an existing job (e.g. a task event for an unknown job). */
   readonly state: JobState | undefined;
   readonly effects: readonly Effect[];
-  /** False when nothing changed: the host may skip persisting. */
+  /**
+   * False when nothing changed: the host may skip persisting. Effects of an unchanged result are advisory (a cancel of
+   * a superseded attempt): sent at most once, best effort, never part of a snapshot.
+   */
   readonly changed: boolean;
   /**
    * False for a change that need not be persisted (a heartbeat only moves lastHeartbeatAt; a restored actor gives its
@@ -99,7 +102,7 @@ export function transition(state: JobState | undefined, input: ActorInput, ctx: 
     case 'job.cancel_requested':
       return onCancelRequested(state, ctx);
     case 'task.started':
-      return withTask(state, input.taskId, input.attempt, (task) => {
+      return onSupersededStart(state, input) ?? withTask(state, input.taskId, input.attempt, (task) => {
         if (task.status !== 'ready' && task.status !== 'running') return undefined;
         const started: TaskState = {
           ...task, status: 'running', startedAt: input.at, instanceId: input.instanceId, lastHeartbeatAt: ctx.now,
@@ -351,6 +354,19 @@ function settleCancelling(state: JobState, ctx: TransitionContext): { state: Job
     state: { ...state, tasks, status: 'cancelled', completedAt: ctx.now },
     effects: [{ type: 'job_finished', status: 'cancelled' }],
   };
+}
+
+/**
+ * A start of an attempt the job is done with (its task or the job finished, or a later attempt replaced it): a
+ * dispatch delivered again after it was handled, e.g. to another engine instance once a commit was lost. The state
+ * does not change, but the engine is told to stop, so a redelivery does not hold an engine for a whole task.
+ */
+function onSupersededStart(state: JobState, input: Extract<ActorInput, { type: 'task.started' }>): TransitionResult | undefined {
+  const task = state.tasks.find((t) => t.taskId === input.taskId);
+  if (!task) return undefined;
+  const over = input.attempt < task.attempt || (input.attempt === task.attempt && (TERMINAL_TASK.has(task.status) || isTerminalJob(state.status)));
+  if (!over) return undefined;
+  return { state, effects: [{ type: 'cancel_task', jobId: state.jobId, taskId: task.taskId, attempt: input.attempt }], changed: false };
 }
 
 function withTask(

@@ -364,6 +364,51 @@ test('finding 12: a finished job is remembered (not evicted) so a replayed job.c
   }
 });
 
+test('a start of an attempt the job is done with (a dispatch delivered again) puts a cancel for it on tasks.control, for a live job and a finished one; the job does not change', async () => {
+  const f = await startRuntimeFixture('superseded');
+  try {
+    const host = f.host();
+    await host.start();
+    const control = await f.recorder('tasks.control', raw);
+    const states = await f.recorder('jobs.state', raw);
+    const cancelsOf = (taskId: string) => control.values().filter((v) => v['type'] === 'task.cancel' && v['taskId'] === taskId).map((v) => v['attempt']);
+    // Live job: prepare completed, transcribe ready; prepare's attempt 1 starts again elsewhere.
+    const live = 'job_superseded_live';
+    await f.jobCreated(live);
+    const prepare = taskOf(live, 'prepare');
+    await eventually(() => (host.jobState(live)?.tasks.find((x) => x.taskId === prepare)?.status === 'ready' ? true : undefined), 20_000, 'prepare ready');
+    await f.taskStarted(live, prepare, 1);
+    await f.taskCompleted(live, prepare, 1);
+    await eventually(() => (host.jobState(live)?.tasks.find((x) => x.taskId === taskOf(live, 'transcribe'))?.status === 'ready' ? true : undefined), 20_000, 'transcribe ready');
+    const revision = host.jobState(live)?.revision;
+    const snapshots = snapshotsOf(states, live).length;
+    await f.taskStarted(live, prepare, 1);
+    await eventually(() => (cancelsOf(prepare).length > 0 ? true : undefined), 20_000, 'a cancel for the live job\'s completed task');
+    assert.deepEqual(cancelsOf(prepare), [1]);
+    assert.equal(host.jobState(live)?.revision, revision, 'the live job did not change');
+    assert.equal(snapshotsOf(states, live).length, snapshots, 'no snapshot written for it');
+    // Finished job (its actor is gone): a start of any of its tasks is a redundant run.
+    const done = 'job_superseded_done';
+    await f.jobCreated(done);
+    await playJob(f, host, done);
+    await eventually(() => (snapshotsOf(states, done).some((r) => stateOf(r)?.['status'] === 'completed') ? true : undefined), 20_000, 'completed');
+    const transcribe = taskOf(done, 'transcribe');
+    await f.taskStarted(done, transcribe, 1);
+    await eventually(() => (cancelsOf(transcribe).length > 0 ? true : undefined), 20_000, 'a cancel for the finished job\'s task');
+    assert.deepEqual(cancelsOf(transcribe), [1]);
+    // The live attempt of a running task is never cancelled by its own start.
+    const running = taskOf(live, 'transcribe');
+    await f.taskStarted(live, running, 1);
+    await eventually(() => (host.jobState(live)?.tasks.find((x) => x.taskId === running)?.status === 'running' ? true : undefined), 20_000, 'transcribe running');
+    await f.taskStarted(live, running, 1);
+    // Its step (and any send of it) is over once the actor group committed past it.
+    await waitUntilConsumed(f.kafka, `${f.prefix.replace(/\.$/, '')}-actors`, f.topic('jobs.events'));
+    assert.deepEqual(cancelsOf(running), [], 'no cancel for the attempt that runs');
+  } finally {
+    await f.stop();
+  }
+});
+
 test('a takeover re-sends only recent outboxes: jobs waiting in a queue are not dispatched again on every rebalance', async () => {
   const f = await startRuntimeFixture('noresend');
   try {
