@@ -70,14 +70,6 @@ export interface HarnessOptions {
 
 export const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
 
-/**
- * Streaming-engine settings for tests that check partials are sent (each protocol's partials before their final),
- * not whether a loaded engine keeps up: partials never give way to load, so whether an utterance gets one depends on
- * its audio (the cadence's stretched interval is capped at 3 s of audio), not on how busy the machine is. How
- * partials give way is unit-tested (decode-scheduler, partial-cadence) and measured in load-tests.
- */
-export const PARTIALS_REGARDLESS_OF_LOAD = { DALSTON_REALTIME_PARTIAL_MAX_WAIT_MS: '60000', DALSTON_REALTIME_PARTIAL_SKIP_BEHIND_MS: '3600000' } as const;
-
 export async function startHarness(options: HarnessOptions): Promise<Harness> {
   const tag = `${options.name}_${randomBytes(3).toString('hex')}`;
   const prefix = `e2e-${tag}.`;

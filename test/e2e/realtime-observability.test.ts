@@ -25,7 +25,7 @@ import { ESPEAK_SENTENCES, espeakSet } from '../fixtures/speech-fixtures.js';
 import { scrape, until, type Sample } from '../support/metrics-scrape.js';
 import { startPrometheus, stopPrometheus, type PrometheusServer } from '../support/prometheus-server.js';
 import { ofType, streamNative, toPcm16, type NativeSessionResult } from '../support/realtime-client.js';
-import { PARTIALS_REGARDLESS_OF_LOAD, startHarness, type Harness } from './pipeline-harness.js';
+import { startHarness, type Harness } from './pipeline-harness.js';
 
 const RATE = 16000;
 const ALERTS = join(REPO_ROOT, 'compose', 'prometheus', 'alerts.yml');
@@ -80,7 +80,7 @@ before(async () => {
   otlp = await startOtlpTestReceiver();
   h = await startHarness({
     name: 'rtobs', engines: [], realtimeEngines: 1,
-    env: { DALSTON_OTEL_ENABLED: 'true', OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint, DALSTON_OTEL_SPAN_STORE: 'clickhouse', OTEL_BSP_SCHEDULE_DELAY: '200', ...PARTIALS_REGARDLESS_OF_LOAD },
+    env: { DALSTON_OTEL_ENABLED: 'true', OTEL_EXPORTER_OTLP_ENDPOINT: otlp.endpoint, DALSTON_OTEL_SPAN_STORE: 'clickhouse', OTEL_BSP_SCHEDULE_DELAY: '200' },
   });
   const ports = (kind: string) => h.services.filter((s) => s.spec.kind === kind).map((s) => s.spec.port);
   prom = await startPrometheus({

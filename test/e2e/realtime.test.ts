@@ -14,8 +14,9 @@ import { wordErrors } from '../../engines/asr/wer.js';
 import { MOONSHINE_TINY, batchEngineId } from '../../engines/models/catalogue.js';
 import { ESPEAK_SENTENCES, espeakSet, librivoxSet, withPauses } from '../fixtures/speech-fixtures.js';
 import { decodeWav } from '../fixtures/wav.js';
+import { partialsShed } from '../support/metrics-scrape.js';
 import { ofType, streamNative, toPcm16, type NativeSessionResult } from '../support/realtime-client.js';
-import { PARTIALS_REGARDLESS_OF_LOAD, TERMINAL, batchTranscript, startHarness, type Harness } from './pipeline-harness.js';
+import { TERMINAL, batchTranscript, startHarness, type Harness } from './pipeline-harness.js';
 
 const RATE = 16000;
 const BATCH_ENGINE = batchEngineId(MOONSHINE_TINY);
@@ -24,7 +25,7 @@ let dir: string;
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'dalston-rt-e2e-'));
-  h = await startHarness({ name: 'realtime', engines: ['audio-prepare', BATCH_ENGINE, 'merge'], realtimeEngines: 1, env: PARTIALS_REGARDLESS_OF_LOAD });
+  h = await startHarness({ name: 'realtime', engines: ['audio-prepare', BATCH_ENGINE, 'merge'], realtimeEngines: 1 });
 });
 after(async () => {
   await h?.stop();
@@ -39,8 +40,11 @@ const finalsText = (r: NativeSessionResult) => ofType(r, 'transcript.final').map
 
 const batchText = (name: string, audio: Float32Array): Promise<string> => batchTranscript(h, dir, name, audio, MOONSHINE_TINY.id);
 
-/** Partials of each utterance arrive before its final; every final's utterance index is new and in order. */
-function assertPartialsThenFinals(r: NativeSessionResult, label: string): void {
+/**
+ * Partials of each utterance arrive before its final; every final's utterance index is new and in order; most
+ * utterances had partials unless the engine shed some for load (`shed`, its own count).
+ */
+function assertPartialsThenFinals(r: NativeSessionResult, label: string, shed: number): void {
   const finals = ofType(r, 'transcript.final');
   assert.ok(finals.length > 0, `${label}: finals arrived`);
   const indices = finals.map((f) => Number(f.message['utterance']));
@@ -53,7 +57,7 @@ function assertPartialsThenFinals(r: NativeSessionResult, label: string): void {
     for (const p of partials) assert.ok(p.atMs <= f.atMs, `${label}: utterance ${u}: a partial arrived after its final`);
     if (partials.length > 0) withPartials++;
   }
-  assert.ok(withPartials >= Math.ceil(finals.length / 2), `${label}: most utterances had partials before their final (${withPartials}/${finals.length})`);
+  if (shed === 0) assert.ok(withPartials >= Math.ceil(finals.length / 2), `${label}: most utterances had partials before their final (${withPartials}/${finals.length})`);
 }
 
 let sessionWithEnhance = '';
@@ -68,11 +72,13 @@ test('native protocol: espeak-ng sentences and a LibriVox recording at real-time
     batchText('espeak', espeak),
     batchText('librivox', libri),
   ]);
+  const shed = await partialsShed(h.services.filter((s) => s.spec.kind === 'realtime'));
+  t.diagnostic(`partials the engine shed for load: ${shed}`);
   for (const [label, run, audio, batch] of [['espeak', espeakRun, espeak, espeakBatch], ['librivox', libriRun, libri, libriBatch]] as const) {
     assert.equal(run.refused, false, `${label}: upgrade accepted (${run.httpStatus ?? ''} ${run.httpBody ?? ''})`);
     assert.equal(run.closeCode, 1000, `${label}: closed normally (${run.closeReason})`);
     assert.equal(ofType(run, 'session.begin').length, 1, `${label}: session.begin`);
-    assertPartialsThenFinals(run, label);
+    assertPartialsThenFinals(run, label, shed);
     const end = ofType(run, 'session.end')[0]?.message;
     assert.ok(end, `${label}: session.end`);
     const seconds = Number(end['total_audio_seconds']);

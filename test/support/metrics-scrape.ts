@@ -2,6 +2,7 @@
  * Reads a process's /metrics as the e2e observability tests need it: every sample with its labels.
  */
 import assert from 'node:assert/strict';
+import { REALTIME_METRIC } from '../../core/observability-names.js';
 import type { ServiceProcess } from '../../infra/service-launcher.js';
 
 export interface Sample {
@@ -27,6 +28,16 @@ export async function scrape(svc: ServiceProcess): Promise<Sample[]> {
   const res = await fetch(`http://127.0.0.1:${svc.spec.port}/metrics`);
   assert.equal(res.status, 200, `${svc.spec.name} /metrics`);
   return parseMetrics(await res.text());
+}
+
+/**
+ * Partials the streaming engines skipped so far: a loaded engine sheds partials (never finals) and counts each. A test
+ * of what partials look like owes them only while none was shed; whether an engine keeps up is the benchmarks' job.
+ */
+export async function partialsShed(engines: readonly ServiceProcess[]): Promise<number> {
+  let shed = 0;
+  for (const e of engines) for (const s of await scrape(e)) if (s.name === REALTIME_METRIC.enginePartialsSkipped) shed += s.value;
+  return shed;
 }
 
 /** Polls `fn` every 250 ms until it returns a value (errors count as "not yet"); fails naming `what` and the last error. */
