@@ -10,8 +10,8 @@ import { loadConfig } from '../../core/config.js';
 import { runChaos } from '../../load-tests/chaos/chaos-driver.js';
 
 /**
- * 40 jobs: under a loaded 2-core machine (another e2e stack beside it) pocketsphinx took 8-16 s per 1 s clip, and 60
- * jobs outlasted the settle deadline though none was stuck. The exactly-once checks do not depend on the count.
+ * 40 jobs: on a loaded 2-core machine (another e2e stack beside it) 60 jobs outlasted the settle deadline though none
+ * was stuck. The exactly-once checks do not depend on the count.
  */
 const JOBS = 40;
 
