@@ -103,6 +103,7 @@ test('native protocol: with commit_strategy=manual only a flush finalises, and i
   const withTail = new Float32Array(audio.length + RATE * 4);
   withTail.set(audio);
   const flushAt = audio.length / RATE;
+  const shedBefore = await partialsShed(h.services.filter((s) => s.spec.kind === 'realtime'));
   const run = await streamNative(toPcm16(withTail), {
     baseUrl: ws(), apiKey: h.apiKey, query: { commit_strategy: 'manual' }, controls: [{ atSeconds: flushAt, message: { type: 'flush' } }],
   });
@@ -112,7 +113,11 @@ test('native protocol: with commit_strategy=manual only a flush finalises, and i
   const first = finals[0];
   assert.ok(first);
   assert.equal(first.message['flushed'], true, 'the final answers the flush');
-  assert.ok(first.sentSeconds < withTail.length / RATE, 'the final came before the end of the audio, i.e. from the flush, not from `end`');
+  // "At once" is a latency claim: owed only while the engine kept up (it sheds partials, and counts them, whenever it
+  // falls a second behind). `flushed` above already says which message the final answers.
+  const shed = await partialsShed(h.services.filter((s) => s.spec.kind === 'realtime')) - shedBefore;
+  if (shed === 0) assert.ok(first.sentSeconds < withTail.length / RATE, 'the final came before the end of the audio, i.e. from the flush, not from `end`');
+  else t.diagnostic(`the engine shed ${shed} partials for load: the final's latency is not judged`);
   t.diagnostic(`flush → final: ${(first.atMs - flushAt * 1000).toFixed(0)} ms (audio sent by then: ${(first.sentSeconds - flushAt).toFixed(2)} s past the flush)`);
   const wer = wordErrors(ESPEAK_SENTENCES[3] ?? '', text(first.message['text']));
   assert.ok(wer.wer <= 0.35, `the flushed final holds the sentence: "${text(first.message['text'])}"`);

@@ -40,6 +40,13 @@ export async function partialsShed(engines: readonly ServiceProcess[]): Promise<
   return shed;
 }
 
+/** Audio seconds the streaming engines processed so far (dalston_realtime_engine_audio_seconds_total). */
+export async function engineAudioSeconds(engines: readonly ServiceProcess[]): Promise<number> {
+  let seconds = 0;
+  for (const e of engines) for (const s of await scrape(e)) if (s.name === REALTIME_METRIC.engineAudioSeconds) seconds += s.value;
+  return seconds;
+}
+
 /** Polls `fn` every 250 ms until it returns a value (errors count as "not yet"); fails naming `what` and the last error. */
 export async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;

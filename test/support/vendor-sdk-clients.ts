@@ -46,6 +46,13 @@ export interface SdkStreamOptions {
    */
   readonly settleMs?: number;
   /**
+   * Says whether the server has processed all the audio sent (e.g. from the engine's processed-audio counter). With it,
+   * ElevenLabs and OpenAI keep the connection open after the last commit until it holds and then nothing came for
+   * `settleMs`: a loaded engine may still be sending finals of earlier speech after the audio ended, so the first final
+   * after the commit is not the last. Without it they stop at the commit's answer.
+   */
+  readonly serverDone?: () => Promise<boolean>;
+  /**
    * CA to trust for wss://: OpenAI (through the `ws` options the SDK passes on) and Deepgram (through an https
    * agent). The ElevenLabs SDK takes no TLS options: over wss it trusts only the system CAs and NODE_EXTRA_CA_CERTS.
    */
@@ -208,11 +215,23 @@ export async function streamWithElevenLabs(baseUrl: string, credential: string, 
     rec.commitSent();
     rec.touch();
     const settle = opts.settleMs ?? 2000;
-    await rec.until(() => closed || rec.count('committed_transcript') > before || rec.quietMs() > settle, timeout);
+    if (opts.serverDone) await settleWhenDone(rec, opts.serverDone, settle, timeout, () => closed);
+    else await rec.until(() => closed || rec.count('committed_transcript') > before || rec.quietMs() > settle, timeout);
     connection.close();
     await rec.until(() => closed, timeout);
   }
   return { events: rec.events, commits: rec.commits, refused: false, ...(error === undefined ? {} : { error }) };
+}
+
+/** Waits until closed, or the server is done and nothing came for `settleMs`; at most `timeoutMs`. */
+async function settleWhenDone(rec: Recorder, serverDone: () => Promise<boolean>, settleMs: number, timeoutMs: number, closed: () => boolean): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  let done = false;
+  while (!closed() && performance.now() < deadline) {
+    if (!done) done = await serverDone().catch(() => false);
+    if (done && rec.quietMs() > settleMs) return;
+    await sleep(100);
+  }
 }
 
 /**
@@ -280,7 +299,8 @@ export async function streamWithOpenAI(baseUrl: string, credential: string, pcm1
       rec.commitSent();
       rec.touch();
       const settle = opts.settleMs ?? 2000;
-      await rec.until(() => closed || rec.count('conversation.item.input_audio_transcription.completed') > before || rec.quietMs() > settle, timeout);
+      if (opts.serverDone) await settleWhenDone(rec, opts.serverDone, settle, timeout, () => closed);
+      else await rec.until(() => closed || rec.count('conversation.item.input_audio_transcription.completed') > before || rec.quietMs() > settle, timeout);
     }
     rt.close();
     await rec.until(() => closed, timeout);
