@@ -93,6 +93,26 @@ void test('idle timeout is one sweep past the limit, not a timer per socket', as
   assert.equal(s.messages.at(-1)?.['code'], 'idle_timeout');
 });
 
+void test('idle counts from the engine\'s last progress too: a silent client whose audio is still being transcribed stays open', async () => {
+  const s = await connect();
+  s.ws.send(Buffer.alloc(32_000)); // 1 s of audio, then the client waits in silence
+  await waitFor(() => sender.inputs.filter((m) => m.sessionId === s.id && m.type === 'rt.audio').length === 10);
+  const v = SCHEMA_VERSION;
+  // A loaded engine works through the second over 40 s; its progress keeps the session open past the idle limit.
+  for (let t = 10_000; t <= 40_000; t += 10_000) {
+    bridge.onReply({ v, type: 'rt.progress', sessionId: s.id, processedSeconds: t / 40_000, at: now + t }, now + t);
+    bridge.sweep(now + t);
+  }
+  await sleep(50); // a close would have reached the client by now
+  assert.equal(s.ws.readyState, WebSocket.OPEN, 'open 40 s after the last client message');
+  bridge.sweep(now + 40_000 + 29_999);
+  await sleep(50);
+  assert.equal(s.ws.readyState, WebSocket.OPEN);
+  bridge.sweep(now + 40_000 + 30_000);
+  assert.equal((await s.closed).code, 4408, 'idle once neither side did anything for the limit');
+  now += 80_000;
+});
+
 void test('maximum length: 4413 even with traffic', async () => {
   const s = await connect();
   now += 599_000;

@@ -546,8 +546,11 @@ export class SessionBridge implements SessionHost {
   sweep(now: number = this.#now()): void {
     const l = this.#d.limits;
     for (const s of this.#sessions.values()) {
+      // The engine's progress on the session's audio is activity too: a client that sent its audio and waits for the
+      // transcript is not idle while a loaded engine works through it, and an ending session is not stuck.
+      const activeAt = Math.max(s.lastActivityAt, s.lag?.lastProgressAt ?? 0);
       if (s.phase === 'open') {
-        if (now - s.lastActivityAt >= l.idleTimeoutMs) {
+        if (now - activeAt >= l.idleTimeoutMs) {
           this.#fail(s, CLOSE.idle, 'idle_timeout', `no message for ${Math.round(l.idleTimeoutMs / 1000)} s`);
           continue;
         }
@@ -565,7 +568,7 @@ export class SessionBridge implements SessionHost {
             continue;
           }
         }
-      } else if (s.phase === 'ending' && now - s.endRequestedAt >= (l.endTimeoutMs ?? 30_000)) {
+      } else if (s.phase === 'ending' && now - Math.max(s.endRequestedAt, activeAt) >= (l.endTimeoutMs ?? 30_000)) {
         this.#fail(s, CLOSE.internal, 'end_timeout', 'the engine did not finish the session in time');
         continue;
       }
