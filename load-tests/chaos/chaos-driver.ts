@@ -23,6 +23,7 @@ import { seededRandom } from '../../core/seeded-random.js';
 import { ensureKafkaInstalled, startKafka, type KafkaServerHandle } from '../../infra/kafka-server.js';
 import { freePortPair } from '../../infra/ports.js';
 import { launchOnFreePort, type ServiceProcess, type ServiceSpec } from '../../infra/service-launcher.js';
+import { restartDecision } from '../../infra/supervisor.js';
 import {
   ALL_TOPICS, JOB_STATE, SCHEMA_VERSION, StreamProducer, createKafka, encodeMessage, ensureTopics, newMessageHeaders, prefixed,
   type JobState,
@@ -124,13 +125,28 @@ class Stack {
   readonly services = new Map<string, ServiceProcess>();
   #seq = 0;
 
-  constructor(readonly env: Readonly<Record<string, string>>, readonly logDir: string) {}
+  constructor(readonly env: Readonly<Record<string, string>>, readonly logDir: string, readonly note: (message: string) => void) {}
 
+  /**
+   * Starts a process. One that exits during start-up (the broker restarting under it) is started again after the
+   * supervisor's back-off, as `./dalston up` does; only a crash loop gives up.
+   */
   async start(kind: ServiceSpec['kind'], engineId?: string): Promise<ServiceProcess> {
-    const name = `${kind === 'engine' ? engineId : kind}-${this.#seq++}`;
-    const svc = await launchOnFreePort({ name, kind, ...(engineId ? { engineId } : {}) }, { env: this.env, logDir: this.logDir }, 90_000);
-    this.services.set(name, svc);
-    return svc;
+    const crashes: number[] = [];
+    for (;;) {
+      const name = `${kind === 'engine' ? engineId : kind}-${this.#seq++}`;
+      try {
+        const svc = await launchOnFreePort({ name, kind, ...(engineId ? { engineId } : {}) }, { env: this.env, logDir: this.logDir }, 90_000);
+        this.services.set(name, svc);
+        return svc;
+      } catch (err) {
+        const decision = restartDecision(crashes, Date.now());
+        if (decision.kind === 'give_up') throw err;
+        crashes.push(Date.now());
+        this.note(`${err instanceof Error ? err.message : String(err)}; starting it again in ${decision.delayMs} ms`);
+        await sleep(decision.delayMs);
+      }
+    }
   }
 
   live(kind: ServiceSpec['kind'], engineId?: string): ServiceProcess[] {
@@ -173,7 +189,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
     DALSTON_TOPIC_PREFIX: prefix, DALSTON_API_KEY: apiKey, DALSTON_HOME: o.homeDir, DALSTON_LOG_LEVEL: 'info',
     DALSTON_ENGINE_HEARTBEAT_SECONDS: '1', DALSTON_TASK_RETRY_DELAY_MS: '200', DALSTON_TASK_MAX_RETRIES: '8',
     DALSTON_TRANSCRIBE_ENGINE: CHAOS_TRANSCRIBE_ENGINE, DALSTON_ENGINE_DRAIN_SECONDS: '3',
-  }, join(dir, 'logs'));
+  }, join(dir, 'logs'), note);
   const actions: Record<string, number> = {};
   const count = (a: string): void => {
     actions[a] = (actions[a] ?? 0) + 1;
