@@ -243,7 +243,7 @@ export class StreamConsumer<T> {
    * fetch, and only while the partition is assigned: a seek made as its partition is revoked stays pending in kafkajs
    * and is applied when the partition comes back, however long after and however far the group has read since.
    */
-  readonly #seeks = new Map<string, string>();
+  readonly #seeks = new Set<string>();
   /** Partitions revoked with a seek still pending in kafkajs: when they come back, that seek must be overridden. */
   readonly #staleSeeks = new Set<string>();
   /** Per partition: the group's committed offset when a stale seek was overridden; records below it are past. */
@@ -565,7 +565,7 @@ export class StreamConsumer<T> {
           // Nothing committed (-1): the pending seek is where the group stands anyway.
           if (committed !== undefined && BigInt(committed) >= 0n) {
             this.#consumer.seek({ topic, partition, offset: committed });
-            this.#seeks.set(key, committed);
+            this.#seeks.add(key);
             this.#floors.set(key, BigInt(committed));
             this.#log.info({ topic, partition, offset: committed }, 'a requeue left pending when its partition moved away was overridden: reading on from the committed offset');
           }
@@ -784,7 +784,7 @@ export class StreamConsumer<T> {
     if (this.#state !== 'running') return;
     try {
       this.#consumer.seek({ topic: payload.topic, partition: payload.partition, offset: payload.message.offset });
-      this.#seeks.set(`${payload.topic}:${payload.partition}`, payload.message.offset);
+      this.#seeks.add(`${payload.topic}:${payload.partition}`);
     } catch (err) {
       this.#log.warn({ topic: payload.topic, partition: payload.partition, err: errorText(err) }, 'could not requeue a message');
     }
