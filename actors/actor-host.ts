@@ -16,7 +16,7 @@ import {
 } from '../streams/index.js';
 import { ActorRuntime, type ActorHostConnections, type ActorHostTuning, type StepContext } from './actor-runtime.js';
 import { isTerminalJob, nextWakeAt, restoredState, transition, type ActorInput, type TransitionSettings } from './job-transition.js';
-import { outboxFor, type LocalEffects } from './outbox.js';
+import { outboxFor, taskCancel, type LocalEffects } from './outbox.js';
 import { JOB_TAIL_CODEC } from './state-tail.js';
 
 export interface ActorHostOptions extends ActorHostConnections, ActorHostTuning {
@@ -71,8 +71,7 @@ export class ActorHost {
       // A finished job's actor is gone, but a start of one of its tasks is a redundant run: stop it.
       finishedInput: async (jobId, input, log) => {
         if (input.type !== 'task.started') return;
-        const cancel: TaskCancel = { v: SCHEMA_VERSION, type: 'task.cancel', jobId, taskId: input.taskId, attempt: input.attempt, at: this.#o.clock.now() };
-        await this.#cancelSuperseded(cancel, input, {}, log);
+        await this.#cancelSuperseded(taskCancel({ jobId, taskId: input.taskId, attempt: input.attempt }, this.#o.clock.now()), input, {}, log);
       },
       step: (ctx) => this.#step(ctx),
       sendOutbox: (state) => this.#sendOutbox(state),
@@ -134,8 +133,7 @@ export class ActorHost {
         const state = result.state;
         for (const e of result.effects) {
           if (e.type !== 'cancel_task' || !state) continue;
-          const cancel: TaskCancel = { v: SCHEMA_VERSION, type: 'task.cancel', jobId: e.jobId, taskId: e.taskId, attempt: e.attempt, at: ctx.now };
-          await this.#cancelSuperseded(cancel, input, { requestId: state.requestId, tenantId: state.tenantId }, ctx.log);
+          await this.#cancelSuperseded(taskCancel(e, ctx.now), input, { requestId: state.requestId, tenantId: state.tenantId }, ctx.log);
         }
         return;
       }

@@ -4,7 +4,7 @@
  * re-sent outbox (after a failed send, a retry or a takeover) is recognised downstream as the same message.
  */
 import {
-  SCHEMA_VERSION, type AnalyticsMessage, type JobOutcome, type JobState, type OutboxEntry, type TaskState,
+  SCHEMA_VERSION, type AnalyticsMessage, type JobOutcome, type JobState, type OutboxEntry, type TaskCancel, type TaskState,
 } from '../streams/index.js';
 import type { Effect } from './job-transition.js';
 
@@ -26,10 +26,7 @@ export function outboxFor(state: JobState, effects: readonly Effect[], now: numb
         outbox.push({ type: 'dispatch', topic: effect.topic, task: effect.task });
         break;
       case 'cancel_task':
-        outbox.push({
-          type: 'cancel',
-          cancel: { v: SCHEMA_VERSION, type: 'task.cancel', jobId: effect.jobId, taskId: effect.taskId, attempt: effect.attempt, at: now },
-        });
+        outbox.push({ type: 'cancel', cancel: taskCancel(effect, now) });
         break;
       case 'task_finished':
         outbox.push({ type: 'analytics', message: taskFact(state, effect.task, effect.outcome, now, effect.metrics) });
@@ -44,6 +41,11 @@ export function outboxFor(state: JobState, effects: readonly Effect[], now: numb
     }
   }
   return { outbox, local: finished ? { finished } : {} };
+}
+
+/** The tasks.control message that stops one attempt of a task. */
+export function taskCancel(attempt: { readonly jobId: string; readonly taskId: string; readonly attempt: number }, now: number): TaskCancel {
+  return { v: SCHEMA_VERSION, type: 'task.cancel', jobId: attempt.jobId, taskId: attempt.taskId, attempt: attempt.attempt, at: now };
 }
 
 /** The audit row of a job's end; one per job whatever the number of sends. */
