@@ -30,21 +30,24 @@ export async function scrape(svc: ServiceProcess): Promise<Sample[]> {
   return parseMetrics(await res.text());
 }
 
+/** The sum of one metric's samples over several processes (every label set). */
+async function total(processes: readonly ServiceProcess[], name: string): Promise<number> {
+  let sum = 0;
+  for (const p of processes) for (const s of await scrape(p)) if (s.name === name) sum += s.value;
+  return sum;
+}
+
 /**
  * Partials the streaming engines skipped so far: a loaded engine sheds partials (never finals) and counts each. A test
  * of what partials look like owes them only while none was shed; whether an engine keeps up is the benchmarks' job.
  */
-export async function partialsShed(engines: readonly ServiceProcess[]): Promise<number> {
-  let shed = 0;
-  for (const e of engines) for (const s of await scrape(e)) if (s.name === REALTIME_METRIC.enginePartialsSkipped) shed += s.value;
-  return shed;
+export function partialsShed(engines: readonly ServiceProcess[]): Promise<number> {
+  return total(engines, REALTIME_METRIC.enginePartialsSkipped);
 }
 
 /** Audio seconds the streaming engines processed so far (dalston_realtime_engine_audio_seconds_total). */
-export async function engineAudioSeconds(engines: readonly ServiceProcess[]): Promise<number> {
-  let seconds = 0;
-  for (const e of engines) for (const s of await scrape(e)) if (s.name === REALTIME_METRIC.engineAudioSeconds) seconds += s.value;
-  return seconds;
+export function engineAudioSeconds(engines: readonly ServiceProcess[]): Promise<number> {
+  return total(engines, REALTIME_METRIC.engineAudioSeconds);
 }
 
 /** Polls `fn` every 250 ms until it returns a value (errors count as "not yet"); fails naming `what` and the last error. */
