@@ -39,6 +39,7 @@ const text = (v: unknown): string => (typeof v === 'string' ? v : '');
 const finalsText = (r: NativeSessionResult) => ofType(r, 'transcript.final').map((m) => text(m.message['text'])).join(' ');
 
 const batchText = (name: string, audio: Float32Array): Promise<string> => batchTranscript(h, dir, name, audio, MOONSHINE_TINY.id);
+const realtimeEngines = () => h.services.filter((s) => s.spec.kind === 'realtime');
 
 /**
  * Partials of each utterance arrive before its final; every final's utterance index is new and in order; most
@@ -72,7 +73,7 @@ test('native protocol: espeak-ng sentences and a LibriVox recording at real-time
     batchText('espeak', espeak),
     batchText('librivox', libri),
   ]);
-  const shed = await partialsShed(h.services.filter((s) => s.spec.kind === 'realtime'));
+  const shed = await partialsShed(realtimeEngines());
   t.diagnostic(`partials the engine shed for load: ${shed}`);
   for (const [label, run, audio, batch] of [['espeak', espeakRun, espeak, espeakBatch], ['librivox', libriRun, libri, libriBatch]] as const) {
     assert.equal(run.refused, false, `${label}: upgrade accepted (${run.httpStatus ?? ''} ${run.httpBody ?? ''})`);
@@ -103,7 +104,7 @@ test('native protocol: with commit_strategy=manual only a flush finalises, and i
   const withTail = new Float32Array(audio.length + RATE * 4);
   withTail.set(audio);
   const flushAt = audio.length / RATE;
-  const shedBefore = await partialsShed(h.services.filter((s) => s.spec.kind === 'realtime'));
+  const shedBefore = await partialsShed(realtimeEngines());
   const run = await streamNative(toPcm16(withTail), {
     baseUrl: ws(), apiKey: h.apiKey, query: { commit_strategy: 'manual' }, controls: [{ atSeconds: flushAt, message: { type: 'flush' } }],
   });
@@ -115,7 +116,7 @@ test('native protocol: with commit_strategy=manual only a flush finalises, and i
   assert.equal(first.message['flushed'], true, 'the final answers the flush');
   // "At once" is a latency claim: owed only while the engine kept up (it sheds partials, and counts them, whenever it
   // falls a second behind). `flushed` above already says which message the final answers.
-  const shed = await partialsShed(h.services.filter((s) => s.spec.kind === 'realtime')) - shedBefore;
+  const shed = await partialsShed(realtimeEngines()) - shedBefore;
   if (shed === 0) assert.ok(first.sentSeconds < withTail.length / RATE, 'the final came before the end of the audio, i.e. from the flush, not from `end`');
   else t.diagnostic(`the engine shed ${shed} partials for load: the final's latency is not judged`);
   t.diagnostic(`flush → final: ${(first.atMs - flushAt * 1000).toFixed(0)} ms (audio sent by then: ${(first.sentSeconds - flushAt).toFixed(2)} s past the flush)`);
