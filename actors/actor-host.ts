@@ -11,7 +11,7 @@ import { ATTR, LOG, SPAN } from '../core/observability-names.js';
 import type { Tracer } from '../core/telemetry/tracer.js';
 import {
   ANALYTICS, JOB_EVENTS, JOB_RESULTS, JOB_STATE, SCHEMA_VERSION, TASK_CONTROL, checkJobEvent, consumerGroupLag, groupsWithMembers,
-  decodeMessage, encodeMessage, engineGroupId, newMessageHeaders, prefixed, topicForStage,
+  decodeMessage, encodeMessage, engineGroupId, newMessageHeaders, prefixed, taskTopicFor,
   type AnalyticsMessage, type JobEvent, type JobState, type TaskCancel,
 } from '../streams/index.js';
 import { ActorRuntime, type ActorHostConnections, type ActorHostTuning, type StepContext } from './actor-runtime.js';
@@ -237,7 +237,7 @@ export class ActorHost {
       const live = await groupsWithMembers(this.#o.admin, groups);
       for (const [i, { stage, engineId }] of this.#o.engineIds.entries()) {
         const group = groups[i] ?? '';
-        const [lag] = await consumerGroupLag(this.#o.admin, group, [this.topic(topicForStage(stage))]);
+        const [lag] = await consumerGroupLag(this.#o.admin, group, [this.topic(taskTopicFor(stage, engineId))]);
         if (live.has(group) || lag?.committedOnce) this.#seenEngines.add(engineId);
         if (this.#seenEngines.has(engineId)) this.#o.metrics.queueDepth.set({ engine_id: engineId, stage }, lag?.lag ?? 0);
       }

@@ -3,7 +3,7 @@
  * (transcribe_ch0…N) when asked. Optional stages (vad, align, diarize, pii_detect, audio_redact) slot in by
  * adding nodes and edges here; nothing else in the actor changes.
  */
-import type { JobParams, TaskState } from '../streams/index.js';
+import { baseStage, type JobParams, type TaskState } from '../streams/index.js';
 
 export interface EngineSelection {
   /** Engine id that serves a stage for a given model (undefined model: the default). */
@@ -44,7 +44,7 @@ export function buildDag(jobId: string, params: JobParams, engines: EngineSelect
   return planStages(params, channels).map((node) => ({
     taskId: taskIdFor(jobId, node.stage),
     stage: node.stage,
-    engineId: engines.engineFor(node.stage.replace(/_ch\d+$/, ''), params.model),
+    engineId: engines.engineFor(baseStage(node.stage), params.model),
     dependsOn: [...node.dependsOn],
     required: node.required,
     status: 'pending',

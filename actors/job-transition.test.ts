@@ -83,6 +83,25 @@ test('happy path: prepare → transcribe → merge, inputs chained, job complete
   assert.equal(h.feed(created), false, 'a replayed job.created changes nothing');
 });
 
+test("each dispatch goes to its engine's own queue: a job's model picks the transcribe engine and so the queue", () => {
+  const byModel: TransitionSettings = {
+    ...settings, engines: { engineFor: (stage, model) => (stage === 'transcribe' ? `eng-transcribe-${model ?? 'default'}` : `eng-${stage}`) },
+  };
+  const topics = (h: Harness) => h.effects.flatMap((e) => (e.type === 'dispatch' ? [e.topic] : []));
+  const h = new Harness(byModel);
+  h.feed({ ...created, params: { language: 'en', model: 'whisper-tiny.en' } });
+  h.started('prepare');
+  h.completed('prepare', { audioDurationSeconds: 3 });
+  h.started('transcribe');
+  h.completed('transcribe');
+  assert.deepEqual(topics(h), ['tasks.prepare.eng-prepare', 'tasks.transcribe.eng-transcribe-whisper-tiny.en', 'tasks.merge.eng-merge']);
+  const other = new Harness(byModel);
+  other.feed(created);
+  other.started('prepare');
+  other.completed('prepare', { audioDurationSeconds: 3 });
+  assert.equal(topics(other)[1], 'tasks.transcribe.eng-transcribe-default', 'no model: the default engine, on its own queue');
+});
+
 test('a task that fails twice (retryable) then succeeds shows retries: 2 and waits out its back-off', () => {
   const h = new Harness();
   h.feed(created);

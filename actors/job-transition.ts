@@ -12,7 +12,7 @@ import { assertNever } from '../core/errors.js';
 import type {
   AttemptRecord, JobCreated, JobEvent, JobState, JobStatus, TaskCompleted, TaskDispatch, TaskFailed, TaskState,
 } from '../streams/index.js';
-import { SCHEMA_VERSION, topicForStage } from '../streams/index.js';
+import { SCHEMA_VERSION, baseStage, taskTopicFor } from '../streams/index.js';
 import { artifactKeys } from '../storage/index.js';
 import { buildDag, type EngineSelection } from './dag.js';
 
@@ -412,7 +412,7 @@ export function dispatchEffect(state: JobState, task: TaskState, settings: Trans
   const enqueuedAt = task.enqueuedAt ?? 0;
   return {
     type: 'dispatch',
-    topic: topicForStage(task.stage),
+    topic: taskTopicFor(task.stage, task.engineId),
     task: {
       v: SCHEMA_VERSION, type: 'task.dispatch', jobId: state.jobId, taskId: task.taskId, stage: task.stage,
       engineId: task.engineId, attempt: task.attempt, enqueuedAt, deadlineAt: enqueuedAt + taskTimeoutMs(state, task, settings),
@@ -424,7 +424,7 @@ export function dispatchEffect(state: JobState, task: TaskState, settings: Trans
 
 /** A task attempt's deadline: max(the floor, audio duration × the stage's factor); before prepare reports a duration, the floor. */
 export function taskTimeoutMs(state: JobState, task: TaskState, settings: TransitionSettings): number {
-  const base = task.stage.replace(/_ch\d+$/, '');
+  const base = baseStage(task.stage);
   const factor = settings.engineTimeFactor[base] ?? 1;
   const byAudio = (state.audioDurationSeconds ?? 0) * 1000 * factor;
   return Math.max(settings.minTaskTimeoutMs, byAudio);

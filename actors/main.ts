@@ -10,7 +10,7 @@ import { createRegistry, orchestratorMetrics, streamMetrics } from '../core/metr
 import { SERVICE } from '../core/observability-names.js';
 import { runService } from '../core/service.js';
 import { createOtelTracer } from '../core/telemetry/tracer.js';
-import { ALL_TOPICS, connectStreams, ensureTopics, prefixed } from '../streams/index.js';
+import { allTopics, connectStreams, ensureTopics, prefixed } from '../streams/index.js';
 import { ActorHost } from './actor-host.js';
 import { createEngineSelection } from './engine-selection.js';
 import { transitionSettings } from './job-transition.js';
@@ -20,9 +20,10 @@ import { transcribeEnginesByModel } from './transcribe-engines.js';
 runService(SERVICE.orchestrator, async (config, log) => {
   const registry = createRegistry();
   const streams = await connectStreams({ sasl: kafkaSasl(config), brokers: config.kafkaBrokers, clientId: SERVICE.orchestrator, topicPrefix: config.topicPrefix, log, deadLetterCounter: streamMetrics(registry).deadLetters });
-  await ensureTopics(streams.kafka, ALL_TOPICS.map((t) => ({ ...t, name: prefixed(config.topicPrefix, t.name) })), log);
-  const clickhouse = createClickHouse({ username: config.clickhouseUser, password: config.clickhousePassword, url: config.clickhouseUrl, database: config.clickhouseDatabase, log });
   const engines = createEngineSelection({ defaultTranscribeEngine: config.transcribeEngine, transcribeEngines: transcribeEnginesByModel() });
+  // Every catalogue engine's queue exists before any job is dispatched to it, deployed or not (its backlog waits there).
+  await ensureTopics(streams.kafka, allTopics(engines.engineIds).map((t) => ({ ...t, name: prefixed(config.topicPrefix, t.name) })), log);
+  const clickhouse = createClickHouse({ username: config.clickhouseUser, password: config.clickhousePassword, url: config.clickhouseUrl, database: config.clickhouseDatabase, log });
   const host = new ActorHost({
     kafka: streams.kafka, admin: streams.admin, producer: streams.producer, deadLetter: streams.deadLetter, topicPrefix: config.topicPrefix,
     settings: transitionSettings(config, engines),

@@ -47,7 +47,7 @@ export function orchestratorMetrics(registry: Registry) {
   return {
     jobs,
     jobDuration: new Histogram({ name: METRIC.orchestratorJobDuration, help: 'Job wall time from creation to terminal state.', labelNames: ['status'] as const, buckets: STAGE_SECONDS_BUCKETS, registers: [registry] }),
-    queueDepth: new Gauge({ name: METRIC.queueDepth, help: 'Consumer-group lag of each stage topic.', labelNames: ['engine_id', 'stage'] as const, registers: [registry] }),
+    queueDepth: new Gauge({ name: METRIC.queueDepth, help: 'Consumer-group lag of each engine queue (tasks.<stage>.<engine_id>).', labelNames: ['engine_id', 'stage'] as const, registers: [registry] }),
   };
 }
 export type OrchestratorMetrics = ReturnType<typeof orchestratorMetrics>;

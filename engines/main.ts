@@ -1,4 +1,4 @@
-/** An engine process: one engine (DALSTON_ENGINE_ID) consuming its stage topic; /health /ready /metrics on DALSTON_ENGINE_PORT. */
+/** An engine process: one engine (DALSTON_ENGINE_ID) consuming its own queue tasks.<stage>.<engine_id>; /health /ready /metrics on DALSTON_ENGINE_PORT. */
 import { kafkaSasl } from '../core/config.js';
 import { systemClock } from '../core/clock.js';
 import { ConfigError } from '../core/errors.js';

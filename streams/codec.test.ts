@@ -27,7 +27,7 @@ const ROUND_TRIPS: readonly [string, Check<unknown>, AnyMessage][] = [
     v: SCHEMA_VERSION, type: 'task.failed', jobId: 'job_1', taskId: 'job_1_transcribe', attempt: 2, engineId: 'e', instanceId: 'i', at: NOW,
     error: { name: 'TimeoutError', code: 'DALSTON_ERR_TIMEOUT', message: 'slow — ünïcödé', retryable: true }, processingMs: 0,
   }],
-  ['tasks.<stage> task.dispatch', checkTaskMessage, {
+  ['tasks.<stage>.<engine_id> task.dispatch', checkTaskMessage, {
     v: SCHEMA_VERSION, type: 'task.dispatch', jobId: 'job_1', taskId: 'job_1_merge', stage: 'merge', engineId: 'merge', attempt: 1,
     enqueuedAt: NOW, deadlineAt: NOW + 60_000, inputs: { audio: 'jobs/job_1/a.wav', transcribe: 'jobs/job_1/t.json' }, config: { channel: 0 },
     audioDurationSeconds: 1.25,

@@ -107,7 +107,7 @@ const jobState: JobState = {
   }],
   revision: 4, epoch: 2,
   outbox: [
-    { type: 'dispatch', topic: 'tasks.transcribe', task: taskMessages['task.dispatch'] },
+    { type: 'dispatch', topic: 'tasks.transcribe.stt-batch-transcribe-onnx-moonshine-tiny', task: taskMessages['task.dispatch'] },
     { type: 'cancel', cancel: controlMessages['task.cancel'] },
     { type: 'analytics', message: analyticsMessages['analytics.task_fact'] },
     { type: 'outcome', outcome: jobResults['job.outcome'] },
@@ -216,9 +216,9 @@ const CASES: readonly SchemaCase[] = [
     optional: ['audioDurationSeconds', 'language', 'model'],
   },
   { name: 'jobs.events task.failed › error', check: checkJobEvent, sample: jobEvents['task.failed'], at: ['error'] },
-  ...kinds('tasks.<stage>', checkTaskMessage, taskMessages, { 'task.dispatch': { optional: ['audioDurationSeconds'] } }),
+  ...kinds('tasks.<stage>.<engine_id>', checkTaskMessage, taskMessages, { 'task.dispatch': { optional: ['audioDurationSeconds'] } }),
   {
-    name: 'tasks.<stage> task.dispatch › config', check: checkTaskMessage, sample: taskMessages['task.dispatch'], at: ['config'],
+    name: 'tasks.<stage>.<engine_id> task.dispatch › config', check: checkTaskMessage, sample: taskMessages['task.dispatch'], at: ['config'],
     optional: ['language', 'model', 'channel', 'timestampsGranularity', 'task', 'perChannel'], closed: ['task'],
   },
   ...kinds('tasks.control', checkControlMessage, controlMessages),

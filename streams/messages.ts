@@ -85,7 +85,7 @@ export type TaskCompleted = ReturnType<typeof taskCompleted>;
 export type TaskFailed = ReturnType<typeof taskFailed>;
 export type TaskReleased = ReturnType<typeof taskReleased>;
 
-// ---- topic tasks.<stage>: work for engines ----
+// ---- topic tasks.<stage>.<engine_id>: work for one engine ----
 const taskConfig = object({
   language: optional(str), model: optional(str), channel: optional(int), timestampsGranularity: optional(str),
   /** transcribe stages: `translate` asks for English text whatever was spoken. */

@@ -93,24 +93,38 @@ export function realtimeReplyTopic(gatewayId: string): TopicDefinition {
   };
 }
 
-/** Stage work queues: one topic per stage, consumed by engine groups `dalston-engine-<engine_id>`. */
-export function stageTopic(stage: string): TopicDefinition {
+/** Topics every stack has whatever engines it runs. */
+export const SHARED_TOPICS: readonly TopicDefinition[] = [
+  JOB_EVENTS, JOB_STATE, TASK_CONTROL, ANALYTICS, JOB_REQUESTS, JOB_RESULTS, JOB_PROGRESS, DEAD_LETTER, REALTIME_INPUT, REALTIME_EVENTS, SESSION_STATE, REALTIME_TOKENS,
+];
+
+/** The stage a task's work belongs to: per-channel stages (`transcribe_ch1`) are their base stage. */
+export function baseStage(stage: string): string {
+  return stage.replace(/_ch\d+$/, '');
+}
+
+/**
+ * The work queue of one engine, `tasks.<stage>.<engine_id>`: only that engine's group reads it. With one queue per
+ * stage, every transcribe engine read every model's tasks and dropped the others', each installed model multiplied
+ * what every engine read, and a model with no running engine showed a lag that grew with every job. Per engine, an
+ * engine reads only its own work and its group's lag is its true backlog.
+ */
+export function engineTaskTopic(stage: string, engineId: string): TopicDefinition {
   return {
-    name: `tasks.${stage}`, partitions: 6, cleanupPolicy: 'delete',
-    producers: 'actor hosts', consumers: `engines of stage ${stage}`,
+    name: taskTopicFor(stage, engineId), partitions: 6, cleanupPolicy: 'delete',
+    producers: 'actor hosts', consumers: `engine ${engineId} (group <prefix>-engine-${engineId})`,
   };
 }
 
-/** Stages with a work topic created at start-up (per-channel transcribe tasks share the transcribe topic). */
-export const STAGE_TOPICS = ['prepare', 'vad', 'transcribe', 'align', 'diarize', 'pii_detect', 'audio_redact', 'merge'].map(stageTopic);
+/** Topic that carries a task to its engine (unprefixed); per-channel tasks share their base stage's queue. */
+export function taskTopicFor(stage: string, engineId: string): string {
+  return `tasks.${baseStage(stage)}.${engineId}`;
+}
 
-export const ALL_TOPICS: readonly TopicDefinition[] = [
-  JOB_EVENTS, JOB_STATE, TASK_CONTROL, ANALYTICS, JOB_REQUESTS, JOB_RESULTS, JOB_PROGRESS, DEAD_LETTER, ...STAGE_TOPICS, REALTIME_INPUT, REALTIME_EVENTS, SESSION_STATE, REALTIME_TOKENS,
-];
-
-/** Topic that carries a stage's work: per-channel stages (`transcribe_ch1`) use their base stage's topic. */
-export function topicForStage(stage: string): string {
-  return `tasks.${stage.replace(/_ch\d+$/, '')}`;
+/** Every topic of a stack whose engines are `engines` (each engine's work queue beside the shared topics). */
+export function allTopics(engines: readonly { readonly stage: string; readonly engineId: string }[]): TopicDefinition[] {
+  const queues = new Map(engines.map((e) => [taskTopicFor(e.stage, e.engineId), engineTaskTopic(e.stage, e.engineId)]));
+  return [...SHARED_TOPICS, ...queues.values()];
 }
 
 export function prefixed(prefix: string, name: string): string {

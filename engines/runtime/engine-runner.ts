@@ -1,6 +1,7 @@
 /**
- * The engine runner: consumes its stage topic in group `dalston-engine-<engine_id>` and, per task, downloads the
- * inputs, runs the engine, uploads the outputs and reports started / heartbeat / completed / failed on jobs.events.
+ * The engine runner: consumes its own queue `tasks.<stage>.<engine_id>` in group `dalston-engine-<engine_id>` and,
+ * per task, downloads the inputs, runs the engine, uploads the outputs and reports started / heartbeat / completed /
+ * failed on jobs.events.
  *
  * Tasks run outside Kafka's fetch loop: a dispatch is taken only when a task slot is free (otherwise the topic is
  * paused and the dispatch fetched again later), its offset is committed once `task.started` is acknowledged, and the
@@ -26,7 +27,7 @@ import type { Tracer } from '../../core/telemetry/tracer.js';
 import { artifactKeys, type ArtifactStore, type TaskOutputDocument } from '../../storage/index.js';
 import {
   JOB_EVENTS, JOB_PROGRESS, SCHEMA_VERSION, TASK_CONTROL, StreamConsumer, checkControlMessage, checkTaskMessage, decodeMessage, encodeMessage,
-  engineGroupId, newMessageHeaders, prefixed, topicForStage,
+  baseStage, engineGroupId, engineTaskTopic, ensureTopics, newMessageHeaders, prefixed, taskTopicFor,
   type Admin, type ConsumedMessage, type ControlMessage, type DeadLetterWriter, type JobEvent, type Kafka, type MessageSender, type TaskDispatch,
   type TranscriptProgress,
 } from '../../streams/index.js';
@@ -98,7 +99,7 @@ export class EngineRunner {
     this.#tasks = new StreamConsumer<TaskDispatch>({
       kafka: options.kafka,
       groupId: engineGroupId(options.topicPrefix, engine.engineId),
-      topics: [prefixed(options.topicPrefix, topicForStage(engine.stage))],
+      topics: [prefixed(options.topicPrefix, taskTopicFor(engine.stage, engine.engineId))],
       decode: (value) => decodeMessage(checkTaskMessage, value),
       handler: (m) => this.#onTask(m),
       deadLetter: options.deadLetter,
@@ -132,6 +133,9 @@ export class EngineRunner {
 
   async start(): Promise<void> {
     await this.#o.engine.start?.();
+    // The queue is this engine's own: an engine started before any actor host (or not in its catalogue) still has it.
+    const queue = engineTaskTopic(this.#o.engine.stage, this.#o.engine.engineId);
+    await ensureTopics(this.#o.kafka, [{ ...queue, name: prefixed(this.#o.topicPrefix, queue.name) }], this.#log);
     await this.#control.start();
     // Know every cancel already sent before taking any task.
     await this.#control.waitCaughtUp(this.#o.admin, 60_000);
@@ -201,7 +205,11 @@ export class EngineRunner {
   async #onTask(m: ConsumedMessage<TaskDispatch>): Promise<void> {
     const task = m.value;
     const { engine } = this.#o;
-    if (task.engineId !== engine.engineId) return; // another engine of this stage serves it
+    // Only this engine's work is routed to its queue; a misaddressed dispatch is another engine's to run, not ours.
+    if (task.engineId !== engine.engineId) {
+      this.#log.warn({ [LOG.jobId]: task.jobId, [LOG.taskId]: task.taskId, addressed_to: task.engineId }, 'dispatch for another engine skipped');
+      return;
+    }
     if (this.#closing) {
       m.requeue();
       return;
@@ -245,7 +253,7 @@ export class EngineRunner {
     });
     const pickedUp = clock.now();
     const queueWaitMs = Math.max(0, pickedUp - task.enqueuedAt);
-    const labels = { engine_id: engine.engineId, stage: task.stage.replace(/_ch\d+$/, '') };
+    const labels = { engine_id: engine.engineId, stage: baseStage(task.stage) };
     const { controller } = running;
     const publishBase = { v: SCHEMA_VERSION, jobId: task.jobId, taskId: task.taskId, attempt: task.attempt, instanceId: this.instanceId } as const;
     let started = false;

@@ -25,7 +25,7 @@ import { freePortPair } from '../../infra/ports.js';
 import { launchOnFreePort, type ServiceProcess, type ServiceSpec } from '../../infra/service-launcher.js';
 import { restartDecision } from '../../infra/supervisor.js';
 import {
-  ALL_TOPICS, JOB_STATE, SCHEMA_VERSION, StreamProducer, createKafka, encodeMessage, ensureTopics, newMessageHeaders, prefixed,
+  JOB_STATE, allTopics, SCHEMA_VERSION, StreamProducer, createKafka, encodeMessage, ensureTopics, newMessageHeaders, prefixed,
   type JobState,
 } from '../../streams/index.js';
 
@@ -36,7 +36,10 @@ const run = promisify(execFile);
  * pocketsphinx took 8-16 s per one-second clip on a loaded 2-core machine, so the recogniser set the run's length.
  */
 export const CHAOS_TRANSCRIBE_ENGINE = batchEngineId(MOONSHINE_TINY);
-const ENGINE_IDS = ['audio-prepare', CHAOS_TRANSCRIBE_ENGINE, 'merge'] as const;
+const STAGE_ENGINES = [
+  { stage: 'prepare', engineId: 'audio-prepare' }, { stage: 'transcribe', engineId: CHAOS_TRANSCRIBE_ENGINE }, { stage: 'merge', engineId: 'merge' },
+] as const;
+const ENGINE_IDS = STAGE_ENGINES.map((e) => e.engineId);
 const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
 
 export interface ChaosOptions {
@@ -182,7 +185,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   const ch = createClickHouse({ url: clickhouseUrl, database, log: silentLogger });
   await applyMigrations(ch, database, silentLogger);
   const kafka = createKafka({ brokers: broker.brokers, clientId: 'chaos-driver', log: silentLogger });
-  await ensureTopics(kafka, ALL_TOPICS.map((t) => ({ ...t, name: prefixed(prefix, t.name) })), silentLogger);
+  await ensureTopics(kafka, allTopics(STAGE_ENGINES).map((t) => ({ ...t, name: prefixed(prefix, t.name) })), silentLogger);
   const apiKey = `dk_chaos_${randomBytes(8).toString('hex')}`;
   const stack = new Stack({
     DALSTON_KAFKA_BROKERS: broker.brokers.join(','), DALSTON_CLICKHOUSE_URL: clickhouseUrl, DALSTON_CLICKHOUSE_DATABASE: database,

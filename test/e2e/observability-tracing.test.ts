@@ -25,6 +25,7 @@ import { keyIdOf } from '../../gateway/index.js';
 import { scrape, until, type Sample } from '../support/metrics-scrape.js';
 import { startPrometheus, stopPrometheus, type PrometheusServer } from '../support/prometheus-server.js';
 import type { ServiceProcess } from '../../infra/service-launcher.js';
+import { taskTopicFor } from '../../streams/index.js';
 import { ESPEAK_SENTENCES, synthesizeFile } from '../fixtures/speech-fixtures.js';
 import { POCKETSPHINX_ENGINE, TERMINAL, startHarness, type Harness, type JobBody } from './pipeline-harness.js';
 
@@ -392,21 +393,21 @@ test('/metrics of every process has the contract metrics of its role with the co
       assert.equal(find(e, `${METRIC.engineModelLoad}_count`, { engine_id: st.engine_id, model: 'pocketsphinx-en-us' })[0]?.value, 1);
       assert.deepEqual(labelNames(e, METRIC.engineModelLoad), ['engine_id', 'model']);
     } else assert.equal(loads.length, 0, `${st.engine_id} loads no model`);
-    assert.equal(find(e, STREAM_METRIC.deadLetters, { topic: `${h.prefix}tasks.${st.stage}` })[0]?.value, 0);
+    assert.equal(find(e, STREAM_METRIC.deadLetters, { topic: `${h.prefix}${taskTopicFor(st.stage, st.engine_id)}` })[0]?.value, 0);
   }
 
   // A message the merge engine cannot decode is dead-lettered and counted under its source topic.
   const producer = h.kafka.producer();
   await producer.connect();
   try {
-    await producer.send({ topic: `${h.prefix}tasks.merge`, messages: [{ key: 'garbage', value: Buffer.from('not msgpack at all \u00ff\u00fe') }] });
+    await producer.send({ topic: `${h.prefix}${taskTopicFor('merge', 'merge')}`, messages: [{ key: 'garbage', value: Buffer.from('not msgpack at all \u00ff\u00fe') }] });
   } finally {
     await producer.disconnect();
   }
   const merge = engineService('merge');
   await until('the dead letter counted', async () => {
     const s = await scrape(merge);
-    return find(s, STREAM_METRIC.deadLetters, { topic: `${h.prefix}tasks.merge` })[0]?.value === 1 ? true : undefined;
+    return find(s, STREAM_METRIC.deadLetters, { topic: `${h.prefix}${taskTopicFor('merge', 'merge')}` })[0]?.value === 1 ? true : undefined;
   });
   assert.deepEqual(labelNames(await scrape(merge), STREAM_METRIC.deadLetters), ['topic']);
 });
@@ -439,7 +440,7 @@ test("Debian's Prometheus scraping the stack evaluates every dashboard and alert
     }, 15_000);
   }
 
-  // Alerts: the dead letter above makes DeadLettersGrowing fire for tasks.merge; every other alert is quiet after a good job.
+  // Alerts: the dead letter above makes DeadLettersGrowing fire for the merge queue; every other alert is quiet after a good job.
   assert.equal(alerts.length, 8);
   for (const rule of alerts) {
     if (rule.alert === 'DeadLettersGrowing') {
@@ -447,7 +448,7 @@ test("Debian's Prometheus scraping the stack evaluates every dashboard and alert
         const q = await promQuery(rule.expr);
         return (q.data?.result.length ?? 0) > 0 ? q : undefined;
       }, 15_000);
-      assert.deepEqual(r.data?.result.map((x) => x.metric['topic']), [`${h.prefix}tasks.merge`]);
+      assert.deepEqual(r.data?.result.map((x) => x.metric['topic']), [`${h.prefix}${taskTopicFor('merge', 'merge')}`]);
       continue;
     }
     const r = await promQuery(rule.expr);

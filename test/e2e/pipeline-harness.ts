@@ -12,7 +12,7 @@ import { applyMigrations } from '../../clickhouse/migrate.js';
 import { silentLogger } from '../../core/logger.js';
 import { writeWav } from '../../engines/audio/wav.js';
 import { launchOnFreePort, type ServiceProcess, type ServiceSpec } from '../../infra/service-launcher.js';
-import { ALL_TOPICS, createKafka, ensureTopics, prefixed, type Kafka } from '../../streams/index.js';
+import { SHARED_TOPICS, createKafka, ensureTopics, prefixed, type Kafka } from '../../streams/index.js';
 import { clickhouseForTest, type ClickHouseFixture } from '../integration/clickhouse-fixture.js';
 import { startTestKafka, type TestKafka } from '../integration/kafka-fixture.js';
 
@@ -77,7 +77,7 @@ export async function startHarness(options: HarnessOptions): Promise<Harness> {
   const clickhouse = await clickhouseForTest(tag.replace(/[^A-Za-z0-9_]/g, '_'));
   await applyMigrations(clickhouse.client, clickhouse.database, silentLogger);
   const kafka = createKafka({ brokers: testKafka.brokers, clientId: `harness-${tag}`, log: silentLogger });
-  await ensureTopics(kafka, ALL_TOPICS.map((t) => ({ ...t, name: prefixed(prefix, t.name) })), silentLogger);
+  await ensureTopics(kafka, SHARED_TOPICS.map((t) => ({ ...t, name: prefixed(prefix, t.name) })), silentLogger);
   const logDir = await mkdtemp(join(tmpdir(), `dalston-e2e-${tag}-`));
   const apiKey = `dk_test_${randomBytes(12).toString('hex')}`;
   const env: Record<string, string> = {

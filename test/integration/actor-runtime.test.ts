@@ -10,7 +10,7 @@ import { ConfigError } from '../../core/errors.js';
 import { claimKey, newMessageHeaders } from '../../streams/index.js';
 import { waitUntilConsumed } from '../support/consumer-progress.js';
 import {
-  FaultySender, SETTINGS, eventually, raw, recordingLogger, sleep, startRuntimeFixture, taskOf, type Recorded, type RuntimeFixture,
+  FaultySender, SETTINGS, eventually, fixtureTaskTopic, raw, recordingLogger, sleep, startRuntimeFixture, taskOf, type Recorded, type RuntimeFixture,
   type TopicRecorder,
 } from '../support/runtime-fixture.js';
 
@@ -34,10 +34,10 @@ test('finding 1: a dispatch whose send fails once after its snapshot was saved i
   const f = await startRuntimeFixture('outbox');
   try {
     const sender = new FaultySender(f.streams.producer);
-    sender.failNext((t) => t === f.topic('tasks.prepare'), 1);
+    sender.failNext((t) => t === f.topic(fixtureTaskTopic('prepare')), 1);
     const host = f.host({ producer: sender });
     await host.start();
-    const prepare = await f.recorder('tasks.prepare', raw);
+    const prepare = await f.recorder(fixtureTaskTopic('prepare'), raw);
     await f.jobCreated('job_outbox1');
     const d = await eventually(() => dispatchesOf(prepare, taskOf('job_outbox1', 'prepare'))[0], 20_000, 'the prepare dispatch');
     assert.equal(d['attempt'], 1);
@@ -56,7 +56,7 @@ test('finding 11: a valid job event whose sends keep failing is retried until th
     await eventually(() => (host.ownedPartitions.length === 6 ? true : undefined), 20_000, 'partitions claimed');
     // More failures than the consumer's old attempt limit (5), all on the job's snapshot writes.
     sender.failNext((t) => t === f.topic('jobs.state'), 6);
-    const prepare = await f.recorder('tasks.prepare', raw);
+    const prepare = await f.recorder(fixtureTaskTopic('prepare'), raw);
     const dlq = await f.recorder('dead-letter', (v) => JSON.parse(v.toString('utf8')) as Record<string, unknown>);
     await f.jobCreated('job_nodlq1');
     // Generous: the back-off alone is up to 11 s, and the suite may run this beside the chaos test.
@@ -80,7 +80,7 @@ test('finding 2: a restore slower than the session timeout does not get the host
       },
     });
     await host.start();
-    const prepare = await f.recorder('tasks.prepare', raw);
+    const prepare = await f.recorder(fixtureTaskTopic('prepare'), raw);
     await f.jobCreated('job_slow1'); // arrives while the restore still runs
     await eventually(() => dispatchesOf(prepare, taskOf('job_slow1', 'prepare'))[0], 40_000, 'the prepare dispatch');
     const assignments = log.lines.filter((l) => l.msg === 'partitions assigned; actors restored');
@@ -101,7 +101,7 @@ test('finding 2: a failed restore is retried; the partitions are then owned and 
       },
     });
     await host.start();
-    const prepare = await f.recorder('tasks.prepare', raw);
+    const prepare = await f.recorder(fixtureTaskTopic('prepare'), raw);
     const jobId = 'job_failrestore1';
     const taskId = taskOf(jobId, 'prepare');
     await f.jobCreated(jobId);
@@ -127,7 +127,7 @@ test('finding 2: an undecodable last record in jobs.state does not stall the res
     // A live job first, then garbage as the last record of every partition.
     const first = f.host();
     await first.start();
-    const prepare = await f.recorder('tasks.prepare', raw);
+    const prepare = await f.recorder(fixtureTaskTopic('prepare'), raw);
     await f.jobCreated('job_badtail1');
     await eventually(() => dispatchesOf(prepare, taskOf('job_badtail1', 'prepare'))[0], 20_000, 'the prepare dispatch');
     await first.close();
@@ -149,7 +149,7 @@ test('finding 5: after a takeover, healthy running tasks are not declared lost w
   try {
     const a = f.host();
     await a.start();
-    const prepare = await f.recorder('tasks.prepare', raw);
+    const prepare = await f.recorder(fixtureTaskTopic('prepare'), raw);
     const control = await f.recorder('tasks.control', raw);
     const jobId = 'job_grace1';
     const taskId = taskOf(jobId, 'prepare');
@@ -191,8 +191,8 @@ test('finding 6: an evicted host that keeps writing cannot set a job back: the o
     const aLog = recordingLogger();
     const a = f.host({ producer: sender, log: aLog, sessionTimeoutMs: 6000, rebalanceTimeoutMs: 4000 });
     await a.start();
-    const prepare = await f.recorder('tasks.prepare', raw);
-    const transcribe = await f.recorder('tasks.transcribe', raw);
+    const prepare = await f.recorder(fixtureTaskTopic('prepare'), raw);
+    const transcribe = await f.recorder(fixtureTaskTopic('transcribe'), raw);
     const states = await f.recorder('jobs.state', raw);
     const jobId = 'job_fence1';
     const prep = taskOf(jobId, 'prepare');
@@ -244,7 +244,7 @@ test('finding 8: finished jobs are tombstoned after their retention and deleted 
     const host = f.host({ finishedRetentionMs: 1500, sweepIntervalMs: 300 });
     await host.start();
     const states = await f.recorder('jobs.state', raw);
-    const prepare = await f.recorder('tasks.prepare', raw);
+    const prepare = await f.recorder(fixtureTaskTopic('prepare'), raw);
     const dlq = await f.recorder('dead-letter', (v) => JSON.parse(v.toString('utf8')) as Record<string, unknown>);
     const run = async (owner: ActorHost, jobId: string): Promise<void> => {
       await f.jobCreated(jobId);
@@ -279,7 +279,7 @@ test('finding 10: a new job keeps its partition, so it is restored when its part
   try {
     const a = f.host();
     await a.start();
-    const prepare = await f.recorder('tasks.prepare', raw);
+    const prepare = await f.recorder(fixtureTaskTopic('prepare'), raw);
     const jobs = Array.from({ length: 12 }, (_, i) => `job_regain${i}`);
     for (const j of jobs) await f.jobCreated(j);
     await eventually(() => (jobs.every((j) => dispatchesOf(prepare, taskOf(j, 'prepare')).length > 0) ? true : undefined), 20_000, 'every job dispatched');
@@ -345,7 +345,7 @@ test('finding 12: a finished job is remembered (not evicted) so a replayed job.c
   try {
     const host = f.host();
     await host.start();
-    const prepare = await f.recorder('tasks.prepare', raw);
+    const prepare = await f.recorder(fixtureTaskTopic('prepare'), raw);
     const states = await f.recorder('jobs.state', raw);
     const jobId = 'job_replay1';
     await f.jobCreated(jobId);
@@ -414,7 +414,7 @@ test('a takeover re-sends only recent outboxes: jobs waiting in a queue are not 
   try {
     const a = f.host({ outboxResendWindowMs: 2000 });
     await a.start();
-    const prepare = await f.recorder('tasks.prepare', raw);
+    const prepare = await f.recorder(fixtureTaskTopic('prepare'), raw);
     await f.jobCreated('job_wait1');
     await eventually(() => dispatchesOf(prepare, taskOf('job_wait1', 'prepare'))[0], 20_000, 'dispatch');
     await sleep(2500); // the job waits in the queue longer than the window
@@ -484,17 +484,17 @@ test('the snapshot is persisted before its effects, and a restored actor re-send
   try {
     // Host A can persist but never dispatch: as if it died between saving the snapshot and sending its effects.
     const sender = new FaultySender(f.streams.producer);
-    sender.failNext((t) => t === f.topic('tasks.prepare'), 1_000_000);
+    sender.failNext((t) => t === f.topic(fixtureTaskTopic('prepare')), 1_000_000);
     const a = f.host({ producer: sender });
     await a.start();
     const states = await f.recorder('jobs.state', raw);
-    const prepare = await f.recorder('tasks.prepare', raw);
+    const prepare = await f.recorder(fixtureTaskTopic('prepare'), raw);
     const jobId = 'job_before1';
     const taskId = taskOf(jobId, 'prepare');
     await f.jobCreated(jobId);
     await eventually(() => (sender.failures > 0 ? true : undefined), 20_000, 'A tried the dispatch');
     const snapshotAcked = sender.steps.findIndex((s) => s.step === 'acked' && s.topic === f.topic('jobs.state') && s.key === jobId);
-    const dispatchTried = sender.steps.findIndex((s) => s.step === 'tried' && s.topic === f.topic('tasks.prepare'));
+    const dispatchTried = sender.steps.findIndex((s) => s.step === 'tried' && s.topic === f.topic(fixtureTaskTopic('prepare')));
     assert.ok(snapshotAcked >= 0, 'the snapshot was acknowledged');
     assert.ok(snapshotAcked < dispatchTried, `the broker acknowledged the snapshot (step ${snapshotAcked}) before the dispatch was tried (step ${dispatchTried})`);
     // What A left on jobs.state: the prepare task ready, its dispatch waiting in the outbox; nothing on tasks.prepare.
@@ -512,7 +512,7 @@ test('the snapshot is persisted before its effects, and a restored actor re-send
     assert.equal(b.jobState(jobId)?.tasks.find((t) => t.taskId === taskId)?.status, 'ready');
     // B also handles the job.created A never committed: once its group is past it, still exactly one dispatch on the topic.
     await waitUntilConsumed(f.kafka, `${f.prefix.replace(/\.$/, '')}-actors`, f.topic('jobs.events'));
-    const offsets = await f.streams.admin.fetchTopicOffsets(f.topic('tasks.prepare'));
+    const offsets = await f.streams.admin.fetchTopicOffsets(f.topic(fixtureTaskTopic('prepare')));
     assert.equal(offsets.reduce((n, o) => n + Number(o.high) - Number(o.low), 0), 1, 'one dispatch record in tasks.prepare');
   } finally {
     await f.stop();

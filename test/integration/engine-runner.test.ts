@@ -11,10 +11,12 @@ import { loadConfig } from '../../core/config.js';
 import { DependencyUnavailableError, InvalidInputError } from '../../core/errors.js';
 import type { Engine } from '../../engines/sdk/engine.js';
 import {
-  JOB_EVENTS, SCHEMA_VERSION, encodeMessage, engineGroupId, newMessageHeaders,
+  JOB_EVENTS, SCHEMA_VERSION, consumerGroupLag, encodeMessage, engineGroupId, engineTaskTopic, ensureTopics, newMessageHeaders,
   type MessageSender, type OutgoingMessage, type SendResult, type TaskDispatch, type TopicBatch,
 } from '../../streams/index.js';
-import { FaultySender, eventually, raw, sleep, startRuntimeFixture, type RuntimeFixture } from '../support/runtime-fixture.js';
+import {
+  FaultySender, eventually, fixtureTaskTopic, raw, recordingLogger, sleep, startRuntimeFixture, type LogLine, type RuntimeFixture,
+} from '../support/runtime-fixture.js';
 
 const ENGINE_ID = 'eng-prepare';
 
@@ -66,7 +68,7 @@ async function dispatch(f: RuntimeFixture, jobId: string): Promise<string> {
     v: SCHEMA_VERSION, type: 'task.dispatch', jobId, taskId, stage: 'prepare', engineId: ENGINE_ID, attempt: 1,
     enqueuedAt: now, deadlineAt: now + 300_000, inputs: {}, config: {},
   };
-  await f.streams.producer.send(f.topic('tasks.prepare'), { key: jobId, value: encodeMessage(task), headers: newMessageHeaders({}) });
+  await f.streams.producer.send(f.topic(fixtureTaskTopic('prepare')), { key: jobId, value: encodeMessage(task), headers: newMessageHeaders({}) });
   return taskId;
 }
 
@@ -76,9 +78,9 @@ const eventsFor = (events: Record<string, unknown>[], taskId: string, type: stri
 const until = (what: string, check: () => boolean, timeoutMs = 30_000): Promise<true> =>
   eventually(() => (check() ? true : undefined), timeoutMs, what);
 
-/** Committed offsets of the engine's group on its stage topic, by partition ('-1': nothing committed). */
+/** Committed offsets of the engine's group on its queue, by partition ('-1': nothing committed). */
 async function committed(f: RuntimeFixture): Promise<Map<number, string>> {
-  const [topic] = await f.streams.admin.fetchOffsets({ groupId: engineGroupId(f.prefix, ENGINE_ID), topics: [f.topic('tasks.prepare')] });
+  const [topic] = await f.streams.admin.fetchOffsets({ groupId: engineGroupId(f.prefix, ENGINE_ID), topics: [f.topic(fixtureTaskTopic('prepare'))] });
   return new Map((topic?.partitions ?? []).map((p) => [p.partition, p.offset]));
 }
 
@@ -273,6 +275,47 @@ test('a dispatch is committed only once its task.started is acknowledged: unackn
     assert.equal(dlq.records.length, 0, 'the dispatch was never dead-lettered');
   } finally {
     held.failHeld(); // after a failed assertion too: instance A's close waits for its held send
+    await f.stop();
+  }
+});
+
+test("an engine reads only its own queue: work for another engine of its stage waits in that engine's queue as its backlog", async () => {
+  const f = await startRuntimeFixture('routing');
+  try {
+    const lines: LogLine[] = [];
+    const engine = gatedEngine();
+    const runner = await f.runner({ engine, log: recordingLogger(lines) });
+    await runner.start();
+    // Three tasks for an engine of the same stage that is not running, then two for this one.
+    const otherQueue = engineTaskTopic('prepare', 'eng-prepare-other');
+    await ensureTopics(f.kafka, [{ ...otherQueue, name: f.topic(otherQueue.name) }]);
+    const now = Date.now();
+    for (const jobId of ['job_other_1', 'job_other_2', 'job_other_3']) {
+      const task: TaskDispatch = {
+        v: SCHEMA_VERSION, type: 'task.dispatch', jobId, taskId: `task_${jobId}_prepare`, stage: 'prepare', engineId: 'eng-prepare-other', attempt: 1,
+        enqueuedAt: now, deadlineAt: now + 300_000, inputs: {}, config: {},
+      };
+      await f.streams.producer.send(f.topic(otherQueue.name), { key: jobId, value: encodeMessage(task), headers: newMessageHeaders({}) });
+    }
+    const mine = [await dispatch(f, 'job_mine_1'), await dispatch(f, 'job_mine_2')];
+    for (const taskId of mine) {
+      await until(`${taskId} runs`, () => engine.started.includes(taskId));
+      engine.finish(taskId);
+    }
+    await until('both tasks finished', () => runner.processed === 2);
+    assert.deepEqual([...engine.started].sort(), [...mine].sort(), 'this engine ran its own tasks and nothing else');
+    assert.equal(lines.filter((l) => l.msg === 'dispatch for another engine skipped').length, 0, 'another engine\'s dispatch never reached this one');
+
+    // Queue depth per engine is the true backlog: the absent engine's three tasks; this engine's queue drains to 0.
+    const [other] = await consumerGroupLag(f.streams.admin, engineGroupId(f.prefix, 'eng-prepare-other'), [f.topic(otherQueue.name)]);
+    assert.equal(other?.lag, 3, 'the absent engine\'s backlog');
+    await eventually(async () => {
+      const [own] = await consumerGroupLag(f.streams.admin, engineGroupId(f.prefix, ENGINE_ID), [f.topic(fixtureTaskTopic('prepare'))]);
+      return own?.lag === 0 ? true : undefined;
+    }, 30_000, 'this engine\'s queue drained');
+    const [crossRead] = await f.streams.admin.fetchOffsets({ groupId: engineGroupId(f.prefix, ENGINE_ID), topics: [f.topic(otherQueue.name)] });
+    assert.ok((crossRead?.partitions ?? []).every((p) => p.offset === '-1'), 'this engine\'s group never committed on the other queue');
+  } finally {
     await f.stop();
   }
 });

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { InvalidInputError } from '../../core/errors.js';
 import type { Engine } from '../../engines/sdk/engine.js';
 import { SCHEMA_VERSION, TASK_CONTROL, encodeMessage, newMessageHeaders, type TaskDispatch } from '../../streams/index.js';
-import { eventually, raw, sleep, startRuntimeFixture, type RuntimeFixture } from '../support/runtime-fixture.js';
+import { eventually, fixtureTaskTopic, raw, sleep, startRuntimeFixture, type RuntimeFixture } from '../support/runtime-fixture.js';
 
 const ENGINE_ID = 'eng-prepare';
 
@@ -42,7 +42,7 @@ async function dispatch(f: RuntimeFixture, jobId: string, attempt = 1): Promise<
     v: SCHEMA_VERSION, type: 'task.dispatch', jobId, taskId, stage: 'prepare', engineId: ENGINE_ID, attempt,
     enqueuedAt: now, deadlineAt: now + 120_000, inputs: {}, config: {},
   };
-  await f.streams.producer.send(f.topic('tasks.prepare'), { key: jobId, value: encodeMessage(task), headers: newMessageHeaders({}) });
+  await f.streams.producer.send(f.topic(fixtureTaskTopic('prepare')), { key: jobId, value: encodeMessage(task), headers: newMessageHeaders({}) });
   return taskId;
 }
 

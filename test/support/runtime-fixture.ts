@@ -18,8 +18,8 @@ import type { TransitionSettings } from '../../actors/job-transition.js';
 import { EngineRunner, type EngineRunnerOptions } from '../../engines/runtime/engine-runner.js';
 import { FsArtifactStore } from '../../storage/index.js';
 import {
-  ALL_TOPICS, JOB_EVENTS, SCHEMA_VERSION, StreamConsumer, connectStreams, createKafka, decodeMessage, encodeMessage, ensureTopics, newMessageHeaders,
-  prefixed, type JobEvent, type Kafka, type MessageSender, type OutgoingMessage, type SendResult, type StreamRuntime, type TopicBatch,
+  JOB_EVENTS, allTopics, SCHEMA_VERSION, StreamConsumer, connectStreams, createKafka, decodeMessage, encodeMessage, ensureTopics, newMessageHeaders,
+  prefixed, taskTopicFor, type JobEvent, type Kafka, type MessageSender, type OutgoingMessage, type SendResult, type StreamRuntime, type TopicBatch,
 } from '../../streams/index.js';
 import { startTestKafka, type TestKafka } from '../integration/kafka-fixture.js';
 
@@ -27,6 +27,14 @@ export const SETTINGS: TransitionSettings = {
   maxRetries: 2, minTaskTimeoutMs: 60_000, engineTimeFactor: {}, heartbeatTimeoutMs: 3000, retryBaseDelayMs: 200,
   queueTimeoutMs: 600_000, engines: { engineFor: (stage) => `eng-${stage}` },
 };
+
+/** The engine SETTINGS picks for each stage, whose queues the fixture creates. */
+const FIXTURE_ENGINES = ['prepare', 'vad', 'transcribe', 'merge'].map((stage) => ({ stage, engineId: SETTINGS.engines.engineFor(stage, undefined) }));
+
+/** The (unprefixed) queue of a stage's task under SETTINGS: `tasks.<stage>.eng-<stage>`. */
+export function fixtureTaskTopic(stage: string): string {
+  return taskTopicFor(stage, SETTINGS.engines.engineFor(stage, undefined));
+}
 
 /** A record read back from a topic. */
 export interface Recorded {
@@ -176,7 +184,7 @@ export async function startRuntimeFixture(name: string, topicOverrides: Readonly
   const prefix = `rt-${name}-${randomBytes(3).toString('hex')}.`;
   const log = silentLogger;
   const kafka = createKafka({ brokers: testKafka.brokers, clientId: `fixture-${name}`, log });
-  await ensureTopics(kafka, ALL_TOPICS.map((t) => ({ ...t, name: prefixed(prefix, t.name), partitions: topicOverrides[t.name] ?? t.partitions })), log);
+  await ensureTopics(kafka, allTopics(FIXTURE_ENGINES).map((t) => ({ ...t, name: prefixed(prefix, t.name), partitions: topicOverrides[t.name] ?? t.partitions })), log);
   const streams = await connectStreams({ brokers: testKafka.brokers, clientId: `fixture-${name}`, topicPrefix: prefix, log });
   const storeDir = await mkdtemp(join(tmpdir(), `dalston-rt-${name}-`));
   const closers: (() => Promise<void>)[] = [];
