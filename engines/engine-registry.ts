@@ -17,6 +17,8 @@ import { VAD_ENGINE_ID, VadEngine } from './vad/vad-engine.js';
 export interface EngineFactoryOptions {
   readonly homeDir: string;
   readonly log: Logger;
+  /** onnxruntime intra-op threads of a neural model (DALSTON_ONNX_THREADS). @default 1 */
+  readonly onnxThreads?: number;
 }
 
 export function knownEngineIds(): string[] {
@@ -33,6 +35,6 @@ export async function createEngine(engineId: string, options: EngineFactoryOptio
   const model = CATALOGUE.find((m) => m.task === 'asr' && batchEngineId(m) === engineId);
   if (!model) throw new ConfigError(`DALSTON_ENGINE_ID "${engineId}" is not an engine this build has; known: ${knownEngineIds().join(', ')}`);
   await verifyModel(model.id, options.homeDir);
-  const recognizer = await createRecognizer(model.id, { homeDir: options.homeDir, log: options.log });
+  const recognizer = await createRecognizer(model.id, { homeDir: options.homeDir, log: options.log, ...(options.onnxThreads !== undefined ? { threads: options.onnxThreads } : {}) });
   return new TranscribeEngine({ engineId, recognizer });
 }

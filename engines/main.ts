@@ -17,7 +17,7 @@ runService(SERVICE.engine, async (config, baseLog) => {
   const engineId = config.engineId;
   if (!engineId) throw new ConfigError('DALSTON_ENGINE_ID must name the engine this process runs');
   const log = baseLog.child({ engine_id: engineId });
-  let engine = await createEngine(engineId, { homeDir: config.homeDir, log });
+  let engine = await createEngine(engineId, { homeDir: config.homeDir, log, onnxThreads: config.onnxThreads });
   if (config.faultInjection) {
     log.warn({ plan: config.faultInjection }, 'fault injection is on (testing only)');
     engine = withFaults(engine, parseFaultPlan(config.faultInjection));

@@ -20,6 +20,8 @@ export interface RecognizerOptions {
   readonly log?: Logger;
   /** Wraps the model load (see MoonshineRecognizerOptions.measureModelLoad); called once per actual load. */
   readonly measureModelLoad?: <T>(model: string, load: () => Promise<T>) => Promise<T>;
+  /** onnxruntime intra-op threads of neural models (DALSTON_ONNX_THREADS). @default 1 */
+  readonly threads?: number;
 }
 
 const POCKETSPHINX_MODULE = new URL('./pocketsphinx/pocketsphinx-recognizer.js', import.meta.url);
@@ -54,8 +56,11 @@ async function createPocketsphinx(options: RecognizerOptions): Promise<Recognize
   return instance;
 }
 
-function measure(options: RecognizerOptions): Pick<RecognizerOptions, 'measureModelLoad'> {
-  return options.measureModelLoad !== undefined ? { measureModelLoad: options.measureModelLoad } : {};
+function measure(options: RecognizerOptions): Pick<RecognizerOptions, 'measureModelLoad' | 'threads'> {
+  return {
+    ...(options.measureModelLoad !== undefined ? { measureModelLoad: options.measureModelLoad } : {}),
+    ...(options.threads !== undefined ? { threads: options.threads } : {}),
+  };
 }
 
 /** Builds (does not load) the recogniser for a catalogue ASR model. */

@@ -27,7 +27,7 @@ runService(SERVICE.realtime, async (config, baseLog) => {
   const replies = new StreamProducer({ kafka: streams.kafka, log });
   await replies.connect();
   const vad = await SileroVad.load(config.homeDir);
-  const models = new ModelPool({ homeDir: config.homeDir, log });
+  const models = new ModelPool({ homeDir: config.homeDir, threads: config.onnxThreads, log });
   try {
     await models.get(config.realtimeModel);
   } catch (err) {

@@ -9,7 +9,13 @@ import { createRecognizer, type Recognizer } from '../asr/index.js';
 export class ModelPool {
   readonly #loading = new Map<string, Promise<Recognizer>>();
 
-  constructor(private readonly options: { readonly homeDir: string; readonly log: Logger; readonly onLoaded?: (modelId: string, seconds: number) => void }) {}
+  constructor(private readonly options: {
+    readonly homeDir: string;
+    readonly log: Logger;
+    readonly onLoaded?: (modelId: string, seconds: number) => void;
+    /** onnxruntime intra-op threads per model (DALSTON_ONNX_THREADS). @default 1 */
+    readonly threads?: number;
+  }) {}
 
   /** Model ids loaded or loading. */
   get models(): string[] {
@@ -31,7 +37,7 @@ export class ModelPool {
 
   async #load(modelId: string): Promise<Recognizer> {
     const started = performance.now();
-    const recognizer = await createRecognizer(modelId, { homeDir: this.options.homeDir, log: this.options.log });
+    const recognizer = await createRecognizer(modelId, { homeDir: this.options.homeDir, log: this.options.log, ...(this.options.threads !== undefined ? { threads: this.options.threads } : {}) });
     await recognizer.load();
     const seconds = (performance.now() - started) / 1000;
     this.options.log.info({ model: modelId, load_seconds: seconds }, 'real-time model loaded');

@@ -86,7 +86,9 @@ async function buildCorpus(quick: boolean): Promise<Utterance[]> {
 /** Child-process mode: load one engine, transcribe the manifest, print JSON. */
 async function worker(engine: string, manifestPath: string): Promise<void> {
   const corpus = JSON.parse(await readFile(manifestPath, 'utf8')) as Utterance[];
-  const r = await createRecognizer(engine, { homeDir: loadConfig().homeDir });
+  const config = loadConfig();
+  // DALSTON_ONNX_THREADS as the engines read it, so a run measures the setting a deployment would use.
+  const r = await createRecognizer(engine, { homeDir: config.homeDir, threads: config.onnxThreads });
   const t0 = performance.now();
   await r.load();
   const loadSeconds = (performance.now() - t0) / 1000;
