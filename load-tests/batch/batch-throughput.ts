@@ -1,34 +1,84 @@
 /**
- * Batch throughput benchmark (not a test): submits N short jobs over HTTP to a real stack (Kafka, ClickHouse,
- * gateway, actor host, engines) and reports jobs per second, orchestration overhead per job (job wall time
- * minus the engines' processing time) p50/p95/p99, queue wait p50/p99, and Kafka hop latency p50/p99 measured
- * by a probe producer/consumer pair running beside the load. Prints a table and writes JSON to
- * load-tests/results/.
+ * Batch throughput benchmark (not a test): submits N jobs of one clip over HTTP to a real stack (Kafka, ClickHouse,
+ * gateway, actor host, engines) and reports jobs per second, audio seconds transcribed per wall second, orchestration
+ * overhead per job (job wall time minus the engines' processing time) p50/p95/p99, queue wait, Kafka hop latency
+ * measured by a probe producer/consumer pair running beside the load, and CPU share and peak RSS of every process.
+ * Prints a table and writes JSON to load-tests/results/.
  *
- *   npm run bench:batch -- [--jobs 200] [--concurrency 16] [--transcribe-instances 2]
+ *   npm run bench:batch -- [--model moonshine-tiny] [--clip-seconds 2] [--jobs 200] [--concurrency 16] [--engines 1]
+ *
+ * --model is a catalogue ASR model (default: the default transcribe engine's, DALSTON_TRANSCRIBE_ENGINE);
+ * --clip-seconds the length of every job's audio (espeak sentences with short pauses, padded with silence);
+ * --engines the transcribe engine processes; --concurrency the submitters (1 = light load, many = a burst).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { REPO_ROOT } from '../../core/config.js';
 import { silentLogger } from '../../core/logger.js';
+import { tmpdir } from 'node:os';
+import { loadConfig } from '../../core/config.js';
+import { writeWav } from '../../engines/audio/wav.js';
+import { CATALOGUE, batchEngineId, findModel } from '../../engines/models/catalogue.js';
 import { StreamConsumer, StreamProducer, ensureTopics, newMessageHeaders } from '../../streams/index.js';
-import { synthesizeFile } from '../../test/fixtures/speech-fixtures.js';
-import { POCKETSPHINX_ENGINE, TERMINAL, startHarness, type JobBody } from '../../test/e2e/pipeline-harness.js';
+import { ESPEAK_SENTENCES, FIXTURE_RATE, synthesize, synthesizeFile, withPauses } from '../../test/fixtures/speech-fixtures.js';
+import { TERMINAL, startHarness, type JobBody } from '../../test/e2e/pipeline-harness.js';
+import { cpuShares, sampleProcesses } from '../process-sample.js';
 import { percentiles, type Percentiles } from '../stats.js';
+
+/** The transcribe engine of a catalogue model id, or of the deployment's default engine when none is named. */
+function transcribeEngineOf(model: string | undefined): string {
+  if (model === undefined) return loadConfig().transcribeEngine;
+  const spec = findModel(model);
+  if (spec?.task !== 'asr') throw new Error(`--model ${model}: not an ASR model of the catalogue (${CATALOGUE.filter((m) => m.task === 'asr').map((m) => m.id).join(', ')})`);
+  return batchEngineId(spec);
+}
+
+/**
+ * A WAV of `seconds` of speech: espeak sentences with 0.3 s pauses while they fit, then silence to the length. A clip
+ * shorter than one sentence is a short command.
+ */
+async function clipOf(seconds: number): Promise<string> {
+  if (seconds <= 3) return synthesizeFile('go forward ten meters', { padBefore: 0.1, padAfter: Math.max(0.1, seconds - 1.7) });
+  const pause = 0.3;
+  const pieces: Float32Array[] = [];
+  let length = pause;
+  for (let i = 0; ; i++) {
+    const sentence = await synthesize(ESPEAK_SENTENCES[i % ESPEAK_SENTENCES.length] ?? '');
+    const next = sentence.length / FIXTURE_RATE + pause;
+    if (pieces.length > 0 && length + next > seconds) break;
+    pieces.push(sentence);
+    length += next;
+  }
+  const speech = withPauses(pieces, pause);
+  const samples = new Float32Array(Math.max(speech.length, Math.round(seconds * FIXTURE_RATE)));
+  samples.set(speech);
+  const path = join(tmpdir(), `dalston-bench-clip-${seconds}s.wav`);
+  await writeWav(path, samples, FIXTURE_RATE);
+  return path;
+}
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { jobs: { type: 'string', default: '200' }, concurrency: { type: 'string', default: '16' }, 'transcribe-instances': { type: 'string', default: '2' } },
+    options: {
+      model: { type: 'string' }, 'clip-seconds': { type: 'string', default: '2' }, jobs: { type: 'string', default: '200' },
+      concurrency: { type: 'string', default: '16' }, engines: { type: 'string', default: '1' },
+    },
   });
   const totalJobs = Number(values.jobs);
   const concurrency = Number(values.concurrency);
-  const instances = Number(values['transcribe-instances']);
+  const instances = Number(values.engines);
+  const clipSeconds = Number(values['clip-seconds']);
+  for (const [name, v] of [['jobs', totalJobs], ['concurrency', concurrency], ['engines', instances], ['clip-seconds', clipSeconds]] as const) {
+    if (!(v > 0) || !Number.isFinite(v)) throw new Error(`--${name} must be a positive number`);
+  }
+  const engineId = transcribeEngineOf(values.model);
   const h = await startHarness({
     name: 'bench',
-    engines: ['audio-prepare', ...Array.from({ length: instances }, (_, i) => ({ engineId: POCKETSPHINX_ENGINE, name: `asr-${i}` })), 'merge'],
-    env: { DALSTON_LOG_LEVEL: 'warn', DALSTON_ENGINE_HEARTBEAT_SECONDS: '5' },
+    engines: ['audio-prepare', ...Array.from({ length: instances }, (_, i) => ({ engineId, name: `asr-${i}` })), 'merge'],
+    env: { DALSTON_LOG_LEVEL: 'warn', DALSTON_ENGINE_HEARTBEAT_SECONDS: '5', DALSTON_TRANSCRIBE_ENGINE: engineId },
   });
+  const processes = () => h.services.map((s) => ({ name: s.spec.name, pid: s.child.pid }));
   const probeTopic = `${h.prefix}bench.probe`;
   await ensureTopics(h.kafka, [{ name: probeTopic, partitions: 1, cleanupPolicy: 'delete' }]);
   const hops: number[] = [];
@@ -49,7 +99,12 @@ async function main(): Promise<void> {
     }
   })();
 
-  const audio = await synthesizeFile('go forward ten meters', { padBefore: 0.1, padAfter: 0.1 });
+  const audio = await clipOf(clipSeconds);
+  // A first job loads the model (once per engine process), so the figures are of a warm stack.
+  const warm = await h.submit(audio);
+  if (warm.status !== 201) throw new Error(`warm-up submit failed: ${warm.status} ${JSON.stringify(warm.body)}`);
+  await h.waitFor(warm.body.id, (j) => TERMINAL.has(j.status), 600_000);
+  const cpuBefore = await sampleProcesses(processes());
   const started = Date.now();
   const ids: string[] = [];
   let next = 0;
@@ -67,6 +122,7 @@ async function main(): Promise<void> {
   for (const id of ids) jobs.push(await h.waitFor(id, (j) => TERMINAL.has(j.status), 600_000));
   const lastCompleted = Math.max(...jobs.map((j) => Date.parse((j as unknown as { completed_at: string }).completed_at)));
   const elapsedS = (lastCompleted - started) / 1000;
+  const cpuAfter = await sampleProcesses(processes());
   probing = false;
   await probeLoop;
   await probeProducer.close();
@@ -90,12 +146,14 @@ async function main(): Promise<void> {
   const result = {
     date: new Date().toISOString(),
     machine: { cores: (await import('node:os')).availableParallelism(), node: process.version },
-    settings: { jobs: totalJobs, submitConcurrency: concurrency, transcribeInstances: instances, audioSeconds: completed[0]?.audio_duration_seconds },
+    settings: { engineId, jobs: totalJobs, submitConcurrency: concurrency, transcribeInstances: instances, audioSeconds: completed[0]?.audio_duration_seconds },
     completed: completed.length,
     failed: jobs.length - completed.length,
     submitSeconds: submittedMs / 1000,
     elapsedSeconds: elapsedS,
     jobsPerSecond: completed.length / elapsedS,
+    audioSecondsPerWallSecond: completed.reduce((sum, j) => sum + (j.audio_duration_seconds ?? 0), 0) / elapsedS,
+    processes: cpuShares(cpuBefore, cpuAfter, elapsedS),
     jobWallMs: percentiles(wall),
     orchestrationOverheadMs: percentiles(overhead),
     orchestrationOverheadExcludingQueueWaitMs: percentiles(pureOverhead),
@@ -112,13 +170,14 @@ async function main(): Promise<void> {
     `${name.padEnd(34)} p50 ${s.p50.toFixed(0).padStart(6)}  p95 ${s.p95.toFixed(0).padStart(6)}  p99 ${s.p99.toFixed(0).padStart(6)}  max ${s.max.toFixed(0).padStart(6)}  (n=${s.n})`;
   process.stdout.write(
     [
-      `batch throughput: ${result.completed}/${totalJobs} jobs completed (${result.failed} failed) in ${elapsedS.toFixed(1)} s → ${result.jobsPerSecond.toFixed(2)} jobs/s`,
-      `  (${instances} transcribe instances, submit concurrency ${concurrency}, ${result.settings.audioSeconds ?? '?'} s of audio per job)`,
+      `batch throughput: ${result.completed}/${totalJobs} jobs completed (${result.failed} failed) in ${elapsedS.toFixed(1)} s → ${result.jobsPerSecond.toFixed(2)} jobs/s, ${result.audioSecondsPerWallSecond.toFixed(1)} audio s per wall s`,
+      `  (${engineId} × ${instances}, submit concurrency ${concurrency}, ${result.settings.audioSeconds ?? '?'} s of audio per job)`,
       row('job wall time (ms)', result.jobWallMs),
       row('orchestration overhead (ms)', result.orchestrationOverheadMs),
       row('  of which not queue wait (ms)', result.orchestrationOverheadExcludingQueueWaitMs),
       row('stage queue wait (ms)', result.stageQueueWaitMs),
       row('Kafka hop, probe (ms)', result.kafkaHopMs),
+      `CPU (share of one core) and peak RSS: ${result.processes.map((p) => `${p.name} ${(p.cpuShare * 100).toFixed(0)}% ${p.rssPeakMb.toFixed(0)} MB`).join(', ')}`,
       ...failures.map((f) => `failed: ${f.id} ${JSON.stringify(f.error)} ${JSON.stringify(f.stages.filter((s) => s.error))}`),
       `results: ${file}`,
       '',

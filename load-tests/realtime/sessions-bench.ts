@@ -22,6 +22,7 @@ import { readWav } from '../../test/fixtures/wav.js';
 import { startHarness, type Harness } from '../../test/e2e/pipeline-harness.js';
 import { streamNative, toPcm16, type NativeSessionResult } from '../../test/support/realtime-client.js';
 import { formatPercentiles, percentiles, type Percentiles } from '../stats.js';
+import { cpuShares, sampleProcesses, type ProcessSample } from '../process-sample.js';
 
 const RATE = 16000;
 const PAUSE_SECONDS = 1.5;
@@ -34,12 +35,6 @@ interface SessionFigures {
   readonly lagWarnings: number;
   readonly closeCode: number;
   readonly closeReason: string;
-}
-
-interface ProcessSample {
-  readonly name: string;
-  readonly cpuSeconds: number;
-  readonly rssPeakMb: number;
 }
 
 interface LevelResult {
@@ -112,26 +107,8 @@ function figures(r: NativeSessionResult, speed: number, speechPadMs: number): Se
   return { firstPartialMs, finalFromSpeechEndMs, cadenceMs, finals, lagWarnings, closeCode: r.closeCode, closeReason: r.closeReason };
 }
 
-async function procSample(pid: number | undefined, name: string): Promise<ProcessSample | undefined> {
-  if (pid === undefined) return undefined;
-  try {
-    const stat = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
-    const ticks = Number(stat[11]) + Number(stat[12]);
-    const status = await readFile(`/proc/${pid}/status`, 'utf8');
-    const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN);
-    return { name, cpuSeconds: ticks / 100, rssPeakMb: hwm / 1024 };
-  } catch {
-    return undefined;
-  }
-}
-
-async function sampleAll(h: Harness): Promise<ProcessSample[]> {
-  const out: ProcessSample[] = [];
-  for (const s of h.services) {
-    const sample = await procSample(s.child.pid, s.spec.name);
-    if (sample) out.push(sample);
-  }
-  return out;
+function sampleAll(h: Harness): Promise<ProcessSample[]> {
+  return sampleProcesses(h.services.map((s) => ({ name: s.spec.name, pid: s.child.pid })));
 }
 
 /** Sum and count of the per-hop histogram across every process's /metrics. */
@@ -186,10 +163,7 @@ async function runLevel(h: Harness, n: number, pcm: Int16Array, minSilenceMs: nu
     lagWarnings, abnormalCloses,
     withinLagBudget: lagWarnings === 0 && !abnormalCloses.some((c) => c.startsWith('4010')),
     hopMeanMs,
-    processes: after.map((a) => {
-      const b = before.find((x) => x.name === a.name);
-      return { ...a, cpuShare: (a.cpuSeconds - (b?.cpuSeconds ?? 0)) / wallSeconds };
-    }),
+    processes: cpuShares(before, after, wallSeconds),
   };
 }
 
