@@ -11,7 +11,7 @@ import { ATTR, LOG, SPAN } from '../core/observability-names.js';
 import type { Tracer } from '../core/telemetry/tracer.js';
 import {
   ANALYTICS, JOB_EVENTS, JOB_RESULTS, JOB_STATE, SCHEMA_VERSION, TASK_CONTROL, checkJobEvent, consumerGroupLag, groupsWithMembers,
-  decodeMessage, encodeMessage, engineGroupId, newMessageHeaders, prefixed, taskTopicFor,
+  decodeMessage, encodeMessage, engineGroupId, newMessageHeaders, partOfStage, partitionForPart, prefixed, taskTopicFor,
   type AnalyticsMessage, type JobEvent, type JobState, type TaskCancel,
 } from '../streams/index.js';
 import { ActorRuntime, type ActorHostConnections, type ActorHostTuning, type StepContext } from './actor-runtime.js';
@@ -191,7 +191,13 @@ export class ActorHost {
             [ATTR.jobId]: task.jobId, [ATTR.taskId]: task.taskId, [ATTR.stage]: task.stage, [ATTR.engineId]: task.engineId,
             [ATTR.retries]: task.attempt - 1, [ATTR.requestId]: state.requestId,
           }, async () => {
-            await this.#o.producer.send(this.topic(entry.topic), { key: task.jobId, value: encodeMessage(task), headers: headers() });
+            // Keyed by task, not job, and the parts of a long file on consecutive partitions: every instance of the
+            // engine takes its share (by job, all of a job's parts would sit on one partition, read by one instance).
+            const part = task.config.chunkEnd !== undefined ? partOfStage(task.stage) : undefined;
+            await this.#o.producer.send(this.topic(entry.topic), {
+              key: task.taskId, value: encodeMessage(task), headers: headers(),
+              ...(part !== undefined ? { partition: partitionForPart(task.jobId, part) } : {}),
+            });
           });
           break;
         }

@@ -61,3 +61,31 @@ export function buildDag(jobId: string, params: JobParams, engines: EngineSelect
     attempts: [],
   }));
 }
+
+/**
+ * A long file's transcription in parts: once prepare reports the duration, a pending `transcribe` task of audio
+ * longer than `chunkSeconds` becomes N parts of equal nominal length (at most `chunkSeconds` each). The first part
+ * keeps the `transcribe` task (its id, so every row already written about it stays true); parts 1…N-1 are
+ * `transcribe_part<i>`, and merge waits for all of them. Their dispatches go out together, so every live instance of
+ * the engine takes some. Per-channel jobs and files within the limit are left as they are.
+ */
+export function splitTranscribe(tasks: readonly TaskState[], jobId: string, durationSeconds: number, chunkSeconds: number): TaskState[] {
+  if (chunkSeconds <= 0 || durationSeconds <= chunkSeconds) return [...tasks];
+  const whole = tasks.find((t) => t.stage === 'transcribe');
+  if (whole?.status !== 'pending' || whole.attempt !== 0 || whole.config.chunkEnd !== undefined) return [...tasks];
+  const parts = Math.ceil(durationSeconds / chunkSeconds);
+  const bound = (i: number): number => Math.round(((durationSeconds * i) / parts) * 1000) / 1000;
+  const partStages = Array.from({ length: parts - 1 }, (_, i) => `transcribe_part${i + 1}`);
+  const out: TaskState[] = [];
+  for (const task of tasks) {
+    if (task === whole) {
+      out.push({ ...task, config: { ...task.config, chunkStart: 0, chunkEnd: bound(1) } });
+      partStages.forEach((stage, i) => {
+        out.push({ ...task, taskId: taskIdFor(jobId, stage), stage, config: { ...task.config, chunkStart: bound(i + 1), chunkEnd: i + 2 === parts ? durationSeconds : bound(i + 2) } });
+      });
+    } else if (task.dependsOn.includes('transcribe')) {
+      out.push({ ...task, dependsOn: [...task.dependsOn, ...partStages] });
+    } else out.push(task);
+  }
+  return out;
+}

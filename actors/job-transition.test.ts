@@ -102,6 +102,51 @@ test("each dispatch goes to its engine's own queue: a job's model picks the tran
   assert.equal(topics(other)[1], 'tasks.transcribe.eng-transcribe-default', 'no model: the default engine, on its own queue');
 });
 
+test('a file longer than chunkSeconds is transcribed in parts dispatched together; merge waits for every part', () => {
+  const h = new Harness({ ...settings, chunkSeconds: 600 });
+  h.feed(created);
+  h.started('prepare');
+  h.completed('prepare', { audioDurationSeconds: 1500 });
+  const parts = h.state?.tasks.filter((t) => t.stage.startsWith('transcribe')) ?? [];
+  assert.deepEqual(parts.map((t) => [t.stage, t.config.chunkStart, t.config.chunkEnd]), [
+    ['transcribe', 0, 500], ['transcribe_part1', 500, 1000], ['transcribe_part2', 1000, 1500],
+  ], 'three parts of equal length, each within the limit, tiling the file');
+  assert.equal(parts[0]?.taskId, 'task_1_transcribe', 'the first part keeps the transcribe task');
+  assert.equal(new Set(parts.map((t) => t.taskId)).size, 3);
+  assert.ok(parts.every((t) => t.engineId === 'eng-transcribe'));
+  assert.deepEqual(h.dispatched(), ['prepare#1', 'transcribe#1', 'transcribe_part1#1', 'transcribe_part2#1'], 'all parts dispatched at once');
+  const part2 = h.effects.find((e) => e.type === 'dispatch' && e.task.stage === 'transcribe_part2');
+  assert.ok(part2?.type === 'dispatch');
+  assert.equal(part2.topic, 'tasks.transcribe.eng-transcribe', 'parts share their engine\'s queue');
+  assert.equal(part2.task.deadlineAt - part2.task.enqueuedAt, 1_500_000, 'a part\'s deadline is its own 500 s x factor 3, not the file\'s');
+  assert.deepEqual(h.task('merge').dependsOn, ['prepare', 'transcribe', 'transcribe_part1', 'transcribe_part2']);
+
+  for (const stage of ['transcribe', 'transcribe_part2']) {
+    h.started(stage);
+    h.completed(stage);
+  }
+  assert.equal(h.task('merge').status, 'pending', 'merge waits for the last part');
+  h.started('transcribe_part1');
+  h.completed('transcribe_part1');
+  const merge = h.effects.find((e) => e.type === 'dispatch' && e.task.stage === 'merge');
+  assert.ok(merge?.type === 'dispatch');
+  assert.deepEqual(Object.keys(merge.task.inputs).sort(), ['audio', 'prepare', 'transcribe', 'transcribe_part1', 'transcribe_part2']);
+  h.started('merge');
+  h.completed('merge');
+  assert.equal(h.state?.status, 'completed');
+});
+
+test('files within chunkSeconds, and every file when chunkSeconds is 0, stay one transcribe task', () => {
+  for (const [chunkSeconds, duration] of [[600, 600], [600, 42], [0, 7200]] as const) {
+    const h = new Harness({ ...settings, chunkSeconds });
+    h.feed(created);
+    h.started('prepare');
+    h.completed('prepare', { audioDurationSeconds: duration });
+    assert.deepEqual(h.state?.tasks.map((t) => t.stage), ['prepare', 'transcribe', 'merge'], `${duration} s with chunkSeconds ${chunkSeconds}`);
+    assert.equal(h.task('transcribe').config.chunkEnd, undefined);
+  }
+});
+
 test('a task that fails twice (retryable) then succeeds shows retries: 2 and waits out its back-off', () => {
   const h = new Harness();
   h.feed(created);

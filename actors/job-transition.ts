@@ -14,7 +14,7 @@ import type {
 } from '../streams/index.js';
 import { SCHEMA_VERSION, baseStage, taskTopicFor } from '../streams/index.js';
 import { artifactKeys } from '../storage/index.js';
-import { buildDag, type EngineSelection } from './dag.js';
+import { buildDag, splitTranscribe, type EngineSelection } from './dag.js';
 
 export interface TransitionSettings {
   /** Retries of a retryable failure before the stage fails for good. */
@@ -33,6 +33,8 @@ export interface TransitionSettings {
    */
   readonly queueTimeoutMs: number;
   readonly engines: EngineSelection;
+  /** Audio longer than this (seconds) is transcribed in parts that run in parallel; 0: never split. @default 0 */
+  readonly chunkSeconds?: number;
 }
 
 /** Deadline multiplier over the audio's duration, per base stage (others 1): transcription may run at a third of real time. */
@@ -40,13 +42,13 @@ export const ENGINE_TIME_FACTOR: Readonly<Record<string, number>> = { prepare: 1
 
 /** The actor host's settings from its configuration: the deadline floor, heartbeat loss after three beats, retries. */
 export function transitionSettings(
-  config: Pick<DalstonConfig, 'taskMaxRetries' | 'taskMinTimeoutSeconds' | 'heartbeatSeconds' | 'retryBaseDelayMs' | 'taskQueueTimeoutSeconds'>,
+  config: Pick<DalstonConfig, 'taskMaxRetries' | 'taskMinTimeoutSeconds' | 'heartbeatSeconds' | 'retryBaseDelayMs' | 'taskQueueTimeoutSeconds' | 'chunkSeconds'>,
   engines: EngineSelection,
 ): TransitionSettings {
   return {
     maxRetries: config.taskMaxRetries, minTaskTimeoutMs: config.taskMinTimeoutSeconds * 1000, engineTimeFactor: ENGINE_TIME_FACTOR,
     heartbeatTimeoutMs: config.heartbeatSeconds * 3000, retryBaseDelayMs: config.retryBaseDelayMs,
-    queueTimeoutMs: config.taskQueueTimeoutSeconds * 1000, engines,
+    queueTimeoutMs: config.taskQueueTimeoutSeconds * 1000, engines, chunkSeconds: config.chunkSeconds,
   };
 }
 
@@ -224,7 +226,8 @@ function onTaskCompleted(state: JobState, ev: TaskCompleted, ctx: TransitionCont
     const task = s.tasks.find((t) => t.taskId === ev.taskId);
     let next = s;
     if (task?.stage === 'prepare' && ev.metrics.audioDurationSeconds !== undefined) {
-      next = { ...next, audioDurationSeconds: ev.metrics.audioDurationSeconds };
+      const duration = ev.metrics.audioDurationSeconds;
+      next = { ...next, audioDurationSeconds: duration, tasks: splitTranscribe(next.tasks, next.jobId, duration, ctx.settings.chunkSeconds ?? 0) };
     }
     if (task?.stage.startsWith('transcribe') && ev.metrics.language && !next.language) next = { ...next, language: ev.metrics.language };
     if (task?.stage === 'merge') next = { ...next, transcriptKey: artifactKeys.transcript(next.jobId) };
@@ -426,6 +429,9 @@ export function dispatchEffect(state: JobState, task: TaskState, settings: Trans
 export function taskTimeoutMs(state: JobState, task: TaskState, settings: TransitionSettings): number {
   const base = baseStage(task.stage);
   const factor = settings.engineTimeFactor[base] ?? 1;
-  const byAudio = (state.audioDurationSeconds ?? 0) * 1000 * factor;
+  // A part of a long file is bounded by its own span, not the whole file's.
+  const { chunkStart, chunkEnd } = task.config;
+  const seconds = chunkStart !== undefined && chunkEnd !== undefined ? chunkEnd - chunkStart : (state.audioDurationSeconds ?? 0);
+  const byAudio = seconds * 1000 * factor;
   return Math.max(settings.minTaskTimeoutMs, byAudio);
 }

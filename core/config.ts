@@ -48,6 +48,19 @@ const modelAliases: Parser<ReadonlyMap<string, string>> = (raw, name) => {
   return map;
 };
 
+/** 0 (the feature is off) or a number from min to max. */
+function zeroOrRange(min: number, max: number): Parser<number> {
+  const inRange = numRange(min, max);
+  return (raw, name) => {
+    if (raw.trim() === '0') return 0;
+    try {
+      return inRange(raw, name);
+    } catch {
+      throw new ConfigError(`${name} must be 0 (off) or a number from ${min} to ${max}, got "${raw}"`);
+    }
+  };
+}
+
 function numRange(min: number, max: number): Parser<number> {
   return (raw, name) => {
     const n = Number(raw);
@@ -158,6 +171,7 @@ export const VARIABLES = {
   retryBaseDelayMs: spec({ name: 'DALSTON_TASK_RETRY_DELAY_MS', default: '1000', doc: 'First retry delay of a failed task in ms; doubles per retry.', parse: intRange(0, 3_600_000) }),
   faultInjection: spec({ name: 'DALSTON_FAULT_INJECTION', default: undefined, doc: 'Testing only: `fail-attempts:N` makes an engine fail (retryably) the first N attempts of every task; `slow:MS` adds MS of (cancellable) work to every task; `hang` makes it hang until cancelled.', parse: str }),
   engineConcurrency: spec({ name: 'DALSTON_ENGINE_CONCURRENCY', default: '1', doc: 'Tasks one engine process runs at once.', parse: intRange(1, 64) }),
+  chunkSeconds: spec({ name: 'DALSTON_CHUNK_SECONDS', default: '600', doc: 'A file longer than this is transcribed in parts of at most this length, split in pauses, that run on every transcribe engine instance in parallel and merge into one transcript. `0` transcribes every file in one task.', parse: zeroOrRange(30, 86400) }),
   onnxThreads: spec({ name: 'DALSTON_ONNX_THREADS', default: '1', doc: 'onnxruntime intra-op threads of each neural model session (batch and streaming engines). One suits a machine whose cores are shared with other processes; raise it where an engine has cores to itself (measure with `npm run bench:asr`).', parse: intRange(1, 64) }),
   taskMaxRetries: spec({ name: 'DALSTON_TASK_MAX_RETRIES', default: '2', doc: 'Retries of a retryable task failure before its stage fails for good.', parse: intRange(0, 10) }),
   taskMinTimeoutSeconds: spec({ name: 'DALSTON_TASK_MIN_TIMEOUT_SECONDS', default: '60', doc: 'Floor of a task deadline; the deadline is max(this, audio duration x engine factor).', parse: numRange(1, 86400) }),

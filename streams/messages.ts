@@ -92,6 +92,11 @@ const taskConfig = object({
   task: optional(oneOf(['transcribe', 'translate'] as const)),
   /** prepare: also write one WAV per channel (audio_ch<N>.wav). */
   perChannel: optional(bool),
+  /**
+   * transcribe parts of a long file: the part's nominal span in seconds of the prepared audio. The engine moves each
+   * inner end to the quietest point near it, the same point its neighbour finds, so parts meet in a pause.
+   */
+  chunkStart: optional(num), chunkEnd: optional(num),
 });
 export type TaskConfig = ReturnType<typeof taskConfig>;
 const taskDispatch = object({

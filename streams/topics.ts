@@ -98,9 +98,16 @@ export const SHARED_TOPICS: readonly TopicDefinition[] = [
   JOB_EVENTS, JOB_STATE, TASK_CONTROL, ANALYTICS, JOB_REQUESTS, JOB_RESULTS, JOB_PROGRESS, DEAD_LETTER, REALTIME_INPUT, REALTIME_EVENTS, SESSION_STATE, REALTIME_TOKENS,
 ];
 
-/** The stage a task's work belongs to: per-channel stages (`transcribe_ch1`) are their base stage. */
+/** The stage a task's work belongs to: per-channel stages (`transcribe_ch1`) and parts of a long file (`transcribe_part2`) are their base stage. */
 export function baseStage(stage: string): string {
-  return stage.replace(/_ch\d+$/, '');
+  return stage.replace(/_(ch|part)\d+$/, '');
+}
+
+/** Index of a transcribe part of a long file (`transcribe` is part 0, `transcribe_part<i>` part i); undefined for any other stage. */
+export function partOfStage(stage: string): number | undefined {
+  if (stage === 'transcribe') return 0;
+  const m = /^transcribe_part(\d+)$/.exec(stage);
+  return m ? Number(m[1]) : undefined;
 }
 
 /**
@@ -111,9 +118,23 @@ export function baseStage(stage: string): string {
  */
 export function engineTaskTopic(stage: string, engineId: string): TopicDefinition {
   return {
-    name: taskTopicFor(stage, engineId), partitions: 6, cleanupPolicy: 'delete',
+    name: taskTopicFor(stage, engineId), partitions: TASK_QUEUE_PARTITIONS, cleanupPolicy: 'delete',
     producers: 'actor hosts', consumers: `engine ${engineId} (group <prefix>-engine-${engineId})`,
   };
+}
+
+/** Partitions of every engine queue (the most instances of one engine that can share its work). */
+export const TASK_QUEUE_PARTITIONS = 6;
+
+/**
+ * The partition of part `part` of a long file: consecutive parts on consecutive partitions from a point that depends
+ * on the job, so N parts land on N different partitions and every instance of the engine gets its share (by key
+ * hash, several parts could share a partition and so one instance).
+ */
+export function partitionForPart(jobId: string, part: number): number {
+  let h = 2166136261;
+  for (let i = 0; i < jobId.length; i++) h = Math.imul(h ^ jobId.charCodeAt(i), 16777619) >>> 0;
+  return (h + part) % TASK_QUEUE_PARTITIONS;
 }
 
 /** Topic that carries a task to its engine (unprefixed); per-channel tasks share their base stage's queue. */

@@ -114,6 +114,33 @@ export async function readWav(path: string): Promise<WavAudio> {
   return decodeWav(await readFile(path), 'audio');
 }
 
+/**
+ * Samples [from, to) of a 16-bit PCM mono WAV file, read from disk without loading the rest: a part of a long file
+ * costs memory for that part only. Bounds are clamped to the file.
+ */
+export async function readPcm16MonoRange(path: string, from: number, to: number): Promise<Float32Array> {
+  const f = await readWavFormat(path);
+  if (f.audioFormat !== PCM || f.bitsPerSample !== 16 || f.channels !== 1) throw notWav('audio', 'a range read needs 16-bit PCM mono');
+  const total = Math.floor(f.dataBytes / 2);
+  const a = Math.max(0, Math.min(total, Math.floor(from)));
+  const b = Math.max(a, Math.min(total, Math.floor(to)));
+  const buf = Buffer.alloc((b - a) * 2);
+  const fh = await open(path, 'r');
+  try {
+    let read = 0;
+    while (read < buf.length) {
+      const { bytesRead } = await fh.read(buf, read, buf.length - read, f.dataOffset + a * 2 + read);
+      if (bytesRead === 0) break;
+      read += bytesRead;
+    }
+  } finally {
+    await fh.close();
+  }
+  const samples = new Float32Array(b - a);
+  for (let i = 0; i < samples.length; i++) samples[i] = buf.readInt16LE(2 * i) / 32768;
+  return samples;
+}
+
 /** Encodes mono float samples in [-1, 1] as a 16-bit PCM WAV (values outside are clipped). */
 export function encodeWav(samples: Float32Array, sampleRate: number): Buffer {
   const dataBytes = samples.length * 2;

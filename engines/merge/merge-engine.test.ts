@@ -98,3 +98,23 @@ void test('the engine reads upstream outputs by stage name, renders txt/srt/vtt,
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+void test('parts of one long file pool into one transcript in time order, with no channel, whatever order they finished in', () => {
+  const doc = mergeTranscript({
+    jobId: 'job-long', prepare: { ...PREPARE, duration_seconds: 30 },
+    transcripts: {
+      transcribe_part2: transcribed([[21, 23, 'third part'], [25, 26, 'end']], { span: { start: 20.4, end: 30 } }),
+      transcribe: transcribed([[0.5, 2, 'first part']], { span: { start: 0, end: 9.8 } }),
+      transcribe_part1: transcribed([[10, 12, 'second part']], { span: { start: 9.8, end: 20.4 } }),
+    },
+    createdAt: CREATED,
+  });
+  assert.equal(doc.text, 'first part second part third part end');
+  assert.deepEqual(doc.segments.map((s) => [s.id, s.start, s.channel]), [[0, 0.5, undefined], [1, 10, undefined], [2, 21, undefined], [3, 25, undefined]]);
+  const starts = doc.words.map((w) => w.start);
+  assert.deepEqual(starts, [...starts].sort((a, b) => a - b), 'word times never go back across a join');
+  assert.equal(doc.words.length, 7, 'no word lost or doubled');
+  assert.equal(doc.audio_duration_seconds, 30);
+  assert.deepEqual(doc.metadata.pipeline_stages, ['prepare', 'transcribe', 'transcribe_part1', 'transcribe_part2', 'merge']);
+  assert.equal(doc.metadata.channels, 2, 'the original file\'s channels, not the number of parts');
+});

@@ -7,6 +7,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { IllegalStateError } from '../../core/errors.js';
+import { baseStage } from '../../streams/index.js';
 import type { PrepareOutput } from '../audio-prepare/index.js';
 import type { Engine, EngineResult, EngineTaskContext } from '../sdk/engine.js';
 import type { TranscribeOutput, TranscriptSegment } from '../transcribe/index.js';
@@ -86,7 +87,7 @@ export function checkVadRegions(raw: unknown): { start: number; end: number }[] 
 const STAGE_ORDER = ['prepare', 'vad', 'transcribe', 'align', 'diarize', 'pii_detect', 'audio_redact', 'merge'];
 
 function stageRank(stage: string): number {
-  const base = stage.replace(/_ch\d+$/, '');
+  const base = baseStage(stage);
   const i = STAGE_ORDER.indexOf(base);
   return i === -1 ? STAGE_ORDER.length - 1 : i;
 }
@@ -113,7 +114,9 @@ export function mergeTranscript(request: MergeRequest): TranscriptDocument {
   const stages = Object.keys(request.transcripts).sort((a, b) => stageRank(a) - stageRank(b) || a.localeCompare(b, 'en', { numeric: true }));
   if (stages.length === 0) throw new IllegalStateError('merge task has no transcribe input');
   const withWords = granularity(request.timestampsGranularity) === 'word';
-  const perChannel = stages.length > 1 || stages.some((s) => channelOfStage(s) !== undefined);
+  // Several transcribe stages are channels (transcribe_ch<N>) or parts of one long file (transcribe, transcribe_part<i>),
+  // whose word times are already on the file's clock: parts pool into one transcript with no channel.
+  const perChannel = stages.some((s) => channelOfStage(s) !== undefined);
 
   const pooled: Array<{ segment: TranscriptSegment; channel: number | undefined }> = [];
   for (const stage of stages) {
@@ -150,7 +153,7 @@ export function mergeTranscript(request: MergeRequest): TranscriptDocument {
     words,
     metadata: {
       pipeline_stages: [...(request.prepare ? ['prepare'] : []), ...(request.speechRegions ? ['vad'] : []), ...stages, 'merge'],
-      channels: request.prepare?.original.channels ?? Math.max(1, stages.length),
+      channels: request.prepare?.original.channels ?? Math.max(1, stages.filter((s) => channelOfStage(s) !== undefined).length),
       sample_rate: request.prepare?.original.sample_rate ?? request.prepare?.sample_rate ?? 16000,
       created_at: request.createdAt.toISOString(),
       models: Object.fromEntries(stages.map((s) => [s, request.transcripts[s]?.model ?? 'unknown'])),
@@ -248,7 +251,7 @@ export class MergeEngine implements Engine {
     for (const [name, path] of Object.entries(ctx.inputs)) {
       if (name === 'prepare') prepare = checkPrepareOutput(await readJson(name, path));
       else if (name === 'vad') speechRegions = checkVadRegions(await readJson(name, path));
-      else if (/^transcribe(_ch\d+)?$/.test(name)) transcripts[name] = checkTranscribeOutput(name, await readJson(name, path));
+      else if (/^transcribe(_ch\d+|_part\d+)?$/.test(name)) transcripts[name] = checkTranscribeOutput(name, await readJson(name, path));
     }
     const doc = mergeTranscript({
       jobId: ctx.jobId, transcripts, createdAt: this.#now(),

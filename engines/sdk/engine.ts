@@ -19,6 +19,9 @@ export interface EngineTaskConfig {
   readonly perChannel?: boolean;
   /** transcribe: `translate` asks for English text whatever was spoken (multilingual Whisper models). */
   readonly task?: 'transcribe' | 'translate';
+  /** transcribe parts of a long file: the part's nominal span in seconds (see streams TaskConfig). */
+  readonly chunkStart?: number;
+  readonly chunkEnd?: number;
 }
 
 export interface EngineTaskContext {

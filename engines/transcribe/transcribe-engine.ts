@@ -7,7 +7,9 @@
 import { join } from 'node:path';
 import { DalstonError, IllegalStateError } from '../../core/errors.js';
 import type { Recognizer } from '../asr/recognizer.js';
-import { PIPELINE_SAMPLE_RATE, decodeToWav, isPcm16Mono, readWav, throwIfAborted } from '../audio/index.js';
+import {
+  PIPELINE_SAMPLE_RATE, decodeToWav, isPcm16Mono, quietestPointInFile, readPcm16MonoRange, readWavFormat, throwIfAborted,
+} from '../audio/index.js';
 import { ModelError } from '../models/index.js';
 import type { Engine, EngineResult, EngineTaskContext } from '../sdk/engine.js';
 
@@ -36,6 +38,8 @@ export interface TranscribeOutput {
   readonly audio_duration_seconds: number;
   /** The input channel transcribed, for per-channel tasks. */
   readonly channel?: number;
+  /** For a part of a long file: the span of the file it transcribed, seconds (word times are on the file's clock). */
+  readonly span?: { readonly start: number; readonly end: number };
 }
 
 export interface TranscribeEngineOptions {
@@ -67,13 +71,14 @@ export class TranscribeEngine implements Engine {
 
     const audioPath = await this.#workingAudio(ctx);
     throwIfAborted(ctx.signal, 'transcribe');
-    const wav = await readWav(audioPath);
-    const durationSeconds = wav.samples.length / PIPELINE_SAMPLE_RATE;
+    const { samples, offsetSeconds, span } = await partAudio(audioPath, ctx.config);
+    const durationSeconds = samples.length / PIPELINE_SAMPLE_RATE;
+    const at = (t: number): number => Math.round((t + offsetSeconds) * 1000) / 1000;
     const language = ctx.config.language;
     const result = await recognizer.recognize({
-      audio: wav.samples, signal: ctx.signal, ...(language !== undefined ? { language } : {}),
+      audio: samples, signal: ctx.signal, ...(language !== undefined ? { language } : {}),
       ...(ctx.config.task === 'translate' ? { task: 'translate' as const } : {}),
-      onWindow: (segments) => ctx.progress?.(segments.map((x) => ({ start: x.start, end: x.end, text: x.text }))),
+      onWindow: (segments) => ctx.progress?.(segments.map((x) => ({ start: at(x.start), end: at(x.end), text: x.text }))),
     });
     throwIfAborted(ctx.signal, 'transcribe');
 
@@ -81,12 +86,13 @@ export class TranscribeEngine implements Engine {
       language: result.language,
       text: result.text,
       segments: result.segments.map((s) => ({
-        start: s.start, end: s.end, text: s.text,
-        words: s.words.map((w) => ({ text: w.text, start: w.start, end: w.end, ...(w.confidence !== undefined ? { confidence: w.confidence } : {}) })),
+        start: at(s.start), end: at(s.end), text: s.text,
+        words: s.words.map((w) => ({ text: w.text, start: at(w.start), end: at(w.end), ...(w.confidence !== undefined ? { confidence: w.confidence } : {}) })),
       })),
       model: recognizer.modelId,
       audio_duration_seconds: Math.round(durationSeconds * 1000) / 1000,
       ...(ctx.config.channel !== undefined ? { channel: ctx.config.channel } : {}),
+      ...(span ? { span } : {}),
     };
     ctx.log.info({ segments: output.segments.length, words: output.segments.reduce((n, s) => n + s.words.length, 0), audio_duration_seconds: output.audio_duration_seconds }, 'transcribed');
     if (output.text.trim() === '') ctx.log.warn({ audio_duration_seconds: output.audio_duration_seconds }, 'recogniser returned no words');
@@ -123,4 +129,31 @@ export class TranscribeEngine implements Engine {
     await decodeToWav(audio, decoded, { signal: ctx.signal, ...(ctx.config.channel !== undefined ? { channel: ctx.config.channel } : {}) });
     return decoded;
   }
+}
+
+/** How far from a part's nominal boundary the cut may move to find a pause (parts are at least 15 s long). */
+const CUT_SEARCH_SECONDS = 5;
+
+/**
+ * The samples a task transcribes: the whole file, or for a part of a long file (config chunkStart/chunkEnd) only its
+ * span, read from disk, with each inner end moved to the quietest point near it. The neighbouring part moves the same
+ * boundary to the same sample, so the parts tile the file exactly. The file's ends stay where they are.
+ */
+async function partAudio(path: string, config: EngineTaskContext['config']): Promise<{ samples: Float32Array; offsetSeconds: number; span?: { start: number; end: number } }> {
+  const f = await readWavFormat(path);
+  const total = Math.floor(f.dataBytes / 2);
+  if (config.chunkStart === undefined || config.chunkEnd === undefined) {
+    return { samples: await readPcm16MonoRange(path, 0, total), offsetSeconds: 0 };
+  }
+  const rate = f.sampleRate;
+  // Within 10 ms of the file's end counts as the end: prepare reports the duration rounded to the millisecond.
+  const cut = async (seconds: number): Promise<number> => {
+    if (seconds <= 0) return 0;
+    if (seconds * rate >= total - rate / 100) return total;
+    return quietestPointInFile(path, seconds, { searchSeconds: CUT_SEARCH_SECONDS });
+  };
+  const from = await cut(config.chunkStart);
+  const to = Math.max(from, await cut(config.chunkEnd));
+  const round = (x: number): number => Math.round(x * 1000) / 1000;
+  return { samples: await readPcm16MonoRange(path, from, to), offsetSeconds: from / rate, span: { start: round(from / rate), end: round(to / rate) } };
 }
