@@ -6,6 +6,7 @@
  * Prints a table and writes JSON to load-tests/results/.
  *
  *   npm run bench:batch -- [--model moonshine-tiny] [--clip-seconds 2] [--jobs 200] [--concurrency 16] [--engines 1]
+ *   npm run bench:batch -- --long-file 3600 [--engines 2]     (one long recording: one pass, then parts on 1…N engines)
  *
  * --model is a catalogue ASR model (default: the default transcribe engine's, DALSTON_TRANSCRIBE_ENGINE);
  * --clip-seconds the length of every job's audio (espeak sentences with short pauses, padded with silence);
@@ -24,6 +25,7 @@ import { StreamConsumer, StreamProducer, ensureTopics, newMessageHeaders } from 
 import { ESPEAK_SENTENCES, FIXTURE_RATE, synthesize, synthesizeFile, withPauses } from '../../test/fixtures/speech-fixtures.js';
 import { TERMINAL, startHarness, type JobBody } from '../../test/e2e/pipeline-harness.js';
 import { cpuShares, sampleProcesses } from '../process-sample.js';
+import { runLongFile } from './long-file.js';
 import { percentiles, type Percentiles } from '../stats.js';
 
 /** The transcribe engine of a catalogue model id, or of the deployment's default engine when none is named. */
@@ -58,13 +60,38 @@ async function clipOf(seconds: number): Promise<string> {
   return path;
 }
 
+async function writeResult(name: string, result: { date: string }): Promise<string> {
+  const dir = join(REPO_ROOT, 'load-tests', 'results');
+  await mkdir(dir, { recursive: true });
+  const file = join(dir, `${name}-${result.date.replace(/[:.]/g, '-')}.json`);
+  await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
+  return file;
+}
+
+async function longFileMode(seconds: number, engineId: string, engines: number): Promise<void> {
+  if (!(seconds > 0) || !(engines >= 1)) throw new Error('--long-file needs a positive number of seconds and --engines ≥ 1');
+  const { seconds: actual, runs } = await runLongFile(seconds, engineId, engines);
+  const result = { date: new Date().toISOString(), machine: { cores: (await import('node:os')).availableParallelism(), node: process.version }, engineId, audioSeconds: actual, runs };
+  const file = await writeResult('batch-long-file', result);
+  process.stdout.write([
+    `long file: ${(actual / 60).toFixed(1)} min of speech, ${engineId}`,
+    ...runs.map((r) => `${r.label.padEnd(20)} ${r.parts} part(s)  wall ${r.wallSeconds.toFixed(1)} s  ${r.realTimeFactor.toFixed(1)}x real time  WER ${(r.wer * 100).toFixed(2)} % (${r.errors}/${r.refWords})  words in order: ${r.wordsInOrder}  parts per instance ${JSON.stringify(r.partsPerInstance)}\n` +
+      `${''.padEnd(20)} peak RSS: ${r.processes.map((p) => `${p.name} ${p.rssPeakMb.toFixed(0)} MB`).join(', ')}`),
+    `results: ${file}`, '',
+  ].join('\n'));
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       model: { type: 'string' }, 'clip-seconds': { type: 'string', default: '2' }, jobs: { type: 'string', default: '200' },
-      concurrency: { type: 'string', default: '16' }, engines: { type: 'string', default: '1' },
+      concurrency: { type: 'string', default: '16' }, engines: { type: 'string', default: '1' }, 'long-file': { type: 'string' },
     },
   });
+  if (values['long-file'] !== undefined) {
+    await longFileMode(Number(values['long-file']), transcribeEngineOf(values.model), Number(values.engines));
+    return;
+  }
   const totalJobs = Number(values.jobs);
   const concurrency = Number(values.concurrency);
   const instances = Number(values.engines);
@@ -162,10 +189,7 @@ async function main(): Promise<void> {
     kafkaHopMs: percentiles(hops),
   };
   await h.stop();
-  const dir = join(REPO_ROOT, 'load-tests', 'results');
-  await mkdir(dir, { recursive: true });
-  const file = join(dir, `batch-throughput-${result.date.replace(/[:.]/g, '-')}.json`);
-  await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
+  const file = await writeResult('batch-throughput', result);
   const row = (name: string, s: Percentiles) =>
     `${name.padEnd(34)} p50 ${s.p50.toFixed(0).padStart(6)}  p95 ${s.p95.toFixed(0).padStart(6)}  p99 ${s.p99.toFixed(0).padStart(6)}  max ${s.max.toFixed(0).padStart(6)}  (n=${s.n})`;
   process.stdout.write(
