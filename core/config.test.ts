@@ -72,6 +72,7 @@ const CASES: { readonly [K in Key]: Case } = {
     checkedBy: (c) => (c.faultInjection === undefined ? undefined : parseFaultPlan(c.faultInjection)), // at engine start (engines/main.ts)
   },
   engineConcurrency: { default: 1, valid: ['64', 64], invalid: ['0', '65', '2.5', 'many'] },
+  maxQueuedTasks: { default: 10000, valid: ['0', 0], invalid: ['-1', '1.5', 'lots'] },
   chunkSeconds: { default: 600, valid: ['0', 0], invalid: ['29', '-1', 'ten', '86401'] },
   onnxThreads: { default: 1, valid: ['2', 2], invalid: ['0', '65', '1.5', 'all'] },
   taskMaxRetries: { default: 2, valid: ['10', 10], invalid: ['-1', '11', '1.5', 'two'] },

@@ -7,6 +7,7 @@
 import { LOG } from '../core/observability-names.js';
 import type { JobParams } from '../streams/index.js';
 import { badRequest } from './errors.js';
+import { admitJob } from './job-admission.js';
 import { sendJson } from './http-exchange.js';
 import type { AuthedRequestContext, RouteSpec } from './http-server.js';
 import { timedItems, transcriptFields, type TimedItem } from './job-view.js';
@@ -92,6 +93,7 @@ export function deepgramResponse(
 
 async function listen(deps: DeepgramDeps, ctx: AuthedRequestContext): Promise<void> {
   const request = parseDeepgramQuery(ctx.url.searchParams);
+  admitJob(deps.admission);
   const sink = jobAudioSink(deps, ctx);
   if (/^application\/json/i.test(ctx.req.headers['content-type'] ?? '')) {
     // Deepgram's remote-file form: {"url": "<audio URL>"}, fetched by the gateway (gateway/url-audio.ts).

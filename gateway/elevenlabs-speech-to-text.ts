@@ -8,6 +8,7 @@
 import { LOG } from '../core/observability-names.js';
 import type { JobParams } from '../streams/index.js';
 import { HttpError, badRequest, conflict } from './errors.js';
+import { admitJob } from './job-admission.js';
 import { sendJson } from './http-exchange.js';
 import type { AuthedRequestContext, RouteSpec } from './http-server.js';
 import type { JobOutcomeWaiter, JobView } from './ports.js';
@@ -116,6 +117,7 @@ export function elevenLabsTranscript(doc: unknown, view: { readonly jobId: strin
 
 async function convert(deps: ElevenLabsDeps, ctx: AuthedRequestContext): Promise<void> {
   let parsed: ElevenLabsRequest | undefined;
+  admitJob(deps.admission);
   const sink = jobAudioSink(deps, ctx);
   const upload = await receiveUpload(ctx.req, {
     maxFileBytes: deps.uploadMaxBytes, sink, validateFields: (fields) => void (parsed = parseElevenLabsFields(fields)),

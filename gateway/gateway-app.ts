@@ -25,6 +25,7 @@ import { sendJson } from './http-exchange.js';
 import { createUwsServer } from './uws-server.js';
 import { webSocketRoute, type WebSocketRouteSpec } from './websocket-route.js';
 import type { WebSocketLimits } from './websocket.js';
+import type { JobAdmission } from './job-admission.js';
 
 export interface GatewayDeps {
   /** TLS is on when both files are given (core/config.ts checks that they come together). */
@@ -56,6 +57,8 @@ export interface GatewayDeps {
   readonly realtimeSessions?: { readonly reader: SessionHistoryReader; readonly publisher: SessionEventPublisher };
   /** Limits of WebSocket connections. @default see WebSocketLimits */
   readonly websocket?: WebSocketLimits;
+  /** Refuses HTTP submissions while the engines' queues are over their limit (gateway/job-admission.ts). */
+  readonly admission?: JobAdmission;
 }
 
 export interface GatewayApp {
@@ -116,6 +119,7 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
     openAiAliases: checkedAliases(deps.config.openAiModelAliases ?? DEFAULT_OPENAI_ALIASES),
     ...(inventory ? { installedModels: () => inventory.installed() } : {}),
     ...(defaultModel !== undefined ? { defaultModel } : {}),
+    ...(deps.admission ? { admission: deps.admission } : {}),
   };
   for (const route of transcriptionRoutes(transcriptionDeps)) router.add(route);
   for (const route of translationRoutes(transcriptionDeps)) router.add(route);

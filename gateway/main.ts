@@ -17,6 +17,7 @@ import { KafkaSessionPublisher } from './adapters/kafka-session-publisher.js';
 import { transcriptRenderers } from './adapters/transcript-renderers.js';
 import { createGatewayApp } from './gateway-app.js';
 import { createOpenAiResponder } from './openai-transcription.js';
+import { KafkaBacklog } from './adapters/kafka-backlog.js';
 import { KafkaJobIngress } from './kafka-job-ingress.js';
 import { REALTIME_DIALECT_ADAPTERS } from './realtime/dialects/index.js';
 import { startRealtimeGateway } from './realtime/realtime-gateway.js';
@@ -38,8 +39,11 @@ runService(SERVICE.gateway, async (config, log) => {
     deadLetter: streams.deadLetter, log,
   });
   await progress.start();
+  // Over DALSTON_MAX_QUEUED_TASKS queued tasks, new HTTP jobs are refused with 503 and Retry-After.
+  const backlog = new KafkaBacklog({ admin: streams.admin, topicPrefix: config.topicPrefix, limit: config.maxQueuedTasks, log });
+  await backlog.start();
   const app = createGatewayApp({
-    config, log, registry,
+    config, log, registry, admission: backlog,
     publisher: new KafkaJobPublisher(streams.producer, config.topicPrefix),
     reader: new ClickHouseJobReader(clickhouse),
     store,
@@ -81,6 +85,7 @@ runService(SERVICE.gateway, async (config, log) => {
       await app.close();
       await realtime.close();
       await ingress.close();
+      backlog.close();
       await outcomes.close();
       await progress.close();
       await streams.close();

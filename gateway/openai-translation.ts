@@ -6,6 +6,7 @@
  */
 import { CATALOGUE } from '../engines/models/catalogue.js';
 import { HttpError, badRequest } from './errors.js';
+import { admitJob } from './job-admission.js';
 import type { AuthedRequestContext, RouteSpec } from './http-server.js';
 import { jobAudioSink, parseWithInstalledModels, queueJob, type TranscriptionsDeps } from './transcriptions.js';
 import { receiveUpload } from './upload.js';
@@ -19,6 +20,7 @@ const MULTILINGUAL = new Set(CATALOGUE.filter((m) => m.task === 'asr' && m.langu
 
 async function translate(deps: TranscriptionsDeps, ctx: AuthedRequestContext): Promise<void> {
   if (!deps.openAi) throw new HttpError(501, 'not_implemented', 'OpenAI-compatible synchronous answers are not available on this server');
+  admitJob(deps.admission);
   const sink = jobAudioSink(deps, ctx);
   const upload = await receiveUpload(ctx.req, {
     maxFileBytes: deps.uploadMaxBytes, sink,

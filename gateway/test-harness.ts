@@ -51,7 +51,7 @@ export interface Harness {
   close(graceMs?: number): Promise<void>;
 }
 
-export interface HarnessOptions extends Partial<Pick<GatewayDeps, 'renderers' | 'readinessChecks'>> {
+export interface HarnessOptions extends Partial<Pick<GatewayDeps, 'renderers' | 'readinessChecks' | 'admission'>> {
   uploadMaxBytes?: number;
   /** DALSTON_URL_ALLOW_HOSTS. @default none */
   urlAllowHosts?: readonly string[];
@@ -93,6 +93,7 @@ export async function startHarness(overrides: HarnessOptions = {}): Promise<Harn
     registry, publisher, reader, store, clock,
     readinessChecks: overrides.readinessChecks ?? { kafka: async () => undefined },
     ...(overrides.renderers ? { renderers: overrides.renderers } : {}),
+    ...(overrides.admission ? { admission: overrides.admission } : {}),
   });
   const port = await app.listen(0, '127.0.0.1');
   const base = `${overrides.tls ? 'https' : 'http'}://127.0.0.1:${port}`;

@@ -10,6 +10,7 @@ import { NotFoundError, artifactKeys, isTaskOutputDocument } from '../storage/in
 import { ASR_MODEL_IDS, unservableReason } from './models.js';
 import { SCHEMA_VERSION, type AuditEvent, type JobCreated, type JobParams } from '../streams/index.js';
 import { HttpError, badRequest, conflict, notFound } from './errors.js';
+import { admitJob, type JobAdmission } from './job-admission.js';
 import { sendJson, sendText } from './http-exchange.js';
 import type { AuthedRequestContext, RouteSpec } from './http-server.js';
 import { newEventId } from './ids.js';
@@ -244,6 +245,8 @@ export interface TranscriptionsDeps {
   readonly installedModels?: (() => Promise<readonly string[]>) | undefined;
   /** The model of DALSTON_TRANSCRIBE_ENGINE: what runs a job that names none. */
   readonly defaultModel?: string | undefined;
+  /** Refuses HTTP submissions (503, Retry-After) while the engines' queues are over DALSTON_MAX_QUEUED_TASKS. */
+  readonly admission?: JobAdmission | undefined;
 }
 
 /** Most spans one trace request returns (a long job with many retries and heartbeats stays well below). */
@@ -359,6 +362,7 @@ export async function queueJob(deps: TranscriptionsDeps, ctx: JobOrigin, sink: J
     await sink.discard().catch(() => undefined);
     throw new DependencyUnavailableError('the job could not be queued (Kafka unavailable); nothing was stored, try again', { cause: err });
   }
+  deps.admission?.admitted();
 
   const record: NewJobRecord = {
     jobId, tenantId, keyId, status: 'pending', createdAt, requestId: ctx.requestId, traceId: ctx.traceId, params, audio,
@@ -403,6 +407,7 @@ export function jobAudioSink(deps: Pick<TranscriptionsDeps, 'store' | 'clock'>, 
 }
 
 async function submit(deps: TranscriptionsDeps, ctx: AuthedRequestContext): Promise<void> {
+  admitJob(deps.admission);
   const sink = jobAudioSink(deps, ctx);
   const upload = await receiveUpload(ctx.req, { maxFileBytes: deps.uploadMaxBytes, sink, url: { field: 'audio_url', fetch: urlSource(deps, 'audio_url') } });
   let request: SubmitRequest;
