@@ -21,6 +21,7 @@ import { startClickHouse } from '../../infra/clickhouse-server.js';
 import { createClickHouse } from '../../clickhouse/client.js';
 import { applyMigrations } from '../../clickhouse/migrate.js';
 import { dashboardFiles, expandGrafanaSqlMacros, listDashboardPromQLTargets, listDashboardSqlTargets, listDashboardTargets } from '../../core/telemetry/dashboard-targets.js';
+import { knownEngineIds } from '../../engines/engine-registry.js';
 
 const COMPOSE_DIR = join(REPO_ROOT, 'compose');
 const COMPOSE_FILE = join(COMPOSE_DIR, 'docker-compose.yml');
@@ -259,6 +260,10 @@ void test('docker compose config parses the file with both profiles; services, p
     assert.equal(s?.environment?.['DALSTON_OTEL_ENABLED'], 'false', 'tracing off unless OTEL_ENABLED=true');
     assert.deepEqual(Object.keys(s?.depends_on ?? {}).sort(), ['clickhouse', 'kafka', 'migrate'], `${name} waits for Kafka, ClickHouse and the migrations`);
   }
+  // The transcribe service runs an engine this build has, the one the actor hosts send model-less jobs to.
+  const transcribe = all['engine-transcribe']?.environment?.['DALSTON_ENGINE_ID'];
+  assert.ok(knownEngineIds().includes(String(transcribe)), `engine-transcribe runs a known engine: ${String(transcribe)}`);
+  assert.equal(all['orchestrator']?.environment?.['DALSTON_TRANSCRIBE_ENGINE'], transcribe);
 
   // Compose v2 leaves profiled services out of `config` without their profile; Debian's docker-compose 1.29 lists
   // every service whatever the flags, so there the `profiles` fields asserted above are the check.
