@@ -93,7 +93,7 @@ export function deepgramResponse(
 
 async function listen(deps: DeepgramDeps, ctx: AuthedRequestContext): Promise<void> {
   const request = parseDeepgramQuery(ctx.url.searchParams);
-  admitJob(deps.admission);
+  await admitJob(deps.admission, ctx.req);
   const sink = jobAudioSink(deps, ctx);
   if (/^application\/json/i.test(ctx.req.headers['content-type'] ?? '')) {
     // Deepgram's remote-file form: {"url": "<audio URL>"}, fetched by the gateway (gateway/url-audio.ts).

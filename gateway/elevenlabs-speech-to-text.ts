@@ -117,7 +117,7 @@ export function elevenLabsTranscript(doc: unknown, view: { readonly jobId: strin
 
 async function convert(deps: ElevenLabsDeps, ctx: AuthedRequestContext): Promise<void> {
   let parsed: ElevenLabsRequest | undefined;
-  admitJob(deps.admission);
+  await admitJob(deps.admission, ctx.req);
   const sink = jobAudioSink(deps, ctx);
   const upload = await receiveUpload(ctx.req, {
     maxFileBytes: deps.uploadMaxBytes, sink, validateFields: (fields) => void (parsed = parseElevenLabsFields(fields)),

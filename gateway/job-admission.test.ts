@@ -31,7 +31,8 @@ void test('a refused submission answers 503 with Retry-After and the JSON error,
   const admission: JobAdmission = { refusal: () => refusal, admitted: () => void admitted++ };
   const h = await startHarness({ admission });
   try {
-    const wav = await makeWav(h.dir, 1);
+    // Six megabytes: still uploading when the refusal is decided, so the answer must wait for the body to be dropped.
+    const wav = await makeWav(h.dir, 190);
     const post = async () => {
       const fd = new FormData();
       fd.append('file', new Blob([await readFile(wav)], { type: 'audio/wav' }), 'a.wav');

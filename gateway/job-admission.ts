@@ -5,6 +5,7 @@
  * memory. Kafka job requests are not refused: their topic is already the queue, read as fast as jobs are accepted.
  */
 import { HttpError } from './errors.js';
+import type { HttpRequest } from './http-exchange.js';
 
 /** The backlog as last sampled (see adapters/kafka-backlog.ts). */
 export interface BacklogSample {
@@ -50,10 +51,47 @@ export function admissionDecision(sample: BacklogSample | undefined, admittedSin
   return { queuedTasks, limit, retryAfterSeconds };
 }
 
-/** Throws the 503 a refused submission answers with (logged once by the request handler, like every error answer). */
-export function admitJob(admission: JobAdmission | undefined): void {
+/**
+ * Bodies up to this size are read and dropped before a refusal is answered. An answer sent while the client is still
+ * uploading closes the connection under it, and HTTP clients (fetch among them) may then report a network failure
+ * instead of the 503 and its Retry-After. Larger uploads are cut: reading them would cost more than the client's retry.
+ */
+export const REFUSAL_DRAIN_MAX_BYTES = 64 * 1024 * 1024;
+
+/** Reads and drops what is left of a request body (up to maxBytes); resolves when it ended, failed or went over. */
+async function dropBody(req: HttpRequest, maxBytes: number): Promise<void> {
+  if (req.body.readableEnded) return;
+  const declared = Number(req.headers['content-length'] ?? Number.NaN);
+  if (Number.isFinite(declared) && declared > maxBytes) return;
+  await new Promise<void>((resolve) => {
+    let seen = 0;
+    const done = (): void => {
+      req.body.off('data', onData);
+      req.body.off('end', done);
+      req.body.off('error', done);
+      req.signal.removeEventListener('abort', done);
+      req.body.pause();
+      resolve();
+    };
+    const onData = (chunk: Buffer): void => {
+      seen += chunk.length;
+      if (seen > maxBytes) done();
+    };
+    req.body.on('data', onData);
+    req.body.once('end', done);
+    req.body.once('error', done);
+    req.signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/**
+ * Throws the 503 a refused submission answers with (logged once by the request handler, like every error answer),
+ * after dropping the body the client is sending so that it receives the answer.
+ */
+export async function admitJob(admission: JobAdmission | undefined, req: HttpRequest): Promise<void> {
   const refusal = admission?.refusal();
   if (!refusal) return;
+  await dropBody(req, REFUSAL_DRAIN_MAX_BYTES);
   throw new HttpError(
     503, 'service_unavailable',
     `the server is at capacity: ${refusal.queuedTasks} tasks are queued (limit ${refusal.limit}); retry after ${refusal.retryAfterSeconds} s`,

@@ -20,7 +20,7 @@ const MULTILINGUAL = new Set(CATALOGUE.filter((m) => m.task === 'asr' && m.langu
 
 async function translate(deps: TranscriptionsDeps, ctx: AuthedRequestContext): Promise<void> {
   if (!deps.openAi) throw new HttpError(501, 'not_implemented', 'OpenAI-compatible synchronous answers are not available on this server');
-  admitJob(deps.admission);
+  await admitJob(deps.admission, ctx.req);
   const sink = jobAudioSink(deps, ctx);
   const upload = await receiveUpload(ctx.req, {
     maxFileBytes: deps.uploadMaxBytes, sink,

@@ -407,7 +407,7 @@ export function jobAudioSink(deps: Pick<TranscriptionsDeps, 'store' | 'clock'>, 
 }
 
 async function submit(deps: TranscriptionsDeps, ctx: AuthedRequestContext): Promise<void> {
-  admitJob(deps.admission);
+  await admitJob(deps.admission, ctx.req);
   const sink = jobAudioSink(deps, ctx);
   const upload = await receiveUpload(ctx.req, { maxFileBytes: deps.uploadMaxBytes, sink, url: { field: 'audio_url', fetch: urlSource(deps, 'audio_url') } });
   let request: SubmitRequest;

@@ -43,6 +43,7 @@ async function main(): Promise<void> {
     process.stdout.write([
       `burst: ${report.accepted}/${jobs} accepted, ${report.refusals} refusals (${report.refusalsWithoutRetryAfter} without Retry-After; Retry-After p50/p95 ${report.retryAfterSeconds.p50}/${report.retryAfterSeconds.p95} s)`,
       `  submitted in ${report.submitSeconds.toFixed(1)} s, all ended after ${report.drainSeconds.toFixed(1)} s (${report.jobsPerSecond.toFixed(2)} jobs/s); outcomes ${JSON.stringify(report.outcomes)}; stuck ${report.stuck.length}`,
+      `  submissions without an answer (connection failed, retried): ${report.networkErrors}`,
       `  exactly once: ${report.duplicateTerminalAudits.length} jobs with two terminal audit rows, ${report.missingTerminalAudits.length} with none`,
       `  actor host killed: ${report.actorHostKilled ?? '-'}, added: ${report.actorHostAdded ?? '-'}`,
       `  peak RSS: ${report.processes.map((p) => `${p.name} ${p.rssPeakMb.toFixed(0)} MB`).join(', ')}`,

@@ -42,7 +42,12 @@ export interface BurstReport {
   readonly actorHostKilled: string | undefined;
   readonly actorHostAdded: string | undefined;
   readonly processes: readonly ProcessSample[];
+  /** Answers other than 201 and 503. */
   readonly otherFailures: readonly string[];
+  /** Jobs the stack created (job.created audit rows): more than accepted means a 201 was lost on the way. */
+  readonly createdJobs: number;
+  /** Submissions that got no answer at all (the connection failed); the client tried again after a second. */
+  readonly networkErrors: number;
 }
 
 export async function runBurst(h: Harness, o: BurstOptions): Promise<BurstReport> {
@@ -52,6 +57,7 @@ export async function runBurst(h: Harness, o: BurstOptions): Promise<BurstReport
   let refusals = 0;
   let refusalsWithoutRetryAfter = 0;
   const otherFailures: string[] = [];
+  let networkErrors = 0;
   let killed: string | undefined;
   let added: string | undefined;
   let killing: Promise<void> | undefined;
@@ -68,7 +74,7 @@ export async function runBurst(h: Harness, o: BurstOptions): Promise<BurstReport
       form.append('file', new Blob([bytes]), basename(o.audio));
       const res = await h.api('/v1/audio/transcriptions', { method: 'POST', body: form }).catch((err: unknown) => err as Error);
       if (res instanceof Error) {
-        otherFailures.push(`submit: ${res.message}`);
+        networkErrors++;
         await sleep(1000);
         continue;
       }
@@ -143,12 +149,13 @@ export async function runBurst(h: Harness, o: BurstOptions): Promise<BurstReport
       rows = await terminalRows();
     }
     const byJob = new Map(rows.map((r) => [r.job_id, Number(r.n)]));
+    const created = await h.clickhouse.client.query<{ n: number }>(`SELECT uniqExact(job_id) AS n FROM ${h.database}.audit_events WHERE event_type = 'job.created'`);
     return {
       jobs: o.jobs, accepted: accepted.length, refusals, refusalsWithoutRetryAfter, retryAfterSeconds: percentiles(retryAfter),
       submitSeconds, drainSeconds, jobsPerSecond: (accepted.length - pending.length) / drainSeconds, outcomes, stuck: pending,
       duplicateTerminalAudits: [...byJob].filter(([, n]) => n > 1).map(([id]) => id),
       missingTerminalAudits: accepted.filter((id) => !byJob.has(id)),
-      actorHostKilled: killed, actorHostAdded: added, processes: [...peak.values()], otherFailures,
+      actorHostKilled: killed, actorHostAdded: added, processes: [...peak.values()], otherFailures, networkErrors, createdJobs: Number(created[0]?.n ?? 0),
     };
   } finally {
     clearInterval(sampler);
