@@ -164,3 +164,26 @@ void test('the engine turns a 44.1 kHz stereo upload into 16 kHz mono PCM under 
   ac.abort();
   await assert.rejects(engine.process({ ...ctx, signal: ac.signal }), CancelledError);
 });
+
+void test('an upload already in the working format (16 kHz mono 16-bit WAV) is used as it is, without ffmpeg; a cut one, or a per-channel job, goes through ffmpeg', async () => {
+  const input = join(dir, 'ready.wav');
+  await run('sox', ['-n', '-r', '16000', '-c', '1', '-b', '16', input, 'synth', '2.5', 'sine', '300']);
+  const { output, blobs } = await prepareAudio({ input, outDir: await outDir('ready') });
+  assert.equal(blobs['audio.wav'], input, 'the upload itself is the prepared file');
+  assert.equal(output.duration_seconds, 2.5);
+  assert.deepEqual(output.original, { codec: 'pcm_s16le', container: 'wav', sample_rate: 16000, channels: 1, duration_seconds: 2.5, bytes: (await stat(input)).size });
+  assert.deepEqual(output.files, [{ name: 'audio.wav', duration_seconds: 2.5, bytes: (await stat(input)).size }]);
+
+  // The same file cut to 40 %: its data chunk declares more than is there, so it goes through ffmpeg's path (which
+  // decodes the samples present, as it did for every WAV before).
+  const cut = join(dir, 'ready-cut.wav');
+  const whole = await readFile(input);
+  await writeFile(cut, whole.subarray(0, Math.floor(whole.length * 0.4)));
+  const fromCut = await prepareAudio({ input: cut, outDir: await outDir('ready-cut') });
+  assert.notEqual(fromCut.blobs['audio.wav'], cut, 'decoded by ffmpeg, not taken as it is');
+  assert.ok(fromCut.output.duration_seconds < 1.05, `only the samples present: ${fromCut.output.duration_seconds} s`);
+  // Per-channel jobs still get their channel files from ffmpeg.
+  const split = await prepareAudio({ input, outDir: await outDir('ready-split'), perChannel: true });
+  assert.deepEqual(split.output.files.map((f) => f.name), ['audio.wav', 'audio_ch0.wav']);
+  assert.notEqual(split.blobs['audio.wav'], input);
+});

@@ -5,7 +5,7 @@
  * much less than its header declares (a truncated upload) fails with a non-retryable InvalidInputError whose
  * message says what is wrong with the file.
  */
-import { mkdir, stat } from 'node:fs/promises';
+import { mkdir, open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { IllegalStateError, InvalidInputError } from '../../core/errors.js';
 import { PIPELINE_SAMPLE_RATE, decodeToWav, probeMedia, readWavFormat, throwIfAborted, type MediaProbe } from '../audio/index.js';
@@ -88,6 +88,32 @@ function round3(x: number): number {
   return Math.round(x * 1000) / 1000;
 }
 
+/**
+ * The upload's format when it already is the working format (a 16 kHz mono 16-bit PCM WAV whose data chunk is whole):
+ * then it is used as it is, without starting ffprobe and ffmpeg, which cost more than the rest of a short job.
+ * Anything else (another format, a streamed header without sizes, a data chunk shorter than declared) goes through
+ * ffmpeg and its checks.
+ */
+async function alreadyPrepared(input: string, size: number): Promise<{ dataBytes: number } | undefined> {
+  let f;
+  try {
+    f = await readWavFormat(input);
+  } catch {
+    return undefined;
+  }
+  if (f.audioFormat !== 1 || f.bitsPerSample !== 16 || f.channels !== 1 || f.sampleRate !== PIPELINE_SAMPLE_RATE) return undefined;
+  if (f.dataOffset < 8 || f.dataOffset + f.dataBytes > size || f.dataBytes % 2 !== 0) return undefined;
+  const fh = await open(input, 'r');
+  try {
+    const field = Buffer.alloc(4);
+    await fh.read(field, 0, 4, f.dataOffset - 4);
+    // The data chunk's own size field must be what is there: 0xFFFFFFFF (streamed) or more (truncated) is for ffmpeg.
+    return field.readUInt32LE(0) === f.dataBytes ? { dataBytes: f.dataBytes } : undefined;
+  } finally {
+    await fh.close();
+  }
+}
+
 /** The prepare work as a plain function, for the engine and for tests. */
 export async function prepareAudio(request: PrepareRequest, options: AudioPrepareOptions = {}): Promise<PreparedAudio> {
   const { input, outDir, signal } = request;
@@ -97,6 +123,22 @@ export async function prepareAudio(request: PrepareRequest, options: AudioPrepar
 
   const size = (await stat(input)).size;
   if (size === 0) throw bad('is empty (0 bytes)');
+  const ready = request.perChannel ? undefined : await alreadyPrepared(input, size);
+  if (ready) {
+    const duration = ready.dataBytes / 2 / PIPELINE_SAMPLE_RATE;
+    if (duration < 0.001) throw bad('contains no audio samples (zero duration)');
+    if (duration > maxDuration) throw bad(`is too long: ${Math.round(duration)} s of audio, the limit is ${maxDuration} s`);
+    const file: PreparedFile = { name: 'audio.wav', duration_seconds: round3(duration), bytes: size };
+    return {
+      output: {
+        duration_seconds: file.duration_seconds, sample_rate: PIPELINE_SAMPLE_RATE, channels: 1,
+        original: { codec: 'pcm_s16le', container: 'wav', sample_rate: PIPELINE_SAMPLE_RATE, channels: 1, duration_seconds: file.duration_seconds, bytes: size },
+        files: [file],
+      },
+      // The upload itself is the prepared file: nothing to decode or copy.
+      blobs: { 'audio.wav': input },
+    };
+  }
   const probe = await probeMedia(input, signal ? { signal } : {});
   const audio = probe.audio;
   if (!audio) throw bad(`is not audio that can be decoded: ${describeNonAudio(probe)}`);
