@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DalstonError } from '../../core/errors.js';
 import { silentLogger, type Logger } from '../../core/logger.js';
 import { clickhouseVersion, startClickHouse, type ClickHouseServerHandle } from '../../infra/clickhouse-server.js';
 import { twoFreePorts } from '../../infra/ports.js';
@@ -57,7 +58,17 @@ export async function clickhouseForTest(fileTag: string, opts: FixtureOptions = 
       stopServer: notOwn,
       startServer: notOwn,
       async close() {
-        await client.exec(`DROP DATABASE IF EXISTS ${database}`, { withoutDatabase: true });
+        // A shared server busy with other files' stacks can take longer than one request timeout to drop a database
+        // that was just written hard (seen once after the 300-job burst, beside the chaos run): try three times.
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await client.exec(`DROP DATABASE IF EXISTS ${database}`, { withoutDatabase: true });
+            break;
+          } catch (err) {
+            if (attempt >= 3 || !(err instanceof DalstonError && err.retryable)) throw err;
+            await new Promise((r) => setTimeout(r, 1000));
+          }
+        }
         await client.close();
       },
     };
