@@ -351,7 +351,8 @@ test('finding 12: a finished job is remembered (not evicted) so a replayed job.c
     await f.jobCreated(jobId);
     await playJob(f, host, jobId);
     await eventually(() => (snapshotsOf(states, jobId).some((r) => stateOf(r)?.['status'] === 'completed') ? true : undefined), 20_000, 'completed');
-    assert.equal(host.finishedCount.completed, 1);
+    // The snapshot is durable before the host runs the job's end locally (outbox sent, then metrics and count): wait.
+    await eventually(() => (host.finishedCount.completed === 1 ? true : undefined), 20_000, 'the host counted the job finished');
     const snapshots = snapshotsOf(states, jobId).length;
     await f.jobCreated(jobId);
     await sleep(1500);
