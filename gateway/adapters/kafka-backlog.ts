@@ -4,7 +4,7 @@
  * last sample. Queues are found by listing topics, so engines added later count without a restart.
  */
 import type { Logger } from '../../core/logger.js';
-import { TASK_CONTROL, consumerGroupLag, engineGroupId, prefixed, type Admin } from '../../streams/index.js';
+import { consumerGroupLag, engineGroupId, prefixed, type Admin } from '../../streams/index.js';
 import { admissionDecision, type AdmissionRefusal, type BacklogSample, type JobAdmission } from '../job-admission.js';
 
 export interface KafkaBacklogOptions {
@@ -17,10 +17,13 @@ export interface KafkaBacklogOptions {
   readonly intervalMs?: number;
 }
 
-/** The engine a queue topic belongs to: `<prefix>tasks.<stage>.<engine_id>` (stages have no dot; engine ids may). */
+/**
+ * The engine a queue topic belongs to: `<prefix>tasks.<stage>.<engine_id>` (stages have no dot; engine ids may).
+ * `tasks.control` has no engine part, so it is no queue.
+ */
 export function engineOfQueue(topic: string, topicPrefix: string): string | undefined {
   const head = prefixed(topicPrefix, 'tasks.');
-  if (!topic.startsWith(head) || topic === prefixed(topicPrefix, TASK_CONTROL.name)) return undefined;
+  if (!topic.startsWith(head)) return undefined;
   const rest = topic.slice(head.length);
   const dot = rest.indexOf('.');
   return dot > 0 && dot < rest.length - 1 ? rest.slice(dot + 1) : undefined;
