@@ -7,11 +7,13 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { METRIC } from '../../core/observability-names.js';
 import { wordErrors } from '../../engines/asr/wer.js';
 import { writeWav } from '../../engines/audio/wav.js';
 import { ESPEAK_SENTENCES, FIXTURE_RATE, TESTDATA, parseSphinxTranscription, synthesize, withPauses } from '../../test/fixtures/speech-fixtures.js';
 import { readWav } from '../../test/fixtures/wav.js';
 import { TERMINAL, startHarness, type JobBody } from '../../test/e2e/pipeline-harness.js';
+import { scrape } from '../../test/support/metrics-scrape.js';
 import { sampleProcesses, type ProcessSample } from '../process-sample.js';
 
 export interface LongFileRun {
@@ -61,9 +63,8 @@ async function once(file: string, reference: string, seconds: number, engines: n
     const transcribed = async (): Promise<number[]> => {
       const out: number[] = [];
       for (const svc of h.services.filter((x) => x.spec.name.startsWith('asr-'))) {
-        const text = await fetch(`http://127.0.0.1:${svc.spec.port}/metrics`).then((r) => r.text());
-        const m = /^dalston_engine_tasks_processed_total\{[^}]*stage="transcribe"[^}]*status="success"[^}]*\} (\S+)$/m.exec(text);
-        out.push(Number(m?.[1] ?? 0));
+        const done = (await scrape(svc)).find((x) => x.name === METRIC.engineTasksProcessed && x.labels['stage'] === 'transcribe' && x.labels['status'] === 'success');
+        out.push(done?.value ?? 0);
       }
       return out;
     };
