@@ -58,14 +58,20 @@ export async function clickhouseForTest(fileTag: string, opts: FixtureOptions = 
       stopServer: notOwn,
       startServer: notOwn,
       async close() {
-        // A shared server busy with other files' stacks can take longer than one request timeout to drop a database
-        // that was just written hard (seen once after the 300-job burst, beside the chaos run): try three times.
+        // Dropping is hygiene on a server the suite deletes at its end, not something a test claims. On ClickHouse 18.16
+        // a DROP waits for the tables' running merges, and right after a file wrote hard (the 300-job burst, beside the
+        // chaos run and a CPU hog) that outlasted three 30 s requests once and failed a file whose tests had passed.
+        // So: three tries, then say so on stderr and leave the database to the suite's teardown.
         for (let attempt = 1; ; attempt++) {
           try {
             await client.exec(`DROP DATABASE IF EXISTS ${database}`, { withoutDatabase: true });
             break;
           } catch (err) {
-            if (attempt >= 3 || !(err instanceof DalstonError && err.retryable)) throw err;
+            if (!(err instanceof DalstonError && err.retryable)) throw err;
+            if (attempt >= 3) {
+              process.stderr.write(`# ClickHouse fixture: database ${database} not dropped after ${attempt} tries (${err.message}); the suite's teardown removes it\n`);
+              break;
+            }
             await new Promise((r) => setTimeout(r, 1000));
           }
         }
