@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadConfig } from '../../core/config.js';
-import { synthesize } from '../../test/fixtures/speech-fixtures.js';
+import { synthesize } from '../../harness/speech-fixtures.js';
 import { SileroVad, VAD_FRAME_SAMPLES, VAD_FRAME_SECONDS, VAD_SAMPLE_RATE } from './silero-vad.js';
 import { Endpointer, type SpeechRegion } from './speech-regions.js';
 

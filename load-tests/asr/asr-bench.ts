@@ -23,8 +23,8 @@ import { availableRecognizerIds, createRecognizer } from '../../engines/asr/reco
 import { SAMPLE_RATE } from '../../engines/asr/recognizer.js';
 import { scoreWithSclite, type ScliteSummary } from '../../engines/asr/sclite.js';
 import { corpusWer, wordErrors } from '../../engines/asr/wer.js';
-import { ESPEAK_SENTENCES, TESTDATA, parseSphinxTranscription, synthesizeFile, withNoiseFile } from '../../test/fixtures/speech-fixtures.js';
-import { readWav } from '../../test/fixtures/wav.js';
+import { ESPEAK_SENTENCES, TESTDATA, parseSphinxTranscription, synthesizeFile, withNoiseFile } from '../../harness/speech-fixtures.js';
+import { readWav } from '../../harness/wav.js';
 
 const run = promisify(execFile);
 

@@ -11,8 +11,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { REPO_ROOT, loadConfig } from '../../core/config.js';
-import { synthesizeFile } from '../../test/fixtures/speech-fixtures.js';
-import { startHarness } from '../../test/e2e/pipeline-harness.js';
+import { synthesizeFile } from '../../harness/speech-fixtures.js';
+import { startHarness } from '../../harness/pipeline-harness.js';
 import { runBurst } from './burst.js';
 
 async function main(): Promise<void> {

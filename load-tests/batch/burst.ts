@@ -9,7 +9,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { TERMINAL, type Harness } from '../../test/e2e/pipeline-harness.js';
+import { TERMINAL, type Harness } from '../../harness/pipeline-harness.js';
 import { sampleProcesses, type ProcessSample } from '../process-sample.js';
 import { percentiles, type Percentiles } from '../stats.js';
 

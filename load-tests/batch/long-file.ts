@@ -10,10 +10,10 @@ import { join } from 'node:path';
 import { METRIC } from '../../core/observability-names.js';
 import { wordErrors } from '../../engines/asr/wer.js';
 import { writeWav } from '../../engines/audio/wav.js';
-import { ESPEAK_SENTENCES, FIXTURE_RATE, TESTDATA, parseSphinxTranscription, synthesize, withPauses } from '../../test/fixtures/speech-fixtures.js';
-import { readWav } from '../../test/fixtures/wav.js';
-import { TERMINAL, startHarness, type JobBody } from '../../test/e2e/pipeline-harness.js';
-import { scrape } from '../../test/support/metrics-scrape.js';
+import { ESPEAK_SENTENCES, FIXTURE_RATE, TESTDATA, parseSphinxTranscription, synthesize, withPauses } from '../../harness/speech-fixtures.js';
+import { readWav } from '../../harness/wav.js';
+import { TERMINAL, startHarness, type JobBody } from '../../harness/pipeline-harness.js';
+import { scrape } from '../../harness/metrics-scrape.js';
 import { sampleProcesses, type ProcessSample } from '../process-sample.js';
 
 export interface LongFileRun {

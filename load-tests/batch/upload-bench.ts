@@ -13,7 +13,7 @@ import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { REPO_ROOT } from '../../core/config.js';
-import { startHarness } from '../../test/e2e/pipeline-harness.js';
+import { startHarness } from '../../harness/pipeline-harness.js';
 
 const BOUNDARY = 'dalstonbenchboundary';
 const CHUNK = 256 * 1024;

@@ -20,7 +20,7 @@ import WebSocket from 'ws';
 import { REPO_ROOT } from '../../core/config.js';
 import { createLogger, type Logger } from '../../core/logger.js';
 import { REALTIME_INPUT, StreamConsumer, connectStreams, prefixed, realtimeEngineGroupId } from '../../streams/index.js';
-import { startTestKafka, type TestKafka } from '../../test/integration/kafka-fixture.js';
+import { startTestKafka, type TestKafka } from '../../harness/kafka-fixture.js';
 
 const API_KEY = 'dk_bench_idle_sockets_0123456789';
 

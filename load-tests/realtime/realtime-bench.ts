@@ -23,7 +23,7 @@ import { createRecognizer, wordErrors } from '../../engines/asr/index.js';
 import { readWav } from '../../engines/audio/index.js';
 import { SileroVad } from '../../engines/vad/index.js';
 import { createStreamingTranscriber, ENDPOINTER_DEFAULTS, STREAM_SAMPLE_RATE, type DecodeMeasurement, type TranscriptEvent } from '../../engines/streaming/index.js';
-import { TESTDATA, parseSphinxTranscription } from '../../test/fixtures/speech-fixtures.js';
+import { TESTDATA, parseSphinxTranscription } from '../../harness/speech-fixtures.js';
 import { percentiles, type Percentiles } from '../stats.js';
 
 const RATE = STREAM_SAMPLE_RATE;

@@ -17,10 +17,10 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { REPO_ROOT } from '../../core/config.js';
 import { REALTIME_METRIC } from '../../core/observability-names.js';
-import { TESTDATA, parseSphinxTranscription } from '../../test/fixtures/speech-fixtures.js';
-import { readWav } from '../../test/fixtures/wav.js';
-import { startHarness, type Harness } from '../../test/e2e/pipeline-harness.js';
-import { streamNative, toPcm16, type NativeSessionResult } from '../../test/support/realtime-client.js';
+import { TESTDATA, parseSphinxTranscription } from '../../harness/speech-fixtures.js';
+import { readWav } from '../../harness/wav.js';
+import { startHarness, type Harness } from '../../harness/pipeline-harness.js';
+import { streamNative, toPcm16, type NativeSessionResult } from '../../harness/realtime-client.js';
 import { formatPercentiles, percentiles, type Percentiles } from '../stats.js';
 import { cpuShares, sampleProcesses, type ProcessSample } from '../process-sample.js';
 

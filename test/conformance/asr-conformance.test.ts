@@ -26,8 +26,8 @@ import { SAMPLE_RATE, type RecognitionResult, type Recognizer } from '../../engi
 import { corpusWer, normalizeTranscript, wordErrors } from '../../engines/asr/wer.js';
 import { scoreWithSclite } from '../../engines/asr/sclite.js';
 import { SileroVad } from '../../engines/vad/silero-vad.js';
-import { ESPEAK_SENTENCES, espeakSet, librivoxSet, synthesize, type SpeechFixture, type SynthOptions } from '../fixtures/speech-fixtures.js';
-import { readWav } from '../fixtures/wav.js';
+import { ESPEAK_SENTENCES, espeakSet, librivoxSet, synthesize, type SpeechFixture, type SynthOptions } from '../../harness/speech-fixtures.js';
+import { readWav } from '../../harness/wav.js';
 import { concatSamples } from '../../engines/audio/index.js';
 
 const run = promisify(execFile);

@@ -23,8 +23,8 @@ import type { Engine, EngineResult, EngineTaskConfig } from '../../engines/sdk/e
 import { SileroVad } from '../../engines/vad/silero-vad.js';
 import { wordErrors } from '../../engines/asr/wer.js';
 import { availableRecognizerIds } from '../../engines/asr/recognizers.js';
-import { synthesizeFile, TESTDATA } from '../fixtures/speech-fixtures.js';
-import { readWav } from '../fixtures/wav.js';
+import { synthesizeFile, TESTDATA } from '../../harness/speech-fixtures.js';
+import { readWav } from '../../harness/wav.js';
 
 const run = promisify(execFile);
 const homeDir = loadConfig().homeDir;

@@ -9,10 +9,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { synthesizeFile } from '../fixtures/speech-fixtures.js';
-import { parseMetrics } from '../support/metrics-scrape.js';
+import { synthesizeFile } from '../../harness/speech-fixtures.js';
+import { parseMetrics } from '../../harness/metrics-scrape.js';
 import { floodUpload, rawExchange, rawStatus } from '../support/raw-http.js';
-import { TERMINAL, startHarness, type Harness } from './pipeline-harness.js';
+import { TERMINAL, startHarness, type Harness } from '../../harness/pipeline-harness.js';
 
 let h: Harness;
 let speech: Buffer;

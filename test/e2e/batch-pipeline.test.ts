@@ -12,12 +12,12 @@ import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { wordErrors } from '../../engines/asr/wer.js';
 import { run } from '../../infra/exec.js';
-import { ESPEAK_SENTENCES, TESTDATA, parseSphinxTranscription, synthesizeFile } from '../fixtures/speech-fixtures.js';
+import { ESPEAK_SENTENCES, TESTDATA, parseSphinxTranscription, synthesizeFile } from '../../harness/speech-fixtures.js';
 import { readFile } from 'node:fs/promises';
 import { decodeMessage, checkJobResult, prefixed, JOB_RESULTS } from '../../streams/index.js';
 import { artifactKeys } from '../../storage/index.js';
 import { TopicRecorder } from '../support/runtime-fixture.js';
-import { POCKETSPHINX_ENGINE, TERMINAL, startHarness, words, type Harness, type JobBody } from './pipeline-harness.js';
+import { POCKETSPHINX_ENGINE, TERMINAL, startHarness, words, type Harness, type JobBody } from '../../harness/pipeline-harness.js';
 
 let h: Harness;
 let dir: string;

@@ -8,8 +8,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runBurst } from '../../load-tests/batch/burst.js';
 import { MOONSHINE_TINY, batchEngineId } from '../../engines/models/catalogue.js';
-import { synthesizeFile } from '../fixtures/speech-fixtures.js';
-import { startHarness, type Harness } from './pipeline-harness.js';
+import { synthesizeFile } from '../../harness/speech-fixtures.js';
+import { startHarness, type Harness } from '../../harness/pipeline-harness.js';
 
 const ENGINE = batchEngineId(MOONSHINE_TINY);
 /** Every Dalston process stays well below this (the engine holds Moonshine tiny, ~100 MB of weights). */

@@ -7,9 +7,9 @@ import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { ANALYTICS, prefixed } from '../../streams/index.js';
-import { synthesizeFile } from '../fixtures/speech-fixtures.js';
+import { synthesizeFile } from '../../harness/speech-fixtures.js';
 import { waitUntilConsumed } from '../support/consumer-progress.js';
-import { POCKETSPHINX_ENGINE, TERMINAL, startHarness, type Harness } from './pipeline-harness.js';
+import { POCKETSPHINX_ENGINE, TERMINAL, startHarness, type Harness } from '../../harness/pipeline-harness.js';
 
 const harnesses: Harness[] = [];
 after(async () => {

@@ -12,8 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../../core/config.js';
 import { freePortPair } from '../../infra/ports.js';
-import { processesMentioning } from '../integration/kafka-fixture.js';
-import { synthesizeFile } from '../fixtures/speech-fixtures.js';
+import { processesMentioning } from '../../harness/kafka-fixture.js';
+import { synthesizeFile } from '../../harness/speech-fixtures.js';
 
 /** A fresh DALSTON_HOME that shares the checkout's caches and models (installing them again would only cost time). */
 async function freshHome(tag: string): Promise<string> {

@@ -13,9 +13,9 @@ import { join } from 'node:path';
 import { DeepgramClient } from '@deepgram/sdk';
 import { wordErrors } from '../../engines/asr/wer.js';
 import { MOONSHINE_TINY, batchEngineId } from '../../engines/models/catalogue.js';
-import { ESPEAK_SENTENCES, TESTDATA, parseSphinxTranscription, synthesizeFile } from '../fixtures/speech-fixtures.js';
+import { ESPEAK_SENTENCES, TESTDATA, parseSphinxTranscription, synthesizeFile } from '../../harness/speech-fixtures.js';
 import { startAudioUrlServer } from '../support/audio-url-server.js';
-import { startHarness, type Harness } from './pipeline-harness.js';
+import { startHarness, type Harness } from '../../harness/pipeline-harness.js';
 
 const ENGINE = batchEngineId(MOONSHINE_TINY);
 let h: Harness;

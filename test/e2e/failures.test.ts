@@ -12,8 +12,8 @@ import { silentLogger } from '../../core/logger.js';
 import {
   DEAD_LETTER, JOB_EVENTS, StreamConsumer, StreamProducer, decodeDeadLetter, newMessageHeaders, prefixed, type DeadLetterRecord,
 } from '../../streams/index.js';
-import { synthesizeFile } from '../fixtures/speech-fixtures.js';
-import { POCKETSPHINX_ENGINE, TERMINAL, startHarness, type Harness } from './pipeline-harness.js';
+import { synthesizeFile } from '../../harness/speech-fixtures.js';
+import { POCKETSPHINX_ENGINE, TERMINAL, startHarness, type Harness } from '../../harness/pipeline-harness.js';
 
 const harnesses: Harness[] = [];
 after(async () => {

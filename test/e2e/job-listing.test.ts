@@ -9,7 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { makeWav } from '../../gateway/test-harness.js';
-import { startHarness, type Harness } from './pipeline-harness.js';
+import { startHarness, type Harness } from '../../harness/pipeline-harness.js';
 
 let h: Harness;
 let dir: string;

@@ -17,10 +17,10 @@ import { wordErrors } from '../../engines/asr/wer.js';
 import { MOONSHINE_TINY, batchEngineId } from '../../engines/models/catalogue.js';
 import { keyIdOf } from '../../gateway/index.js';
 import { DEAD_LETTER, JOB_REQUESTS, JOB_RESULTS, checkJobResult, decodeMessage, prefixed, requestHeaders } from '../../streams/index.js';
-import { ESPEAK_SENTENCES, synthesizeFile } from '../fixtures/speech-fixtures.js';
+import { ESPEAK_SENTENCES, synthesizeFile } from '../../harness/speech-fixtures.js';
 import { startAudioUrlServer } from '../support/audio-url-server.js';
 import { TopicRecorder } from '../support/runtime-fixture.js';
-import { TERMINAL, startHarness, type Harness } from './pipeline-harness.js';
+import { TERMINAL, startHarness, type Harness } from '../../harness/pipeline-harness.js';
 
 const ENGINE = batchEngineId(MOONSHINE_TINY);
 let h: Harness;

@@ -14,10 +14,10 @@ import { createRecognizer } from '../../engines/asr/recognizers.js';
 import { wordErrors } from '../../engines/asr/wer.js';
 import { writeWav } from '../../engines/audio/wav.js';
 import { MOONSHINE_TINY, batchEngineId } from '../../engines/models/catalogue.js';
-import { ESPEAK_SENTENCES, FIXTURE_RATE, TESTDATA, parseSphinxTranscription, synthesize, withPauses } from '../fixtures/speech-fixtures.js';
-import { readWav } from '../fixtures/wav.js';
-import { scrape } from '../support/metrics-scrape.js';
-import { TERMINAL, startHarness, type Harness } from './pipeline-harness.js';
+import { ESPEAK_SENTENCES, FIXTURE_RATE, TESTDATA, parseSphinxTranscription, synthesize, withPauses } from '../../harness/speech-fixtures.js';
+import { readWav } from '../../harness/wav.js';
+import { scrape } from '../../harness/metrics-scrape.js';
+import { TERMINAL, startHarness, type Harness } from '../../harness/pipeline-harness.js';
 
 const ENGINE = batchEngineId(MOONSHINE_TINY);
 let h: Harness;

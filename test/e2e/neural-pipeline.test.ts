@@ -10,9 +10,9 @@ import { wordErrors } from '../../engines/asr/wer.js';
 import { MOONSHINE_TINY, batchEngineId } from '../../engines/models/catalogue.js';
 import { SileroVad } from '../../engines/vad/index.js';
 import { VAD_ENGINE_ID } from '../../engines/vad/vad-engine.js';
-import { TESTDATA, parseSphinxTranscription } from '../fixtures/speech-fixtures.js';
-import { readWav } from '../fixtures/wav.js';
-import { TERMINAL, startHarness, type Harness } from './pipeline-harness.js';
+import { TESTDATA, parseSphinxTranscription } from '../../harness/speech-fixtures.js';
+import { readWav } from '../../harness/wav.js';
+import { TERMINAL, startHarness, type Harness } from '../../harness/pipeline-harness.js';
 
 const ENGINE = batchEngineId(MOONSHINE_TINY);
 let h: Harness;

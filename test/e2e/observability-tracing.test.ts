@@ -22,12 +22,12 @@ import { METRIC, SERVICE, SPAN, STREAM_METRIC } from '../../core/observability-n
 import { expandGrafanaSqlMacros, listDashboardPromQLTargets, listDashboardSqlTargets } from '../../core/telemetry/dashboard-targets.js';
 import { buildSpanTree, startOtlpTestReceiver, type DecodedSpan, type OtlpTestReceiver, type SpanTree } from '../../core/telemetry/otlp-test-receiver.js';
 import { keyIdOf } from '../../gateway/index.js';
-import { scrape, until, type Sample } from '../support/metrics-scrape.js';
+import { scrape, until, type Sample } from '../../harness/metrics-scrape.js';
 import { startPrometheus, stopPrometheus, type PrometheusServer } from '../support/prometheus-server.js';
 import type { ServiceProcess } from '../../infra/service-launcher.js';
 import { taskTopicFor } from '../../streams/index.js';
-import { ESPEAK_SENTENCES, synthesizeFile } from '../fixtures/speech-fixtures.js';
-import { POCKETSPHINX_ENGINE, TERMINAL, startHarness, type Harness, type JobBody } from './pipeline-harness.js';
+import { ESPEAK_SENTENCES, synthesizeFile } from '../../harness/speech-fixtures.js';
+import { POCKETSPHINX_ENGINE, TERMINAL, startHarness, type Harness, type JobBody } from '../../harness/pipeline-harness.js';
 
 const STAGES = ['prepare', 'transcribe', 'merge'] as const;
 const ALERTS = join(REPO_ROOT, 'compose', 'prometheus', 'alerts.yml');

@@ -14,8 +14,8 @@ import OpenAI from 'openai';
 import { wordErrors } from '../../engines/asr/wer.js';
 import { MOONSHINE_TINY, batchEngineId } from '../../engines/models/catalogue.js';
 import { writeWav } from '../../engines/audio/wav.js';
-import { ESPEAK_SENTENCES, TESTDATA, parseSphinxTranscription, synthesize, synthesizeFile, withPauses } from '../fixtures/speech-fixtures.js';
-import { startHarness, type Harness } from './pipeline-harness.js';
+import { ESPEAK_SENTENCES, TESTDATA, parseSphinxTranscription, synthesize, synthesizeFile, withPauses } from '../../harness/speech-fixtures.js';
+import { startHarness, type Harness } from '../../harness/pipeline-harness.js';
 
 const ENGINE = batchEngineId(MOONSHINE_TINY);
 let h: Harness;

@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import { createReadStream } from 'node:fs';
 import OpenAI from 'openai';
 import { MOONSHINE_TINY, WHISPER_BASE, batchEngineId } from '../../engines/models/catalogue.js';
-import { synthesizeFile } from '../fixtures/speech-fixtures.js';
-import { startHarness, type Harness } from './pipeline-harness.js';
+import { synthesizeFile } from '../../harness/speech-fixtures.js';
+import { startHarness, type Harness } from '../../harness/pipeline-harness.js';
 
 let h: Harness;
 let client: OpenAI;

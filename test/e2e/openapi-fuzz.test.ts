@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { REPO_ROOT } from '../../core/config.js';
 import { schemathesisPath } from '../../infra/test-tools.js';
-import { startHarness, type Harness } from './pipeline-harness.js';
+import { startHarness, type Harness } from '../../harness/pipeline-harness.js';
 
 let h: Harness;
 let dir: string;

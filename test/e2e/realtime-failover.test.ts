@@ -15,8 +15,8 @@ import { wordErrors } from '../../engines/asr/wer.js';
 import type { ServiceProcess } from '../../infra/service-launcher.js';
 import { realtimeEngineGroupId } from '../../streams/index.js';
 import { RATE, espeakParts, layOut, type SpeechStream } from '../integration/realtime-engine-fixture.js';
-import { ofType, streamNative, toPcm16, type NativeSessionResult, type ReceivedMessage } from '../support/realtime-client.js';
-import { startHarness, type Harness } from './pipeline-harness.js';
+import { ofType, streamNative, toPcm16, type NativeSessionResult, type ReceivedMessage } from '../../harness/realtime-client.js';
+import { startHarness, type Harness } from '../../harness/pipeline-harness.js';
 
 const SENTENCES = [
   'the weather today is cold and windy with a chance of rain in the evening',

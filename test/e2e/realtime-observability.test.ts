@@ -21,11 +21,11 @@ import { ATTR, METRIC, REALTIME_ATTR, REALTIME_HOPS, REALTIME_METRIC, SERVICE, S
 import { listDashboardPromQLTargets } from '../../core/telemetry/dashboard-targets.js';
 import { buildSpanTree, startOtlpTestReceiver, type DecodedSpan, type OtlpTestReceiver } from '../../core/telemetry/otlp-test-receiver.js';
 import type { ServiceProcess } from '../../infra/service-launcher.js';
-import { ESPEAK_SENTENCES, espeakSet } from '../fixtures/speech-fixtures.js';
-import { scrape, until, type Sample } from '../support/metrics-scrape.js';
+import { ESPEAK_SENTENCES, espeakSet } from '../../harness/speech-fixtures.js';
+import { scrape, until, type Sample } from '../../harness/metrics-scrape.js';
 import { startPrometheus, stopPrometheus, type PrometheusServer } from '../support/prometheus-server.js';
-import { ofType, streamNative, toPcm16, type NativeSessionResult } from '../support/realtime-client.js';
-import { startHarness, type Harness } from './pipeline-harness.js';
+import { ofType, streamNative, toPcm16, type NativeSessionResult } from '../../harness/realtime-client.js';
+import { startHarness, type Harness } from '../../harness/pipeline-harness.js';
 
 const RATE = 16000;
 const ALERTS = join(REPO_ROOT, 'compose', 'prometheus', 'alerts.yml');

@@ -19,8 +19,8 @@ import {
   REALTIME_EVENTS, SCHEMA_VERSION, SESSION_STATE, StreamConsumer, StreamProducer, checkSessionStateMessage, decodeMessage, encodeMessage,
   newMessageHeaders, prefixed, type RealtimeEvent, type RealtimeSessionConfig, type RealtimeSessionState,
 } from '../../streams/index.js';
-import { synthesizeFile } from '../fixtures/speech-fixtures.js';
-import { TERMINAL, startHarness, type Harness } from './pipeline-harness.js';
+import { synthesizeFile } from '../../harness/speech-fixtures.js';
+import { TERMINAL, startHarness, type Harness } from '../../harness/pipeline-harness.js';
 
 let h: Harness;
 let store: ArtifactStore;

@@ -15,12 +15,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { wordErrors } from '../../engines/asr/wer.js';
 import { MOONSHINE_TINY, batchEngineId } from '../../engines/models/catalogue.js';
-import { ESPEAK_SENTENCES, espeakSet, librivoxSet, withPauses } from '../fixtures/speech-fixtures.js';
-import { engineAudioSeconds, partialsShed } from '../support/metrics-scrape.js';
-import { toPcm16 } from '../support/realtime-client.js';
+import { ESPEAK_SENTENCES, espeakSet, librivoxSet, withPauses } from '../../harness/speech-fixtures.js';
+import { engineAudioSeconds, partialsShed } from '../../harness/metrics-scrape.js';
+import { toPcm16 } from '../../harness/realtime-client.js';
 import { makeSelfSignedCert, type SelfSignedCert } from '../support/scripted-dialect-server.js';
 import { streamWithDeepgram, streamWithElevenLabs, streamWithOpenAI, type SdkEvent, type SdkStreamOptions, type SdkStreamResult } from '../support/vendor-sdk-clients.js';
-import { batchTranscript, startHarness, type Harness } from './pipeline-harness.js';
+import { batchTranscript, startHarness, type Harness } from '../../harness/pipeline-harness.js';
 
 const RATE = 16000;
 const BATCH_ENGINE = batchEngineId(MOONSHINE_TINY);

@@ -12,11 +12,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { wordErrors } from '../../engines/asr/wer.js';
 import { MOONSHINE_TINY, batchEngineId } from '../../engines/models/catalogue.js';
-import { ESPEAK_SENTENCES, espeakSet, librivoxSet, withPauses } from '../fixtures/speech-fixtures.js';
-import { decodeWav } from '../fixtures/wav.js';
-import { partialsShed } from '../support/metrics-scrape.js';
-import { ofType, streamNative, toPcm16, type NativeSessionResult } from '../support/realtime-client.js';
-import { TERMINAL, batchTranscript, startHarness, type Harness } from './pipeline-harness.js';
+import { ESPEAK_SENTENCES, espeakSet, librivoxSet, withPauses } from '../../harness/speech-fixtures.js';
+import { decodeWav } from '../../harness/wav.js';
+import { partialsShed } from '../../harness/metrics-scrape.js';
+import { ofType, streamNative, toPcm16, type NativeSessionResult } from '../../harness/realtime-client.js';
+import { TERMINAL, batchTranscript, startHarness, type Harness } from '../../harness/pipeline-harness.js';
 
 const RATE = 16000;
 const BATCH_ENGINE = batchEngineId(MOONSHINE_TINY);

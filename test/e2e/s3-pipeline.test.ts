@@ -12,9 +12,9 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { artifactKeys } from '../../storage/index.js';
-import { ESPEAK_SENTENCES, synthesizeFile } from '../fixtures/speech-fixtures.js';
+import { ESPEAK_SENTENCES, synthesizeFile } from '../../harness/speech-fixtures.js';
 import { MOTO_AWS_ENV, MOTO_REGION, startMotoS3, type MotoS3 } from '../support/moto-server.js';
-import { TERMINAL, startHarness, words, type Harness } from './pipeline-harness.js';
+import { TERMINAL, startHarness, words, type Harness } from '../../harness/pipeline-harness.js';
 
 const BUCKET = `dalston-e2e-${randomBytes(4).toString('hex')}`;
 let s3: MotoS3;

@@ -5,8 +5,8 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { ESPEAK_SENTENCES, synthesizeFile } from '../fixtures/speech-fixtures.js';
-import { POCKETSPHINX_ENGINE, TERMINAL, startHarness, type Harness } from './pipeline-harness.js';
+import { ESPEAK_SENTENCES, synthesizeFile } from '../../harness/speech-fixtures.js';
+import { POCKETSPHINX_ENGINE, TERMINAL, startHarness, type Harness } from '../../harness/pipeline-harness.js';
 
 const harnesses: Harness[] = [];
 after(async () => {

@@ -8,8 +8,8 @@ import { silentLogger } from '../../core/logger.js';
 import { clickHouseBatchWriter } from '../../clickhouse/batch-writer.js';
 import { applyMigrations } from '../../clickhouse/migrate.js';
 import { formatDateTime } from '../../clickhouse/sql.js';
-import { until } from '../support/metrics-scrape.js';
-import { clickhouseForTest, processExists, type ClickHouseFixture } from './clickhouse-fixture.js';
+import { until } from '../../harness/metrics-scrape.js';
+import { clickhouseForTest, processExists, type ClickHouseFixture } from '../../harness/clickhouse-fixture.js';
 
 let ch: ClickHouseFixture;
 

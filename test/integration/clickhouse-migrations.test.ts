@@ -31,8 +31,8 @@ import {
   type RtfRow,
 } from '../../clickhouse/queries.js';
 import { formatDateTime, str } from '../../clickhouse/sql.js';
-import { clickhouseForTest, processExists, type ClickHouseFixture } from './clickhouse-fixture.js';
-import { processesMentioning } from './kafka-fixture.js';
+import { clickhouseForTest, processExists, type ClickHouseFixture } from '../../harness/clickhouse-fixture.js';
+import { processesMentioning } from '../../harness/kafka-fixture.js';
 
 let ch: ClickHouseFixture;
 

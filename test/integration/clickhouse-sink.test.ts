@@ -17,7 +17,7 @@ import { jobViewFromState } from '../../gateway/job-view.js';
 import {
   ANALYTICS, JOB_STATE, SCHEMA_VERSION, claimKey, consumerGroupLag, encodeMessage, newMessageHeaders, type AnalyticsMessage, type JobState,
 } from '../../streams/index.js';
-import { clickhouseForTest } from './clickhouse-fixture.js';
+import { clickhouseForTest } from '../../harness/clickhouse-fixture.js';
 import { eventually, raw, sleep, startRuntimeFixture, type RuntimeFixture } from '../support/runtime-fixture.js';
 
 function fact(jobId: string, attempt: number): AnalyticsMessage {

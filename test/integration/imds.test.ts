@@ -10,7 +10,7 @@ import { setImmediate as tick } from 'node:timers/promises';
 import { ManualClock } from '../../core/clock.js';
 import { freePort } from '../../infra/ports.js';
 import { readEc2InstanceId } from '../../core/telemetry/instance-id.js';
-import { until } from '../support/metrics-scrape.js';
+import { until } from '../../harness/metrics-scrape.js';
 
 async function serve(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<{ endpoint: string; server: Server; seen: string[] }> {
   const seen: string[] = [];

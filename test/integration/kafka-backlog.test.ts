@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { silentLogger } from '../../core/logger.js';
 import { KafkaBacklog } from '../../gateway/adapters/kafka-backlog.js';
 import { TASK_CONTROL, createKafka, engineGroupId, engineTaskTopic, ensureTopics, prefixed } from '../../streams/index.js';
-import { startTestKafka } from './kafka-fixture.js';
+import { startTestKafka } from '../../harness/kafka-fixture.js';
 
 test('KafkaBacklog sums every engine queue\'s lag, sees it drain, and refuses at the limit', async () => {
   const broker = await startTestKafka(silentLogger);

@@ -18,7 +18,7 @@ import { createKafka, ensureTopics, type Admin, type Consumer, type Kafka } from
 import { StreamProducer } from '../../streams/producer.js';
 import { MessageDecodeError } from '../../streams/validate.js';
 import { eventually, recordingLogger, type LogLine } from '../support/runtime-fixture.js';
-import { startTestKafka, type TestKafka } from './kafka-fixture.js';
+import { startTestKafka, type TestKafka } from '../../harness/kafka-fixture.js';
 
 const run = randomBytes(4).toString('hex');
 const topicName = (s: string): string => `test.consumer.${run}.${s}`;

@@ -19,7 +19,7 @@ import { newMessageHeaders, type MessageHeaders } from '../../streams/headers.js
 import { createKafka, describeCluster, ensureTopics, type Kafka, type TopicSpec } from '../../streams/kafka-client.js';
 import { StreamProducer } from '../../streams/producer.js';
 import { MessageDecodeError } from '../../streams/validate.js';
-import { isAlive, processesMentioning, startOwnKafka, startTestKafka, type TestKafka } from './kafka-fixture.js';
+import { isAlive, processesMentioning, startOwnKafka, startTestKafka, type TestKafka } from '../../harness/kafka-fixture.js';
 
 const log: Logger = createLogger({ service: 'kafka-transport-test', level: 'error' });
 const run = randomBytes(4).toString('hex');

@@ -20,7 +20,7 @@ import {
   connectStreams, decodeMessage, encodeMessage, ensureTopics, newMessageHeaders, prefixed, realtimeReplyTopic,
   type RealtimeEvent, type RealtimeInput, type SendResult, type RealtimeReply, type RealtimeSessionConfig, type RealtimeSessionState, type StreamRuntime,
 } from '../../streams/index.js';
-import { synthesize } from '../fixtures/speech-fixtures.js';
+import { synthesize } from '../../harness/speech-fixtures.js';
 
 export const RATE = 16000;
 export const FRAME = RATE / 10;

@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig } from '../../core/config.js';
 import { Partitioners } from '../../streams/kafka-client.js';
 import { REALTIME_INPUT, connectStreams, prefixed, realtimeEngineGroupId, type StreamRuntime } from '../../streams/index.js';
-import { startTestKafka, type TestKafka } from './kafka-fixture.js';
+import { startTestKafka, type TestKafka } from '../../harness/kafka-fixture.js';
 import {
   RATE, SessionActorStandIn, TestGateway, createTopics, espeakParts, layOut, sessionConfig, startInProcessEngine, testLog, type InProcessEngine,
 } from './realtime-engine-fixture.js';

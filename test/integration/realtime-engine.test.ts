@@ -13,8 +13,8 @@ import { ATTR, REALTIME_ATTR, SPAN } from '../../core/observability-names.js';
 import { createRecognizer, wordErrors, type Recognizer } from '../../engines/asr/index.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { REALTIME_INPUT, connectStreams, prefixed, realtimeEngineGroupId, type RealtimeReply, type StreamRuntime } from '../../streams/index.js';
-import { librivoxSet } from '../fixtures/speech-fixtures.js';
-import { startTestKafka, type TestKafka } from './kafka-fixture.js';
+import { librivoxSet } from '../../harness/speech-fixtures.js';
+import { startTestKafka, type TestKafka } from '../../harness/kafka-fixture.js';
 import {
   RATE, SessionActorStandIn, recordingTracer, TestGateway, createTopics, espeakParts, layOut, sessionConfig, startInProcessEngine, testLog,
   type ArrivedReply, type InProcessEngine, type SpeechStream,

@@ -16,7 +16,7 @@ import { loadConfig } from '../../core/config.js';
 import { createRecognizer, wordErrors, type Recognizer } from '../../engines/asr/index.js';
 import { launchOnFreePort, type ServiceProcess } from '../../infra/service-launcher.js';
 import { connectStreams, realtimeEngineGroupId, type RealtimeReply, type StreamRuntime } from '../../streams/index.js';
-import { startTestKafka, type TestKafka } from './kafka-fixture.js';
+import { startTestKafka, type TestKafka } from '../../harness/kafka-fixture.js';
 import { RATE, SessionActorStandIn, TestGateway, createTopics, espeakParts, layOut, sessionConfig, testLog, type ArrivedReply } from './realtime-engine-fixture.js';
 
 const SENTENCES = [

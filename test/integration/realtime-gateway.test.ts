@@ -16,8 +16,8 @@ import {
   REALTIME_EVENTS, REALTIME_INPUT, REALTIME_TOKENS, SESSION_STATE, StreamConsumer, checkRealtimeEvent, connectStreams, decodeMessage, ensureTopics, prefixed,
   type RealtimeEvent, type StreamRuntime,
 } from '../../streams/index.js';
-import { nativeUrl, ofType, openNative, streamNative, type NativeSessionResult, type ServerMessage } from '../support/realtime-client.js';
-import { startTestKafka, type TestKafka } from './kafka-fixture.js';
+import { nativeUrl, ofType, openNative, streamNative, type NativeSessionResult, type ServerMessage } from '../../harness/realtime-client.js';
+import { startTestKafka, type TestKafka } from '../../harness/kafka-fixture.js';
 import { RT_TEST_KEY, realtimeTestConfig, startRealtimeTestGateway, type RealtimeTestGateway } from './realtime-gateway-fixture.js';
 import { startScriptedEngine, type ScriptedEngine } from './scripted-realtime-engine.js';
 

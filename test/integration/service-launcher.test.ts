@@ -14,7 +14,7 @@ import { loadConfig } from '../../core/config.js';
 import { silentLogger } from '../../core/logger.js';
 import { freePort } from '../../infra/ports.js';
 import { launchOnFreePort } from '../../infra/service-launcher.js';
-import { startTestKafka } from './kafka-fixture.js';
+import { startTestKafka } from '../../harness/kafka-fixture.js';
 
 void test('a service whose port another process took is launched again on a free port; the other process answering /health is not taken for it', async () => {
   const kafka = await startTestKafka(silentLogger);

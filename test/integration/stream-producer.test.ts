@@ -19,7 +19,7 @@ import { newMessageHeaders, type MessageHeaders } from '../../streams/headers.js
 import { createKafka, ensureTopics, type Kafka } from '../../streams/kafka-client.js';
 import { StreamProducer } from '../../streams/producer.js';
 import { eventually } from '../support/runtime-fixture.js';
-import { startTestKafka, type TestKafka } from './kafka-fixture.js';
+import { startTestKafka, type TestKafka } from '../../harness/kafka-fixture.js';
 
 // The consumer continues the producer's trace through the active context: that needs a real context manager.
 otelContext.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());

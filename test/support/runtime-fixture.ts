@@ -21,7 +21,7 @@ import {
   JOB_EVENTS, allTopics, SCHEMA_VERSION, StreamConsumer, connectStreams, createKafka, decodeMessage, encodeMessage, ensureTopics, newMessageHeaders,
   prefixed, taskTopicFor, type JobEvent, type Kafka, type MessageSender, type OutgoingMessage, type SendResult, type StreamRuntime, type TopicBatch,
 } from '../../streams/index.js';
-import { startTestKafka, type TestKafka } from '../integration/kafka-fixture.js';
+import { startTestKafka, type TestKafka } from '../../harness/kafka-fixture.js';
 
 export const SETTINGS: TransitionSettings = {
   maxRetries: 2, minTaskTimeoutMs: 60_000, engineTimeFactor: {}, heartbeatTimeoutMs: 3000, retryBaseDelayMs: 200,

@@ -9,10 +9,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '../../core/config.js';
-import type { Logger } from '../../core/logger.js';
-import { ensureKafkaInstalled, startKafka } from '../../infra/kafka-server.js';
-import { twoFreePorts } from '../../infra/ports.js';
+import { loadConfig } from '../core/config.js';
+import type { Logger } from '../core/logger.js';
+import { ensureKafkaInstalled, startKafka } from '../infra/kafka-server.js';
+import { twoFreePorts } from '../infra/ports.js';
 
 export interface TestKafka {
   readonly brokers: string[];

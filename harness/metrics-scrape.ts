@@ -2,8 +2,8 @@
  * Reads a process's /metrics as the e2e observability tests need it: every sample with its labels.
  */
 import assert from 'node:assert/strict';
-import { REALTIME_METRIC } from '../../core/observability-names.js';
-import type { ServiceProcess } from '../../infra/service-launcher.js';
+import { REALTIME_METRIC } from '../core/observability-names.js';
+import type { ServiceProcess } from '../infra/service-launcher.js';
 
 export interface Sample {
   readonly name: string;

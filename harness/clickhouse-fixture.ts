@@ -7,11 +7,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DalstonError } from '../../core/errors.js';
-import { silentLogger, type Logger } from '../../core/logger.js';
-import { clickhouseVersion, startClickHouse, type ClickHouseServerHandle } from '../../infra/clickhouse-server.js';
-import { twoFreePorts } from '../../infra/ports.js';
-import { createClickHouse, type ClickHouse } from '../../clickhouse/client.js';
+import { DalstonError } from '../core/errors.js';
+import { silentLogger, type Logger } from '../core/logger.js';
+import { clickhouseVersion, startClickHouse, type ClickHouseServerHandle } from '../infra/clickhouse-server.js';
+import { twoFreePorts } from '../infra/ports.js';
+import { createClickHouse, type ClickHouse } from '../clickhouse/client.js';
 
 export interface ClickHouseFixture {
   readonly url: string;

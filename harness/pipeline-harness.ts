@@ -8,13 +8,13 @@ import { readFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import assert from 'node:assert/strict';
-import { applyMigrations } from '../../clickhouse/migrate.js';
-import { silentLogger } from '../../core/logger.js';
-import { writeWav } from '../../engines/audio/wav.js';
-import { launchOnFreePort, type ServiceProcess, type ServiceSpec } from '../../infra/service-launcher.js';
-import { SHARED_TOPICS, createKafka, ensureTopics, prefixed, type Kafka } from '../../streams/index.js';
-import { clickhouseForTest, type ClickHouseFixture } from '../integration/clickhouse-fixture.js';
-import { startTestKafka, type TestKafka } from '../integration/kafka-fixture.js';
+import { applyMigrations } from '../clickhouse/migrate.js';
+import { silentLogger } from '../core/logger.js';
+import { writeWav } from '../engines/audio/wav.js';
+import { launchOnFreePort, type ServiceProcess, type ServiceSpec } from '../infra/service-launcher.js';
+import { SHARED_TOPICS, createKafka, ensureTopics, prefixed, type Kafka } from '../streams/index.js';
+import { clickhouseForTest, type ClickHouseFixture } from './clickhouse-fixture.js';
+import { startTestKafka, type TestKafka } from './kafka-fixture.js';
 
 export const POCKETSPHINX_ENGINE = 'stt-batch-transcribe-pocketsphinx-en-us';
 
