@@ -5,12 +5,14 @@
  * measured by a probe producer/consumer pair running beside the load, and CPU share and peak RSS of every process.
  * Prints a table and writes JSON to load-tests/results/.
  *
- *   npm run bench:batch -- [--model moonshine-tiny] [--clip-seconds 2] [--jobs 200] [--concurrency 16] [--engines 1]
+ *   npm run bench:batch -- [--model moonshine-tiny] [--clip-seconds 2] [--jobs 200] [--concurrency 16] [--engines 1] [--trace]
  *   npm run bench:batch -- --long-file 3600 [--engines 2]     (one long recording: one pass, then parts on 1…N engines)
  *
  * --model is a catalogue ASR model (default: the default transcribe engine's, DALSTON_TRANSCRIBE_ENGINE);
  * --clip-seconds the length of every job's audio (espeak sentences with short pauses, padded with silence);
- * --engines the transcribe engine processes; --concurrency the submitters (1 = light load, many = a burst).
+ * --engines the transcribe engine processes; --concurrency the submitters (1 = light load, many = a burst);
+ * --trace also stores every process's spans and prints where each job's time went (span durations and the gaps no
+ * span covers), from the jobs' trace waterfalls.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -23,10 +25,12 @@ import { writeWav } from '../../engines/audio/wav.js';
 import { CATALOGUE, batchEngineId, findModel } from '../../engines/models/catalogue.js';
 import { StreamConsumer, StreamProducer, ensureTopics, newMessageHeaders } from '../../streams/index.js';
 import { ESPEAK_SENTENCES, FIXTURE_RATE, synthesize, synthesizeFile, withPauses } from '../../harness/speech-fixtures.js';
-import { TERMINAL, startHarness, type JobBody } from '../../harness/pipeline-harness.js';
+import { TERMINAL, startHarness, type Harness, type JobBody } from '../../harness/pipeline-harness.js';
 import { cpuShares, sampleProcesses } from '../process-sample.js';
 import { runLongFile } from './long-file.js';
-import { percentiles, type Percentiles } from '../stats.js';
+import { formatPercentiles, percentiles, type Percentiles } from '../stats.js';
+import { SPAN } from '../../core/observability-names.js';
+import { traceBreakdown, type TraceBreakdown, type TraceSpan } from './trace-breakdown.js';
 
 /** The transcribe engine of a catalogue model id, or of the deployment's default engine when none is named. */
 function transcribeEngineOf(model: string | undefined): string {
@@ -86,6 +90,7 @@ async function main(): Promise<void> {
     options: {
       model: { type: 'string' }, 'clip-seconds': { type: 'string', default: '2' }, jobs: { type: 'string', default: '200' },
       concurrency: { type: 'string', default: '16' }, engines: { type: 'string', default: '1' }, 'long-file': { type: 'string' },
+      trace: { type: 'boolean', default: false },
     },
   });
   if (values['long-file'] !== undefined) {
@@ -103,7 +108,11 @@ async function main(): Promise<void> {
   const h = await startHarness({
     name: 'bench',
     engines: ['audio-prepare', ...Array.from({ length: instances }, (_, i) => ({ engineId, name: `asr-${i}` })), 'merge'],
-    env: { DALSTON_LOG_LEVEL: 'warn', DALSTON_ENGINE_HEARTBEAT_SECONDS: '5', DALSTON_TRANSCRIBE_ENGINE: engineId },
+    env: {
+      DALSTON_LOG_LEVEL: 'warn', DALSTON_ENGINE_HEARTBEAT_SECONDS: '5', DALSTON_TRANSCRIBE_ENGINE: engineId,
+      // --trace: spans into ClickHouse only, for the breakdown below (tracing has a cost: compare figures without it).
+      ...(values.trace ? { DALSTON_OTEL_ENABLED: 'true', DALSTON_OTEL_SPAN_STORE: 'clickhouse', OTEL_TRACES_EXPORTER: 'none' } : {}),
+    },
   });
   const processes = () => h.services.map((s) => ({ name: s.spec.name, pid: s.child.pid }));
   const probeTopic = `${h.prefix}bench.probe`;
@@ -187,6 +196,7 @@ async function main(): Promise<void> {
     failures,
     stageQueueWaitMs: percentiles(queueWait),
     kafkaHopMs: percentiles(hops),
+    traceBreakdown: values.trace ? traceBreakdown(await jobTraces(h, completed.map((j) => j.id))) : undefined,
   };
   await h.stop();
   const file = await writeResult('batch-throughput', result);
@@ -201,12 +211,42 @@ async function main(): Promise<void> {
       row('  of which not queue wait (ms)', result.orchestrationOverheadExcludingQueueWaitMs),
       row('stage queue wait (ms)', result.stageQueueWaitMs),
       row('Kafka hop, probe (ms)', result.kafkaHopMs),
+      ...(result.traceBreakdown ? breakdownLines(result.traceBreakdown) : []),
       `CPU (share of one core) and peak RSS: ${result.processes.map((p) => `${p.name} ${(p.cpuShare * 100).toFixed(0)}% ${p.rssPeakMb.toFixed(0)} MB`).join(', ')}`,
       ...failures.map((f) => `failed: ${f.id} ${JSON.stringify(f.error)} ${JSON.stringify(f.stages.filter((s) => s.error))}`),
       `results: ${file}`,
       '',
     ].join('\n'),
   );
+}
+
+/** Each job's waterfall, once the span store has its `mark_job_completed` (spans are written in batches). */
+async function jobTraces(h: Harness, ids: readonly string[]): Promise<TraceSpan[][]> {
+  const out: TraceSpan[][] = [];
+  for (const id of ids) {
+    let spans: TraceSpan[] = [];
+    for (let tries = 0; tries < 100; tries++) {
+      const res = await h.api(`/v1/audio/transcriptions/${id}/trace`);
+      if (res.status === 200) spans = ((await res.json()) as { spans: TraceSpan[] }).spans;
+      else await res.body?.cancel();
+      if (spans.some((s) => s.name === SPAN.markJobCompleted)) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    out.push(spans);
+  }
+  return out;
+}
+
+function breakdownLines(b: TraceBreakdown): string[] {
+  const top = (m: Readonly<Record<string, Percentiles>>, n: number) =>
+    Object.entries(m).sort((x, y) => y[1].mean * y[1].n - x[1].mean * x[1].n).slice(0, n);
+  return [
+    `trace breakdown over ${b.jobs} jobs: trace ${formatPercentiles(b.traceMs)} ms, of it covered by no span ${formatPercentiles(b.uncoveredMs)} ms (p50/p95/p99)`,
+    '  spans, most total time first (p50/p95/p99 ms, count):',
+    ...top(b.spans, 14).map(([k, p]) => `    ${k.padEnd(60)} ${formatPercentiles(p, 1).padStart(18)}  n=${p.n}`),
+    '  gaps between spans, most total time first (p50/p95/p99 ms, count):',
+    ...top(b.gaps, 12).map(([k, p]) => `    ${k.padEnd(90)} ${formatPercentiles(p, 1).padStart(18)}  n=${p.n}`),
+  ];
 }
 
 main().catch((err: unknown) => {
