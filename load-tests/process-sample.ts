@@ -20,8 +20,10 @@ export async function processSample(pid: number | undefined, name: string): Prom
     const stat = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
     const ticks = Number(stat[11]) + Number(stat[12]);
     const status = await readFile(`/proc/${pid}/status`, 'utf8');
-    const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN);
-    return { name, cpuSeconds: ticks / TICKS_PER_SECOND, rssPeakMb: hwm / 1024 };
+    const hwm = /VmHWM:\s+(\d+)/.exec(status)?.[1];
+    // A killed process not yet reaped (a zombie) still has a status file, without memory lines: it has exited.
+    if (hwm === undefined) return undefined;
+    return { name, cpuSeconds: ticks / TICKS_PER_SECOND, rssPeakMb: Number(hwm) / 1024 };
   } catch {
     return undefined;
   }

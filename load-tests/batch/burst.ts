@@ -63,7 +63,10 @@ export async function runBurst(h: Harness, o: BurstOptions): Promise<BurstReport
   let killing: Promise<void> | undefined;
   const peak = new Map<string, ProcessSample>();
   const samplePeaks = async (): Promise<void> => {
-    for (const s of await sampleProcesses(h.services.map((x) => ({ name: x.spec.name, pid: x.child.pid })))) peak.set(s.name, s);
+    for (const s of await sampleProcesses(h.services.map((x) => ({ name: x.spec.name, pid: x.child.pid })))) {
+      const before = peak.get(s.name);
+      if (!before || s.rssPeakMb >= before.rssPeakMb) peak.set(s.name, s);
+    }
   };
 
   const started = Date.now();
