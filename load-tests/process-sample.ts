@@ -16,17 +16,21 @@ const TICKS_PER_SECOND = 100;
 export async function processSample(pid: number | undefined, name: string): Promise<ProcessSample | undefined> {
   if (pid === undefined) return undefined;
   try {
-    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
-    const stat = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
-    const ticks = Number(stat[11]) + Number(stat[12]);
-    const status = await readFile(`/proc/${pid}/status`, 'utf8');
-    const hwm = /VmHWM:\s+(\d+)/.exec(status)?.[1];
-    // A killed process not yet reaped (a zombie) still has a status file, without memory lines: it has exited.
-    if (hwm === undefined) return undefined;
-    return { name, cpuSeconds: ticks / TICKS_PER_SECOND, rssPeakMb: Number(hwm) / 1024 };
+    return sampleFromProc(name, await readFile(`/proc/${pid}/stat`, 'utf8'), await readFile(`/proc/${pid}/status`, 'utf8'));
   } catch {
     return undefined;
   }
+}
+
+/** The sample in a process's /proc stat and status texts; undefined for a process that has exited. */
+export function sampleFromProc(name: string, stat: string, status: string): ProcessSample | undefined {
+  // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+  const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  const hwm = /VmHWM:\s+(\d+)/.exec(status)?.[1];
+  // A killed process not yet reaped (a zombie) still has a status file, without memory lines: it has exited.
+  if (hwm === undefined || !Number.isFinite(ticks)) return undefined;
+  return { name, cpuSeconds: ticks / TICKS_PER_SECOND, rssPeakMb: Number(hwm) / 1024 };
 }
 
 /** Samples of every named process. */
