@@ -1,12 +1,6 @@
 /**
- * StreamProducer: every Dalston message leaves through here, with its headers, on idempotent producers (acks=all,
- * one request in flight each), so a retried send neither duplicates nor reorders a key's messages.
- *
- * Why several ("lanes"): kafkajs's idempotent producer allows one request in flight, so every send of a process
- * waited for the one before it. An actor host handling six partitions at once queued each snapshot and dispatch
- * behind the others' (measured: a send's span p50 57–120 ms while a lone Kafka hop took 9 ms). A message goes to the
- * lane of its key (or explicit partition), so one key's messages still leave one after another in call order, while
- * different keys' sends travel side by side.
+ * StreamProducer: every Dalston message leaves through here, with its headers, on an idempotent producer
+ * (acks=all, one request in flight), so a retried send neither duplicates nor reorders a key's messages.
  */
 import { DependencyUnavailableError, IllegalStateError } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
@@ -40,8 +34,6 @@ export interface StreamProducerOptions {
   readonly log: Logger;
   /** Give up on a send after this long; the error is retryable. @default 30000 */
   readonly sendTimeoutMs?: number;
-  /** Idempotent producers side by side (above); a key always uses the same one. @default 4 */
-  readonly lanes?: number;
 }
 
 /**
@@ -60,26 +52,22 @@ export interface MessageSender {
 }
 
 export class StreamProducer implements MessageSender {
-  readonly #lanes: Producer[];
+  readonly #producer: Producer;
   readonly #log: Logger;
   readonly #sendTimeoutMs: number;
   #state: ProducerState = 'idle';
   #inFlight = new Set<Promise<unknown>>();
-  /** Lane of the next message without key or partition (they have no order to keep). */
-  #spread = 0;
 
   constructor(options: StreamProducerOptions) {
     this.#log = options.log.child({ component: 'stream-producer' });
     this.#sendTimeoutMs = options.sendTimeoutMs ?? 30_000;
-    const lanes = options.lanes ?? 4;
-    if (!Number.isInteger(lanes) || lanes < 1) throw new IllegalStateError(`producer lanes must be a positive integer, got ${lanes}`);
-    this.#lanes = Array.from({ length: lanes }, () => options.kafka.producer({
+    this.#producer = options.kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,
       allowAutoTopicCreation: false,
       // Java-client-compatible murmur2, so a key maps to the same partition from any client.
       createPartitioner: Partitioners.DefaultPartitioner,
-    }));
+    });
   }
 
   get state(): ProducerState {
@@ -94,9 +82,8 @@ export class StreamProducer implements MessageSender {
   async connect(): Promise<void> {
     if (this.#state !== 'idle') throw new IllegalStateError(`producer cannot connect when ${this.#state}`);
     try {
-      await Promise.all(this.#lanes.map((l) => l.connect()));
+      await this.#producer.connect();
     } catch (err) {
-      await Promise.allSettled(this.#lanes.map((l) => l.disconnect()));
       throw new DependencyUnavailableError(`Kafka producer could not connect: ${errorText(err)}`, { cause: err });
     }
     this.#state = 'connected';
@@ -108,7 +95,7 @@ export class StreamProducer implements MessageSender {
     return first;
   }
 
-  /** Many messages, possibly to several topics, in one request per lane involved. Resolves once every message is acknowledged. */
+  /** One request for many messages, possibly to several topics. Resolves once every message is acknowledged. */
   async sendBatch(batches: readonly TopicBatch[]): Promise<SendResult[]> {
     if (this.#state !== 'connected') throw new IllegalStateError(`producer cannot send when ${this.#state}`);
     const topicMessages = batches
@@ -123,26 +110,7 @@ export class StreamProducer implements MessageSender {
         })),
       }));
     if (topicMessages.length === 0) return [];
-    // Split by lane, keeping each lane's messages in call order; one request per lane involved.
-    type Messages = (typeof topicMessages)[number]['messages'];
-    const byLane = new Map<number, Map<string, Messages>>();
-    for (const t of topicMessages) {
-      for (const m of t.messages) {
-        const lane = this.#laneOf(m.key, m.partition);
-        let topics = byLane.get(lane);
-        if (!topics) byLane.set(lane, (topics = new Map<string, Messages>()));
-        const list = topics.get(t.topic);
-        if (list) list.push(m);
-        else topics.set(t.topic, [m]);
-      }
-    }
-    // Settled together, so close() never disconnects a lane whose request is still out after another lane failed.
-    const p = Promise.allSettled([...byLane].map(([lane, topics]) => this.#lanes[lane]!.sendBatch({
-      topicMessages: [...topics].map(([topic, messages]) => ({ topic, messages })), acks: -1, timeout: this.#sendTimeoutMs,
-    }))).then((results) => results.flatMap((r) => {
-      if (r.status === 'rejected') throw r.reason;
-      return r.value;
-    }));
+    const p = this.#producer.sendBatch({ topicMessages, acks: -1, timeout: this.#sendTimeoutMs });
     this.#inFlight.add(p);
     let meta: RecordMetadata[];
     try {
@@ -154,24 +122,7 @@ export class StreamProducer implements MessageSender {
     } finally {
       this.#inFlight.delete(p);
     }
-    // One result per partition, as from a single request: lanes that wrote to the same partition report its first offset.
-    const first = new Map<string, SendResult>();
-    for (const m of meta) {
-      const r = { topic: m.topicName, partition: m.partition, baseOffset: m.baseOffset ?? m.offset ?? '-1' };
-      const k = `${r.topic}\u0000${r.partition}`;
-      const seen = first.get(k);
-      if (!seen || BigInt(r.baseOffset) < BigInt(seen.baseOffset)) first.set(k, r);
-    }
-    return [...first.values()];
-  }
-
-  #laneOf(key: string | Buffer | null, partition: number | undefined): number {
-    const n = this.#lanes.length;
-    if (n === 1) return 0;
-    if (key !== null) return fnv1a(typeof key === 'string' ? Buffer.from(key) : key) % n;
-    if (partition !== undefined) return partition % n;
-    this.#spread = (this.#spread + 1) % n;
-    return this.#spread;
+    return meta.map((m) => ({ topic: m.topicName, partition: m.partition, baseOffset: m.baseOffset ?? m.offset ?? '-1' }));
   }
 
   /** Waits for sends in flight, then disconnects. Idempotent. */
@@ -181,17 +132,10 @@ export class StreamProducer implements MessageSender {
     this.#state = 'closing';
     await Promise.allSettled([...this.#inFlight]);
     if (wasConnected) {
-      await Promise.all(this.#lanes.map((l) => l.disconnect().catch((err: unknown) => this.#log.warn({ err: errorText(err) }, 'producer disconnect failed'))));
+      await this.#producer.disconnect().catch((err: unknown) => this.#log.warn({ err: errorText(err) }, 'producer disconnect failed'));
     }
     this.#state = 'closed';
   }
-}
-
-/** 32-bit FNV-1a: a stable, cheap spread of keys over lanes (not the partitioner's hash, which need not agree). */
-function fnv1a(bytes: Buffer): number {
-  let h = 0x811c9dc5;
-  for (const b of bytes) h = Math.imul(h ^ b, 0x01000193) >>> 0;
-  return h;
 }
 
 function errorText(err: unknown): string {
