@@ -179,21 +179,15 @@ export class ActorHost {
     return this.#o.tracer.startSpan(name, attributes, fn, state.traceparent ? { parentCarrier: { traceparent: state.traceparent } } : {});
   }
 
-  /**
-   * Sends the outbox of a snapshot: dispatches, cancel signals, analytics, the outcome (receivers drop a repeat by id).
-   * The sends go out together, one round trip for the lot rather than one each: the entries are independent (each its
-   * own topic or task), the snapshot that implies them is already durable, and a failed send leaves the outbox to be
-   * sent again whole, as before.
-   */
+  /** Sends the outbox of a snapshot: dispatches, cancel signals, analytics, the outcome (receivers drop a repeat by id). */
   async #sendOutbox(state: JobState): Promise<void> {
     const headers = () => newMessageHeaders({ requestId: state.requestId, tenantId: state.tenantId, clock: this.#o.clock });
     const analytics: AnalyticsMessage[] = [];
-    const sends: Promise<unknown>[] = [];
     for (const entry of state.outbox ?? []) {
       switch (entry.type) {
         case 'dispatch': {
           const { task } = entry;
-          sends.push(this.#jobSpan(state, SPAN.scheduleTask(task.stage), {
+          await this.#jobSpan(state, SPAN.scheduleTask(task.stage), {
             [ATTR.jobId]: task.jobId, [ATTR.taskId]: task.taskId, [ATTR.stage]: task.stage, [ATTR.engineId]: task.engineId,
             [ATTR.retries]: task.attempt - 1, [ATTR.requestId]: state.requestId,
           }, async () => {
@@ -204,28 +198,26 @@ export class ActorHost {
               key: task.taskId, value: encodeMessage(task), headers: headers(),
               ...(part !== undefined ? { partition: partitionForPart(task.jobId, part) } : {}),
             });
-          }));
+          });
           break;
         }
         case 'cancel':
-          sends.push(this.#o.producer.send(this.topic(TASK_CONTROL.name), { key: entry.cancel.jobId, value: encodeMessage(entry.cancel), headers: headers() }));
+          await this.#o.producer.send(this.topic(TASK_CONTROL.name), { key: entry.cancel.jobId, value: encodeMessage(entry.cancel), headers: headers() });
           break;
         case 'analytics':
           analytics.push(entry.message);
           break;
         case 'outcome':
-          sends.push(this.#o.producer.send(this.topic(JOB_RESULTS.name), { key: entry.outcome.jobId, value: encodeMessage(entry.outcome), headers: headers() }));
+          await this.#o.producer.send(this.topic(JOB_RESULTS.name), { key: entry.outcome.jobId, value: encodeMessage(entry.outcome), headers: headers() });
           break;
       }
     }
     if (analytics.length > 0) {
-      sends.push(this.#o.producer.sendBatch([{
+      await this.#o.producer.sendBatch([{
         topic: this.topic(ANALYTICS.name),
         messages: analytics.map((a) => ({ key: state.jobId, value: encodeMessage(a), headers: headers() })),
-      }]));
+      }]);
     }
-    const failed = (await Promise.allSettled(sends)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
   }
 
   /** Metrics, spans and logs of a job's end: this process's view, not re-run when an outbox is re-sent. */
