@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createClickHouse } from '../clickhouse/client.js';
 import { applyMigrations } from '../clickhouse/migrate.js';
 import type { Logger } from '../core/logger.js';
-import { SHARED_TOPICS, createKafka, ensureTopics, prefixed } from '../streams/index.js';
+import { SHARED_TOPICS, createKafka, ensureTopics, prefixed, waitForGroupCoordinator } from '../streams/index.js';
 import { startClickHouse, type ClickHouseServerHandle } from './clickhouse-server.js';
 import { startKafka, type KafkaServerHandle } from './kafka-server.js';
 import type { KafkaInstall } from './kafka-server.js';
@@ -43,6 +43,7 @@ export async function startLocalStack(o: LocalStackOptions): Promise<LocalStack>
     const client = createKafka({ brokers: kafka.brokers, clientId: 'dalston-setup', log: o.log.child({ component: 'kafka-admin' }) });
     // Engine queues (tasks.<stage>.<engine_id>) are created by the actor hosts and by each engine at start.
     await ensureTopics(client, SHARED_TOPICS.map((t) => ({ ...t, name: prefixed(o.topicPrefix, t.name) })), o.log.child({ component: 'topics' }));
+    await waitForGroupCoordinator(client, 120_000, o.log.child({ component: 'kafka-admin' }));
     const ch = createClickHouse({ url: clickhouse.url, database: o.database, log: o.log.child({ component: 'clickhouse' }) });
     const migrations = await applyMigrations(ch, o.database, o.log.child({ component: 'migrations' }));
     await ch.close();

@@ -4,7 +4,7 @@ export * from './topics.js';
 export * from './realtime-messages.js';
 export { encodeMessage, decodeMessage } from './codec.js';
 export { MessageDecodeError } from './validate.js';
-export { createKafka, ensureTopics, describeCluster, fetchTopicOffsets, type Kafka, type TopicSpec, type Admin } from './kafka-client.js';
+export { createKafka, ensureTopics, describeCluster, fetchTopicOffsets, waitForGroupCoordinator, type Kafka, type TopicSpec, type Admin } from './kafka-client.js';
 export { StreamProducer, type MessageSender, type OutgoingMessage, type SendResult, type TopicBatch } from './producer.js';
 export { StreamConsumer, type ConsumedMessage, type DeferredDurability, type TopicPartitions, type MessageHandler } from './consumer.js';
 export { DeadLetterWriter, decodeDeadLetter, type DeadLetterCounter, type DeadLetterRecord } from './dead-letter.js';

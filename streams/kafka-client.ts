@@ -223,3 +223,31 @@ export async function describeCluster(kafka: Kafka): Promise<ClusterInfo> {
     await admin.disconnect().catch(() => undefined);
   }
 }
+
+/**
+ * Waits until the broker can coordinate consumer groups. A fresh broker creates `__consumer_offsets` on the first
+ * group lookup, and until its partitions have leaders every group join fails with "group coordinator not available".
+ * kafkajs gives a consumer up after a few such tries, so a service started right after a fresh broker exited at
+ * start-up on a loaded machine (seen in `./dalston up` beside a CPU hog). Set-up calls this before starting services.
+ */
+export async function waitForGroupCoordinator(kafka: Kafka, timeoutMs = 120_000, log?: Logger): Promise<void> {
+  const admin = kafka.admin();
+  const deadline = Date.now() + timeoutMs;
+  try {
+    await admin.connect();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        // A group nobody uses: the broker answers once it can find that group's coordinator (state Dead).
+        await admin.describeGroups(['dalston-readiness-probe']);
+        return;
+      } catch (err) {
+        const reason = err instanceof Error ? err.message : String(err);
+        if (Date.now() >= deadline) throw new DependencyUnavailableError(`Kafka cannot coordinate consumer groups after ${timeoutMs} ms: ${reason}`, { cause: err });
+        log?.info({ attempt, err: reason }, 'waiting for the Kafka group coordinator');
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}

@@ -16,7 +16,7 @@ import { StreamConsumer, type ConsumedMessage, type StreamConsumerOptions, type 
 import { consumerGroupLag } from '../../streams/consumer-lag.js';
 import { DeadLetterWriter, decodeDeadLetter, type DeadLetterRecord } from '../../streams/dead-letter.js';
 import { newMessageHeaders, type MessageHeaders } from '../../streams/headers.js';
-import { createKafka, describeCluster, ensureTopics, type Kafka, type TopicSpec } from '../../streams/kafka-client.js';
+import { createKafka, describeCluster, ensureTopics, waitForGroupCoordinator, type Kafka, type TopicSpec } from '../../streams/kafka-client.js';
 import { StreamProducer } from '../../streams/producer.js';
 import { MessageDecodeError } from '../../streams/validate.js';
 import { isAlive, processesMentioning, startOwnKafka, startTestKafka, type TestKafka } from '../../harness/kafka-fixture.js';
@@ -472,6 +472,16 @@ void test('a broker started here stops cleanly: its process is gone, nothing run
     const ownKafka = createKafka({ brokers: own.brokers, clientId: `kafka-transport-own-${run}`, log });
     const cluster = await describeCluster(ownKafka);
     assert.equal(cluster.brokers.length, 1, 'a working broker, not just a process');
+    // What set-up waits for before starting services on a fresh broker: then a consumer group joins at its first try.
+    await waitForGroupCoordinator(ownKafka, 120_000);
+    const admin = ownKafka.admin();
+    await admin.connect();
+    try {
+      const [probe] = (await admin.describeGroups(['dalston-readiness-probe'])).groups;
+      assert.equal(probe?.state, 'Dead', 'the coordinator answers for a group nobody uses');
+    } finally {
+      await admin.disconnect();
+    }
   } finally {
     await own.stop();
   }
