@@ -250,10 +250,11 @@ void test('close(): an in-flight request finishes within the grace period; then 
   const h = await startHarness({ readinessChecks: { kafka: () => slow } });
   const inflight = h.request('/ready');
   await new Promise((r) => setTimeout(r, 50));
-  const closing = h.close(5000);
+  // A long grace: close() must resolve when the request is done, long before it (a loaded machine only adds seconds).
+  const closing = h.close(60_000);
   assert.equal(h.app.listening, false, 'stops accepting at once');
   let secondDone = false;
-  const second = h.app.close(5000).then(() => (secondDone = true));
+  const second = h.app.close(60_000).then(() => (secondDone = true));
   await new Promise((r) => setTimeout(r, 50));
   assert.equal(secondDone, false, 'a second close() waits for the same drain');
   setTimeout(release, 50);
@@ -264,6 +265,6 @@ void test('close(): an in-flight request finishes within the grace period; then 
   const started = Date.now();
   await closing;
   await second;
-  assert.ok(Date.now() - started < 1000, 'close resolves once the request is done, not at the end of the grace');
+  assert.ok(Date.now() - started < 30_000, 'close resolves once the request is done, not at the end of the 60 s grace');
   await assert.rejects(fetch(`${h.base}/health`), 'nothing listens any more');
 });

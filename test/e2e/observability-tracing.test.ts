@@ -495,14 +495,21 @@ test('every SQL panel runs on the stack ClickHouse and answers for this job; the
   assert.ok(Math.abs(perHour.reduce((s, r) => s + Number(r['audio_minutes']), 0) - audioMinutes) < 0.001, `audio minutes per hour ${JSON.stringify(perHour)}`);
   const byLanguage = (results.get('Real-time factor by language (transcription)') ?? []).find((r) => r['language'] === 'en');
   assert.ok(byLanguage && Number(byLanguage['tasks']) === 1 && Number(byLanguage['rtf_p50']) > 0, `RTF for en: ${JSON.stringify(byLanguage)}`);
-  const byEngine = (results.get('Real-time factor p50 / p95 / p99 by engine and model') ?? []).find((r) => r['engine_id'] === POCKETSPHINX_ENGINE);
-  assert.ok(byEngine && Number(byEngine['rtf_p50']) > 0 && Number(byEngine['rtf_p50']) < 5, `RTF for pocketsphinx: ${JSON.stringify(byEngine)}`);
-
   // Per engine and per language straight from task_facts too (the queries of docs/observability.md).
   const rtf = await ch.query<{ engine_id: string; language: string; rtf: number }>(
     `SELECT engine_id, language, processing_ms / 1000 / audio_duration_seconds AS rtf FROM ${db}.task_facts
      WHERE job_id = '${job.id}' AND status = 'success' AND stage LIKE 'transcribe%'`);
   assert.deepEqual(rtf.map((r) => [r.engine_id, r.language]), [[POCKETSPHINX_ENGINE, 'en']]);
+  // The panel's figure is this one task's real-time factor. How fast pocketsphinx ran depends on the machine's load,
+  // so the test compares the panel with the fact it summarises, not with a speed (a hogged run measured 5.3).
+  const byEngine = (results.get('Real-time factor p50 / p95 / p99 by engine and model') ?? []).find((r) => r['engine_id'] === POCKETSPHINX_ENGINE);
+  const taskRtf = Number(rtf[0]?.rtf);
+  assert.ok(taskRtf > 0, `the transcribe task's RTF from task_facts: ${taskRtf}`);
+  assert.ok(byEngine && Number(byEngine['tasks']) === 1, `one pocketsphinx task in the panel: ${JSON.stringify(byEngine)}`);
+  for (const q of ['rtf_p50', 'rtf_p95', 'rtf_p99']) {
+    assert.ok(Math.abs(Number(byEngine[q]) - taskRtf) < 1e-6 * Math.max(1, taskRtf), `${q} of pocketsphinx ${JSON.stringify(byEngine)} is the task's RTF ${taskRtf}`);
+  }
+  assert.ok(Math.abs(Number(byLanguage['rtf_p50']) - taskRtf) < 1e-6 * Math.max(1, taskRtf), `the en panel's rtf_p50 is the task's RTF ${taskRtf}`);
 
   interface AuditRow { event_type: string; tenant_id: string; actor_key_id: string; audio_duration_seconds: number; request_id: string; trace_id: string }
   const wanted = ['job.created', 'job.completed', 'artifact.read', 'transcript.exported'];
