@@ -125,7 +125,7 @@ export class SessionHost {
       this.finishedCount[effect.status === 'active' ? 'failed' : effect.status]++;
       log.info({ status: effect.status, utterances: state.finals.length, audio_seconds: state.audioSeconds, enhance_job_id: state.enhanceJobId }, 'session ended');
     }
-    if (input.type === 'rt.session.opened') log.info({ model: state.config.model, dialect: state.config.dialect }, 'session opened');
+    if (input.type === 'rt.session.opened') log.info({ model: state.config.model, dialect: state.config.dialect, partition: ctx.partition }, 'session opened');
     else if (input.type !== 'timer') log.debug({ event: input.type, revision: state.revision, finals: state.finals.length }, 'session event applied');
   }
 

@@ -7,7 +7,7 @@
  * and `session.end` counts all the audio; after the actor host's death the session's history holds each final once.
  * The pause each failover caused is printed, not asserted (speed belongs to load-tests/).
  */
-import { after, before, test } from 'node:test';
+import { after, before, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -66,12 +66,26 @@ async function sessionsOn(engine: ServiceProcess): Promise<number> {
   }
 }
 
-/** The actor host that opened the session: its log has the session actor's 'session opened' line. */
+/**
+ * The actor host that owns the session now: the session actor lives on the partition its 'session opened' line
+ * names, and the owner is the running host whose latest assignment change for that partition was an assignment (a
+ * rebalance under load may have moved the session since it opened).
+ */
 async function actorHostOf(sessionId: string): Promise<ServiceProcess | undefined> {
-  for (const s of h.services.filter((p) => p.spec.kind === 'actors' && p.running)) {
-    const lines = (await readFile(s.logFile, 'utf8').catch(() => '')).split('\n');
-    if (lines.some((l) => l.includes(sessionId) && l.includes('"session opened"'))) return s;
-  }
+  const hosts = h.services.filter((p) => p.spec.kind === 'actors' && p.running);
+  const logs = await Promise.all(hosts.map(logOf));
+  const opened = logs.flat().find((l) => l['session_id'] === sessionId && l['msg'] === 'session opened');
+  const partition = opened?.['partition'];
+  if (typeof partition !== 'number') return undefined;
+  return hosts.find((_, i) => {
+    const changes = logs[i]!.filter((l) => Array.isArray(l['partitions']) && (l['partitions'] as unknown[]).includes(partition));
+    return changes.at(-1)?.['msg'] === 'session partitions assigned; sessions restored';
+  });
+}
+
+/** The streaming engine serving a session now (its sessions gauge; the test runs one session at a time). */
+async function engineOf(): Promise<ServiceProcess | undefined> {
+  for (const e of h.services.filter((s) => s.spec.kind === 'realtime' && s.running)) if ((await sessionsOn(e)) > 0) return e;
   return undefined;
 }
 
@@ -105,9 +119,10 @@ async function streamAndKill(findVictim: (sessionId: string) => Promise<ServiceP
     const mids = speech.parts.slice(1, -1).map((p) => ((p.onset + p.end) / 2 / RATE) * 1000);
     while (!done && killedAt === 0) {
       const now = Date.now() - startedAt;
-      victim ??= await findVictim(sessionId);
-      const due = firstFinalAt > 0 && victim !== undefined && mids.some((mid) => mid > firstFinalAt && now >= mid && now < mid + 300);
-      if (due && victim) {
+      const due = firstFinalAt > 0 && mids.some((mid) => mid > firstFinalAt && now >= mid && now < mid + 300);
+      // Found at the moment of the kill, not earlier: the session may have moved since it opened.
+      victim = due ? await findVictim(sessionId) : undefined;
+      if (victim) {
         killedAt = Date.now();
         await victim.kill();
         return;
@@ -181,48 +196,75 @@ async function logOf(p: ServiceProcess): Promise<Record<string, unknown>[]> {
   });
 }
 
+/**
+ * On failure, the services' log lines about this session and about partition moves, in time order: what a CI log
+ * shows of the story (info lines carry no transcript text).
+ */
+async function explainOnFailure(t: TestContext, sessionId: () => string, body: () => Promise<void>): Promise<void> {
+  try {
+    await body();
+  } catch (err) {
+    const lines: string[] = [];
+    for (const p of h.services.filter((s) => s.spec.kind === 'realtime' || s.spec.kind === 'actors')) {
+      for (const l of await logOf(p)) {
+        const msg = text(l['msg']);
+        if (l['session_id'] !== sessionId() && !/assigned|revoked|joined the group|rebalanc/.test(msg)) continue;
+        const { time, msg: _msg, level, service: _s, session_id: _id, request_id: _r, trace_id: _t, span_id: _sp, ...rest } = l;
+        lines.push(`${text(time)} ${p.spec.name} [${String(level)}] ${msg} ${JSON.stringify(rest)}`);
+      }
+    }
+    for (const line of lines.sort().slice(-150)) t.diagnostic(line);
+    throw err;
+  }
+}
+
 test('SIGKILL of the streaming engine serving a native session mid-utterance: the socket stays open, every sentence finalised once and in order, session.end counts all the audio', async (t) => {
-  const r = await streamAndKill(async () => {
-    for (const e of h.services.filter((s) => s.spec.kind === 'realtime' && s.running)) if ((await sessionsOn(e)) > 0) return e;
-    return undefined;
+  let sessionId = '';
+  await explainOnFailure(t, () => sessionId, async () => {
+    const r = await streamAndKill(engineOf);
+    sessionId = r.sessionId;
+    const report = pauseReport(r, 'engine failover');
+    t.diagnostic(report);
+    t.diagnostic(`finals: ${ofType(r.run, 'transcript.final').map((f) => `${String(f.message['utterance'])}:${text(f.message['text'])}`).join(' | ')}`);
+    console.log(`[figures] ${report}`);
+    assertEveryFinalOnce(r, 'engine failover');
+    const survivor = h.services.find((s) => s.spec.kind === 'realtime' && s.running);
+    assert.ok(survivor && (await logOf(survivor)).some((l) => l['session_id'] === r.sessionId && l['msg'] === 'session restored from its checkpoint'), 'the other engine restored the session');
   });
-  const report = pauseReport(r, 'engine failover');
-  t.diagnostic(report);
-  t.diagnostic(`finals: ${ofType(r.run, 'transcript.final').map((f) => `${String(f.message['utterance'])}:${text(f.message['text'])}`).join(' | ')}`);
-  console.log(`[figures] ${report}`);
-  assertEveryFinalOnce(r, 'engine failover');
-  const survivor = h.services.find((s) => s.spec.kind === 'realtime' && s.running);
-  assert.ok(survivor && (await logOf(survivor)).some((l) => l['session_id'] === r.sessionId && l['msg'] === 'session restored from its checkpoint'), 'the other engine restored the session');
 });
 
 test('SIGKILL of the actor host that owns a native session mid-utterance: the socket stays open, every sentence finalised once; the history holds each final once', async (t) => {
-  const r = await streamAndKill(actorHostOf);
-  const report = pauseReport(r, 'actor host failover');
-  t.diagnostic(report);
-  t.diagnostic(`finals: ${ofType(r.run, 'transcript.final').map((f) => `${String(f.message['utterance'])}:${text(f.message['text'])}`).join(' | ')}`);
-  console.log(`[figures] ${report}`);
-  assertEveryFinalOnce(r, 'actor host failover');
-  const survivor = h.services.find((s) => s.spec.kind === 'actors' && s.running);
-  assert.ok(survivor && (await logOf(survivor)).some((l) => l['msg'] === 'session partitions assigned; sessions restored' && Number(l['restored']) >= 1), 'the other actor host restored the session actor');
+  let sessionId = '';
+  await explainOnFailure(t, () => sessionId, async () => {
+    const r = await streamAndKill(actorHostOf);
+    sessionId = r.sessionId;
+    const report = pauseReport(r, 'actor host failover');
+    t.diagnostic(report);
+    t.diagnostic(`finals: ${ofType(r.run, 'transcript.final').map((f) => `${String(f.message['utterance'])}:${text(f.message['text'])}`).join(' | ')}`);
+    console.log(`[figures] ${report}`);
+    assertEveryFinalOnce(r, 'actor host failover');
+    const survivor = h.services.find((s) => s.spec.kind === 'actors' && s.running);
+    assert.ok(survivor && (await logOf(survivor)).some((l) => l['msg'] === 'session partitions assigned; sessions restored' && Number(l['restored']) >= 1), 'the other actor host restored the session actor');
 
-  let row: Record<string, unknown> = {};
-  for (const deadline = Date.now() + 90_000; Date.now() < deadline; await sleep(300)) {
-    const res = await h.api(`/v1/realtime/sessions/${r.sessionId}`);
-    if (res.status === 200) {
-      row = (await res.json()) as Record<string, unknown>;
-      if (row['status'] === 'completed' && row['transcript_available'] === true) break;
+    let row: Record<string, unknown> = {};
+    for (const deadline = Date.now() + 90_000; Date.now() < deadline; await sleep(300)) {
+      const res = await h.api(`/v1/realtime/sessions/${r.sessionId}`);
+      if (res.status === 200) {
+        row = (await res.json()) as Record<string, unknown>;
+        if (row['status'] === 'completed' && row['transcript_available'] === true) break;
+      }
     }
-  }
-  assert.equal(row['status'], 'completed', JSON.stringify(row));
-  assert.equal(Number(row['utterances']), SENTENCES.length, `the history row counts each final once: ${JSON.stringify(row)}`);
-  const res = await h.api(`/v1/realtime/sessions/${r.sessionId}/transcript`);
-  assert.equal(res.status, 200);
-  const doc = (await res.json()) as { text?: string; utterances?: { utterance: number; text: string }[] };
-  const live = ofType(r.run, 'transcript.final');
-  assert.deepEqual(
-    (doc.utterances ?? []).map((u) => [u.utterance, u.text]),
-    live.map((f) => [Number(f.message['utterance']), text(f.message['text'])]),
-    'the stored transcript holds exactly the finals the client received, once each, in order',
-  );
-  assert.equal((doc.text ?? '').trim(), live.map((f) => text(f.message['text']).trim()).join(' '));
+    assert.equal(row['status'], 'completed', JSON.stringify(row));
+    assert.equal(Number(row['utterances']), SENTENCES.length, `the history row counts each final once: ${JSON.stringify(row)}`);
+    const res = await h.api(`/v1/realtime/sessions/${r.sessionId}/transcript`);
+    assert.equal(res.status, 200);
+    const doc = (await res.json()) as { text?: string; utterances?: { utterance: number; text: string }[] };
+    const live = ofType(r.run, 'transcript.final');
+    assert.deepEqual(
+      (doc.utterances ?? []).map((u) => [u.utterance, u.text]),
+      live.map((f) => [Number(f.message['utterance']), text(f.message['text'])]),
+      'the stored transcript holds exactly the finals the client received, once each, in order',
+    );
+    assert.equal((doc.text ?? '').trim(), live.map((f) => text(f.message['text']).trim()).join(' '));
+  });
 });

@@ -146,6 +146,7 @@ test('one trace per session: realtime.session of the gateway with dalston.sessio
   const strays = spans.filter((s) => attr(s, ATTR.sessionId) === sessionId && s.traceId !== traceId);
   assert.deepEqual(strays.map((s) => s.name), [], 'every span with the session id is in the session trace');
   assert.equal(utterances.length, n, `one realtime.utterance per final\n${tree.render()}`);
+  const sessionMs = Number(session.endTimeUnixNano - session.startTimeUnixNano) / 1e6;
   const byIndex = new Map(utterances.map((u) => [Number(attr(u, REALTIME_ATTR.utterance)), u] as const));
   for (const f of finals()) {
     const index = Number(f.message['utterance']);
@@ -159,8 +160,10 @@ test('one trace per session: realtime.session of the gateway with dalston.sessio
     const partials = Number(attr(u, REALTIME_ATTR.partials));
     const firstPartial = attr(u, REALTIME_ATTR.firstPartialLatencyMs);
     const final = attr(u, REALTIME_ATTR.finalLatencyMs);
-    assert.ok(typeof final === 'number' && final >= 0 && final < 30_000, `utterance ${index} final latency ${String(final)}`);
-    if (partials > 0) assert.ok(typeof firstPartial === 'number' && firstPartial >= 0 && firstPartial < 30_000, `utterance ${index} first-partial latency ${String(firstPartial)}`);
+    // Milliseconds, not another unit: both ends of a latency fall inside the session, so it cannot exceed the session
+    // span's length (a bound set by causality, not by the machine's speed).
+    assert.ok(typeof final === 'number' && final >= 0 && final <= sessionMs, `utterance ${index} final latency ${String(final)} ms within the ${sessionMs.toFixed(0)} ms session`);
+    if (partials > 0) assert.ok(typeof firstPartial === 'number' && firstPartial >= 0 && firstPartial <= sessionMs, `utterance ${index} first-partial latency ${String(firstPartial)} ms within the ${sessionMs.toFixed(0)} ms session`);
     assert.ok(u.startTimeUnixNano >= session.startTimeUnixNano && u.endTimeUnixNano <= session.endTimeUnixNano, `utterance ${index} within the session span`);
   }
   t.diagnostic(`utterance latencies (ms, first partial / final): ${utterances.map((u) => `${String(attr(u, REALTIME_ATTR.firstPartialLatencyMs))}/${String(attr(u, REALTIME_ATTR.finalLatencyMs))}`).join(', ')}`);

@@ -97,28 +97,26 @@ test('native protocol: espeak-ng sentences and a LibriVox recording at real-time
   if (onset && firstPartial) t.diagnostic(`librivox: first partial ${(firstPartial.atMs - Number(onset.message['start']) * 1000).toFixed(0)} ms after the onset was sent`);
 });
 
-test('native protocol: with commit_strategy=manual only a flush finalises, and it does so at once', async (t) => {
+test('native protocol: with commit_strategy=manual only the flush finalises: one final, answering it, none at the pauses', async (t) => {
   const sentence = (await espeakSet({}, ESPEAK_SENTENCES.slice(3, 4)))[0]?.audio ?? new Float32Array(0);
-  // Speech, then 4 s of silence: the flush goes right after the speech; without it nothing would be final before `end`.
+  // Speech, then 4 s of silence: the flush goes right after the speech. Under VAD commits the silence would close the
+  // utterance with reason 'pause'; under manual commits only the flush may, and `end` finds nothing left to finalise.
   const audio = withPauses([sentence], 0.5);
   const withTail = new Float32Array(audio.length + RATE * 4);
   withTail.set(audio);
   const flushAt = audio.length / RATE;
-  const shedBefore = await partialsShed(realtimeEngines());
   const run = await streamNative(toPcm16(withTail), {
     baseUrl: ws(), apiKey: h.apiKey, query: { commit_strategy: 'manual' }, controls: [{ atSeconds: flushAt, message: { type: 'flush' } }],
   });
   assert.equal(run.closeCode, 1000, run.closeReason);
   const finals = ofType(run, 'transcript.final');
-  assert.ok(finals.length >= 1, 'the flush produced a final');
-  const first = finals[0];
-  assert.ok(first);
-  assert.equal(first.message['flushed'], true, 'the final answers the flush');
-  // "At once" is a latency claim: owed only while the engine kept up (it sheds partials, and counts them, whenever it
-  // falls a second behind). `flushed` above already says which message the final answers.
-  const shed = await partialsShed(realtimeEngines()) - shedBefore;
-  if (shed === 0) assert.ok(first.sentSeconds < withTail.length / RATE, 'the final came before the end of the audio, i.e. from the flush, not from `end`');
-  else t.diagnostic(`the engine shed ${shed} partials for load: the final's latency is not judged`);
+  assert.deepEqual(
+    finals.map((f) => [f.message['reason'], f.message['flushed']]),
+    [['flush', true]],
+    'exactly one final, and it answers the flush (not a pause, not the end)',
+  );
+  const first = finals[0]!;
+  // How soon it came is a latency figure (load-tests/ measure it), printed here for the record.
   t.diagnostic(`flush → final: ${(first.atMs - flushAt * 1000).toFixed(0)} ms (audio sent by then: ${(first.sentSeconds - flushAt).toFixed(2)} s past the flush)`);
   const wer = wordErrors(ESPEAK_SENTENCES[3] ?? '', text(first.message['text']));
   assert.ok(wer.wer <= 0.35, `the flushed final holds the sentence: "${text(first.message['text'])}"`);
