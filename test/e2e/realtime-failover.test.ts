@@ -1,7 +1,7 @@
 /**
  * Failover of a live real-time session on the real stack (Kafka, ClickHouse, gateway, two actor hosts, two
  * streaming engine processes): espeak-ng sentences with ~1 s pauses streamed at real-time pace over the native
- * WebSocket, and in the middle of a later sentence (after the first final) the process serving the session is
+ * WebSocket, and in the middle of a later sentence (once the first final is recorded) the process serving the session is
  * SIGKILLed — first the streaming engine, then the actor host that owns the session. The client notices nothing but
  * a pause: the socket stays open until its normal end (1000), every sentence is finalised exactly once and in order,
  * and `session.end` counts all the audio; after the actor host's death the session's history holds each final once.
@@ -23,6 +23,8 @@ const SENTENCES = [
   'please send the quarterly report to the finance team before friday',
   'she opened the window and looked at the garden for a long time',
   'our train leaves the station at noon so we should not be late',
+  'the children played in the park until the sun went down',
+  'he asked for a cup of coffee with milk and no sugar',
 ];
 
 let h: Harness;
@@ -98,9 +100,18 @@ interface FailoverRun {
   readonly startedAt: number;
 }
 
+/** Whether the session's history (projected from the session actor's snapshots) records a final yet. */
+async function finalRecorded(sessionId: string): Promise<boolean> {
+  const res = await h.api(`/v1/realtime/sessions/${sessionId}`).catch(() => undefined);
+  if (res?.status !== 200) return false;
+  return Number(((await res.json()) as Record<string, unknown>)['utterances']) >= 1;
+}
+
 /**
- * Streams the sentences; once the first final has arrived, kills the process `findVictim` names in the middle of
- * the next sentence being spoken (at least the second).
+ * Streams the sentences; once the first final is durable (the session actor's snapshot has it, so there is a
+ * checkpoint to restore from), kills the process `findVictim` names in the middle of the next sentence being spoken.
+ * Earlier, the engine may not have told the actor of the final yet: its successor rightly starts the session over,
+ * and the checkpoint path would go untested.
  */
 async function streamAndKill(findVictim: (sessionId: string) => Promise<ServiceProcess | undefined>): Promise<FailoverRun> {
   let sessionId = '';
@@ -115,11 +126,16 @@ async function streamAndKill(findVictim: (sessionId: string) => Promise<ServiceP
   };
   const killer = (async () => {
     while (!done && (sessionId === '' || startedAt === 0)) await sleep(20);
+    let durableAt = 0;
+    while (!done && durableAt === 0) {
+      if (firstFinalAt > 0 && (await finalRecorded(sessionId))) durableAt = Date.now() - startedAt;
+      else await sleep(100);
+    }
     // Mid-points of the sentences after the first, in ms from the first audio.
     const mids = speech.parts.slice(1, -1).map((p) => ((p.onset + p.end) / 2 / RATE) * 1000);
     while (!done && killedAt === 0) {
       const now = Date.now() - startedAt;
-      const due = firstFinalAt > 0 && mids.some((mid) => mid > firstFinalAt && now >= mid && now < mid + 300);
+      const due = mids.some((mid) => mid > durableAt && now >= mid && now < mid + 300);
       // Found at the moment of the kill, not earlier: the session may have moved since it opened.
       victim = due ? await findVictim(sessionId) : undefined;
       if (victim) {
