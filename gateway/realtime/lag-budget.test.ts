@@ -52,3 +52,16 @@ void test('silence does not count toward the hold once progress resumes behind',
   const { verdicts } = run(40, (t) => (t < 5 ? t : t < 15 ? undefined : 2));
   assert.equal(verdicts.indexOf('close') + 1, 15 + 5);
 });
+
+void test('an engine catching up from far behind is not closed: the hold starts again while the lag shrinks', () => {
+  // A failover: silent from t = 5 to 14; from t = 15 the new owner re-reads at 1.5 s of audio per second, so the lag
+  // (10 s) shrinks by 0.5 s a second and stays past close (5 s) until t = 25, longer than the 5 s hold.
+  const { verdicts } = run(40, (t) => (t < 5 ? t : t < 15 ? undefined : 5 + (t - 15) * 1.5));
+  assert.ok(!verdicts.includes('close'), verdicts.join(','));
+});
+
+void test('a lag that stays past close without shrinking by catchUpSeconds closes after the hold', () => {
+  // Progress each second, always 8 s behind: no catching up, so the hold runs out 5 s after the lag passed close.
+  const { verdicts } = run(30, (t) => Math.max(0, t - 8));
+  assert.equal(verdicts.indexOf('close') + 1, 6 + 5);
+});

@@ -8,6 +8,10 @@
  * coming — the lag grows for a reason that heals itself (the new owner re-reads the open utterance and catches up
  * quickly). So while progress is silent the close waits for `silenceGraceMs` (20 s: two failovers' worth) of
  * silence instead of `holdMs` of lag; an engine that sends progress but falls behind is closed on the normal rule.
+ *
+ * Catching up is keeping up: while the lag past closeSeconds shrinks (by `catchUpSeconds` since the hold began, e.g.
+ * an engine re-reading after a failover, or one past a burst of load) the hold starts again; only a lag that stays
+ * or grows for `holdMs` closes.
  */
 export interface LagBudgetOptions {
   readonly warnSeconds: number;
@@ -18,6 +22,8 @@ export interface LagBudgetOptions {
   readonly silenceAfterMs?: number;
   /** Silence tolerated before a lag past closeSeconds closes. @default 20000 */
   readonly silenceGraceMs?: number;
+  /** A lag this much smaller than when the hold began restarts the hold (the engine is catching up). @default 1 */
+  readonly catchUpSeconds?: number;
 }
 
 export interface LagState {
@@ -26,8 +32,10 @@ export interface LagState {
   readonly processedSeconds: number;
   /** Last progress (or the first audio, before any progress), epoch ms. */
   readonly lastProgressAt: number;
-  /** Since when the lag has been past closeSeconds, or undefined. */
+  /** Since when the lag has been past closeSeconds without catching up, or undefined. */
   readonly overSince: number | undefined;
+  /** The lag (seconds) when the current hold began. */
+  readonly overLag?: number;
   /** A warning was sent for the current excursion past warnSeconds. */
   readonly warned: boolean;
 }
@@ -55,20 +63,25 @@ export function evaluateLag(s: LagState, now: number, o: LagBudgetOptions): { st
   const holdMs = o.holdMs ?? 5000;
   const silenceAfterMs = o.silenceAfterMs ?? 3000;
   const graceMs = o.silenceGraceMs ?? 20_000;
+  const catchUp = o.catchUpSeconds ?? 1;
   const lag = lagSeconds(s);
-  if (lag <= o.warnSeconds) return { state: { ...s, overSince: undefined, warned: false }, verdict: 'ok' };
+  if (lag <= o.warnSeconds) return { state: { ...s, overSince: undefined, overLag: undefined, warned: false }, verdict: 'ok' };
   const silentFor = now - s.lastProgressAt;
   let overSince: number | undefined;
+  let overLag: number | undefined;
   let close: boolean;
   if (silentFor >= silenceAfterMs) {
     // Failover: silence does not count toward the hold; only a silence longer than the grace closes.
-    overSince = undefined;
     close = lag > o.closeSeconds && silentFor >= graceMs;
+  } else if (lag > o.closeSeconds) {
+    const catchingUp = s.overSince !== undefined && s.overLag !== undefined && lag <= s.overLag - catchUp;
+    overSince = s.overSince === undefined || catchingUp ? now : s.overSince;
+    overLag = s.overSince === undefined || catchingUp ? lag : s.overLag;
+    close = now - overSince >= holdMs;
   } else {
-    overSince = lag > o.closeSeconds ? (s.overSince ?? now) : undefined;
-    close = overSince !== undefined && now - overSince >= holdMs;
+    close = false;
   }
-  const state: LagState = { ...s, overSince, warned: true };
+  const state: LagState = { ...s, overSince, overLag, warned: true };
   if (close) return { state, verdict: 'close' };
   return { state, verdict: s.warned ? 'ok' : 'warn' };
 }
