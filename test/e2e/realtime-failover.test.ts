@@ -236,31 +236,33 @@ async function explainOnFailure(t: TestContext, sessionId: () => string, body: (
   }
 }
 
-test('SIGKILL of the streaming engine serving a native session mid-utterance: the socket stays open, every sentence finalised once and in order, session.end counts all the audio', async (t) => {
+/**
+ * Streams and kills (see streamAndKill), prints what the client saw, checks every final arrived once, then runs
+ * `then`; on failure the services' story is printed.
+ */
+async function failover(t: TestContext, label: string, findVictim: (sessionId: string) => Promise<ServiceProcess | undefined>, then: (r: FailoverRun) => Promise<void>): Promise<void> {
   let sessionId = '';
   await explainOnFailure(t, () => sessionId, async () => {
-    const r = await streamAndKill(engineOf);
+    const r = await streamAndKill(findVictim);
     sessionId = r.sessionId;
-    const report = pauseReport(r, 'engine failover');
+    const report = pauseReport(r, label);
     t.diagnostic(report);
     t.diagnostic(`finals: ${ofType(r.run, 'transcript.final').map((f) => `${String(f.message['utterance'])}:${text(f.message['text'])}`).join(' | ')}`);
     console.log(`[figures] ${report}`);
-    assertEveryFinalOnce(r, 'engine failover');
+    assertEveryFinalOnce(r, label);
+    await then(r);
+  });
+}
+
+test('SIGKILL of the streaming engine serving a native session mid-utterance: the socket stays open, every sentence finalised once and in order, session.end counts all the audio', async (t) => {
+  await failover(t, 'engine failover', engineOf, async (r) => {
     const survivor = h.services.find((s) => s.spec.kind === 'realtime' && s.running);
     assert.ok(survivor && (await logOf(survivor)).some((l) => l['session_id'] === r.sessionId && l['msg'] === 'session restored from its checkpoint'), 'the other engine restored the session');
   });
 });
 
 test('SIGKILL of the actor host that owns a native session mid-utterance: the socket stays open, every sentence finalised once; the history holds each final once', async (t) => {
-  let sessionId = '';
-  await explainOnFailure(t, () => sessionId, async () => {
-    const r = await streamAndKill(actorHostOf);
-    sessionId = r.sessionId;
-    const report = pauseReport(r, 'actor host failover');
-    t.diagnostic(report);
-    t.diagnostic(`finals: ${ofType(r.run, 'transcript.final').map((f) => `${String(f.message['utterance'])}:${text(f.message['text'])}`).join(' | ')}`);
-    console.log(`[figures] ${report}`);
-    assertEveryFinalOnce(r, 'actor host failover');
+  await failover(t, 'actor host failover', actorHostOf, async (r) => {
     const survivor = h.services.find((s) => s.spec.kind === 'actors' && s.running);
     assert.ok(survivor && (await logOf(survivor)).some((l) => l['msg'] === 'session partitions assigned; sessions restored' && Number(l['restored']) >= 1), 'the other actor host restored the session actor');
 
