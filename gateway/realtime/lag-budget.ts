@@ -74,9 +74,10 @@ export function evaluateLag(s: LagState, now: number, o: LagBudgetOptions): { st
     // Failover: silence does not count toward the hold; only a silence longer than the grace closes.
     close = lag > o.closeSeconds && silentFor >= graceMs;
   } else if (lag > o.closeSeconds) {
-    const catchingUp = s.overSince !== undefined && s.overLag !== undefined && lag <= s.overLag - catchUp;
-    overSince = s.overSince === undefined || catchingUp ? now : s.overSince;
-    overLag = s.overSince === undefined || catchingUp ? lag : s.overLag;
+    // A new excursion, or one shrinking since its hold began (catching up): the hold starts now.
+    const restart = s.overSince === undefined || s.overLag === undefined || lag <= s.overLag - catchUp;
+    overSince = restart ? now : s.overSince;
+    overLag = restart ? lag : s.overLag;
     close = now - overSince >= holdMs;
   } else {
     close = false;

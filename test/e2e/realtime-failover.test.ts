@@ -1,8 +1,8 @@
 /**
  * Failover of a live real-time session on the real stack (Kafka, ClickHouse, gateway, two actor hosts, two
  * streaming engine processes): espeak-ng sentences with ~1 s pauses streamed at real-time pace over the native
- * WebSocket, and in the middle of a later sentence (once the first final is recorded) the process serving the session is
- * SIGKILLed — first the streaming engine, then the actor host that owns the session. The client notices nothing but
+ * WebSocket, and in the middle of a later sentence (once the first final is recorded) the process serving the
+ * session is SIGKILLed — first the streaming engine, then the actor host that owns the session. The client notices nothing but
  * a pause: the socket stays open until its normal end (1000), every sentence is finalised exactly once and in order,
  * and `session.end` counts all the audio; after the actor host's death the session's history holds each final once.
  * The pause each failover caused is printed, not asserted (speed belongs to load-tests/).

@@ -94,7 +94,6 @@ const VENDORS = {
   },
 } as const satisfies Record<string, VendorView>;
 
-/** Finals that say something (a commit with nothing left may be answered with an empty one). */
 /** Our session id, as each dialect shows it: OpenAI's `session.id`, ElevenLabs' `session_id`, Deepgram's `request_id`. */
 function sessionIdOf(r: SdkStreamResult): string {
   for (const e of r.events) {
@@ -105,6 +104,7 @@ function sessionIdOf(r: SdkStreamResult): string {
   return '';
 }
 
+/** Finals that say something (a commit with nothing left may be answered with an empty one). */
 const finalsOf = (v: VendorView, r: SdkStreamResult) => r.events.filter((e) => v.isFinal(e) && v.textOf(e).trim() !== '');
 const finalText = (v: VendorView, r: SdkStreamResult) => finalsOf(v, r).map((e) => v.textOf(e).trim()).join(' ');
 

@@ -1,9 +1,9 @@
 /**
  * Failover of the streaming engine between processes: two engine processes in one group, a live session on one of
  * them, SIGKILL of that process in the middle of an utterance (once a final is durable) while the test gateway goes
- * on streaming at real-time pace. The other process inherits the partition, restores the session from its snapshot (written by the stand-in
- * session actor in the actor's format), re-reads the open utterance and goes on: every sentence is finalised exactly
- * once, in order, with the batch transcript's words. The pause the client would have seen is printed, not asserted.
+ * on streaming at real-time pace. The other process inherits the partition, restores the session from its snapshot
+ * (written by the stand-in session actor in the actor's format), re-reads the open utterance and goes on: every
+ * sentence is finalised exactly once, in order, with the batch transcript's words. The pause the client would have seen is printed, not asserted.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
