@@ -1,15 +1,17 @@
-/** The Dalston CLI behind `./dalston`: `up`, `test [filter…]`, `setup`. */
+/** The Dalston CLI behind `./dalston`: `up`, `test [filter…]`, `setup`, `keys`. */
 import { ConfigError, DalstonError } from '../core/errors.js';
 import { loadConfig } from '../core/config.js';
 import { setup } from '../infra/setup.js';
 import { consoleLogger } from './console-logger.js';
 import { test } from './test-command.js';
 import { up } from './up.js';
+import { keys } from './keys.js';
 
 const USAGE = `usage: ./dalston <command>
   up               set up and run the whole system locally (Ctrl-C stops it)
   test [filter…]   set up and run lint and the full test suite (optionally only test files matching a filter)
   setup            install what is missing (apt packages, Kafka, models) and exit
+  keys …           create, list and revoke API keys (./dalston keys for its usage)
 `;
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -21,6 +23,8 @@ async function main(argv: readonly string[]): Promise<number> {
       return up(config, log);
     case 'test':
       return test(config, log, rest);
+    case 'keys':
+      return keys(config, log, rest);
     case 'setup':
       await setup(config.homeDir, log);
       return 0;

@@ -1,16 +1,28 @@
 /**
- * API-key authentication: `Authorization: Bearer <key>` compared in constant time with DALSTON_API_KEY. One key,
- * one tenant (`default`) for now; the key id (audit `actor_key_id`) is a short SHA-256 prefix, never the key.
+ * API-key authentication: `Authorization: Bearer <key>` (or a vendor's header) checked against the key store
+ * (`dk_` keys, gateway/keys/) or, in constant time, against DALSTON_API_KEY, the bootstrap key: an admin of the
+ * `default` tenant that may also manage other tenants' keys. A key id (audit `actor_key_id`) is never the key.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { SCOPES, type Scope } from '../streams/index.js';
 import { HttpError } from './errors.js';
+import { parseApiKey, secretMatches } from './keys/api-key-secret.js';
+import type { KeyStore } from './keys/key-store.js';
 
 export const DEFAULT_TENANT = 'default';
 
 export interface Principal {
   readonly tenantId: string;
-  /** `key_<12 hex>`: identifies the key in audit events without revealing it. */
+  /** `key_<hex>`: identifies the key in audit events without revealing it. */
   readonly keyId: string;
+  readonly scopes: readonly Scope[];
+  /** The bootstrap key: may name another tenant when it manages keys. */
+  readonly operator?: boolean;
+}
+
+/** Whether `principal` holds `scope`; `admin` holds every scope of its tenant. */
+export function grants(principal: Pick<Principal, 'scopes'>, scope: Scope): boolean {
+  return principal.scopes.includes(scope) || principal.scopes.includes('admin');
 }
 
 function digest(value: string): Buffer {
@@ -39,24 +51,57 @@ export function presentedAuthorization(headers: Readonly<Record<string, string |
   return token?.[1] !== undefined ? `Bearer ${token[1]}` : headers['authorization'];
 }
 
-const unauthorized = (message: string) =>
+/** DALSTON_API_KEY's principal: every scope, in the `default` tenant, and the operator's reach over tenants. */
+export function bootstrapPrincipal(bootstrapKey: string): Principal {
+  return { tenantId: DEFAULT_TENANT, keyId: keyIdOf(bootstrapKey), scopes: [...SCOPES], operator: true };
+}
+
+/** The key id of a presented issued key (for the audit of a refusal), without checking it. */
+export function presentedKeyId(authorization: string | undefined): string | undefined {
+  const m = /^Bearer[ ]+(\S+)\s*$/i.exec(authorization ?? '');
+  return m?.[1] !== undefined ? parseApiKey(m[1])?.keyId : undefined;
+}
+
+export const unauthorized = (message: string) =>
   new HttpError(401, 'unauthorized', message, { headers: { 'www-authenticate': 'Bearer realm="dalston"' } });
 
+export interface KeyAuthenticatorOptions {
+  /** DALSTON_API_KEY. */
+  readonly bootstrapKey: string;
+  /** Issued keys; without it only the bootstrap key is accepted. */
+  readonly keys?: KeyStore;
+  readonly now?: () => number;
+}
+
 /**
- * Compares SHA-256 digests with timingSafeEqual: equal lengths whatever the presented key, so neither the key's
- * content nor its length leaks through timing.
+ * The bootstrap key is compared as SHA-256 digests with timingSafeEqual (equal lengths whatever is presented, so
+ * neither its content nor its length leaks through timing); an issued key by its salted hash, also in constant time.
+ * An unknown, expired or revoked key is a 401 whose message says which: the caller holds that key already, so
+ * saying it was revoked reveals nothing and saves them a support ticket.
  */
-export function createApiKeyAuthenticator(apiKey: string): Authenticator {
-  const expected = digest(apiKey);
-  const principal: Principal = { tenantId: DEFAULT_TENANT, keyId: keyIdOf(apiKey) };
+export function createApiKeyAuthenticator(bootstrapKeyOrOptions: string | KeyAuthenticatorOptions): Authenticator {
+  const o = typeof bootstrapKeyOrOptions === 'string' ? { bootstrapKey: bootstrapKeyOrOptions } : bootstrapKeyOrOptions;
+  const expected = digest(o.bootstrapKey);
+  const now = o.now ?? Date.now;
+  const bootstrap = bootstrapPrincipal(o.bootstrapKey);
   return {
     authenticate(authorization) {
       if (authorization === undefined || authorization === '') throw unauthorized('missing Authorization: Bearer <api key> (or xi-api-key) header');
       const m = /^Bearer[ ]+(\S+)\s*$/i.exec(authorization);
       const presented = m?.[1];
       if (presented === undefined) throw unauthorized('Authorization header must be "Bearer <api key>"');
+      const issued = parseApiKey(presented);
+      const record = issued && o.keys?.get(issued.keyId);
+      if (issued && record) {
+        if (!secretMatches(issued.secret, record)) throw unauthorized('invalid API key');
+        const at = now();
+        if (record.revokedAt !== undefined) throw unauthorized('API key revoked');
+        if (record.expiresAt !== undefined && at >= record.expiresAt) throw unauthorized('API key expired');
+        o.keys?.touch(record.keyId, at);
+        return { tenantId: record.tenantId, keyId: record.keyId, scopes: record.scopes };
+      }
       if (!timingSafeEqual(digest(presented), expected)) throw unauthorized('invalid API key');
-      return principal;
+      return bootstrap;
     },
   };
 }

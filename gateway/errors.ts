@@ -8,6 +8,8 @@ import { DalstonError, DependencyUnavailableError, InvalidInputError, TimeoutErr
 export type ApiErrorCode =
   | 'invalid_request'
   | 'unauthorized'
+  /** The key is valid but lacks the scope the route needs (403). */
+  | 'insufficient_scope'
   | 'not_found'
   | 'method_not_allowed'
   | 'upgrade_required'

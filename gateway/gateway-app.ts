@@ -10,8 +10,13 @@ import { ConfigError } from '../core/errors.js';
 import { HEALTH_PATHS, healthAnswer, type ReadinessCheck } from '../core/health-server.js';
 import type { Logger } from '../core/logger.js';
 import { gatewayMetrics } from '../core/metrics.js';
+import { SCHEMA_VERSION } from '../streams/index.js';
 import { createApiKeyAuthenticator } from './auth.js';
-import { Router, createRequestHandler, type RequestContext, type RouteSpec } from './http-server.js';
+import { Router, createRequestHandler, type AccessDenial, type RequestContext, type RouteSpec } from './http-server.js';
+import { newEventId } from './ids.js';
+import { keyRoutes } from './keys/key-routes.js';
+import type { KeyStore } from './keys/key-store.js';
+import { accessOf, type RouteAccess } from './route-access.js';
 import { deepgramRoutes } from './deepgram-listen.js';
 import { elevenLabsRoutes } from './elevenlabs-speech-to-text.js';
 import type { ArtifactStore, JobEventPublisher, JobOutcomeWaiter, JobReader, TraceReader } from './ports.js';
@@ -59,6 +64,10 @@ export interface GatewayDeps {
   readonly websocket?: WebSocketLimits;
   /** Refuses HTTP submissions while the engines' queues are over their limit (gateway/job-admission.ts). */
   readonly admission?: JobAdmission;
+  /** The access table. @default gateway/route-access.ts (tests that add routes of their own extend it) */
+  readonly routeAccess?: (method: string, template: string) => RouteAccess;
+  /** Issued API keys and `/v1/keys`; without it only DALSTON_API_KEY is accepted and `/v1/keys` is absent. */
+  readonly keys?: KeyStore;
 }
 
 export interface GatewayApp {
@@ -90,10 +99,24 @@ function healthRoutes(deps: GatewayDeps): RouteSpec[] {
   return HEALTH_PATHS.map((path) => ({ method: 'GET', path, auth: 'none', traced: false, handler }));
 }
 
+/**
+ * `access.denied` in the audit trail: who (key id and tenant when the key was valid but lacked the scope), what
+ * (route, status, reason), from where. Best effort: a refusal is answered whether or not its audit row lands.
+ */
+function auditDenial(deps: GatewayDeps, d: AccessDenial): void {
+  const time = (deps.clock ?? systemClock).now();
+  deps.publisher.publishAudit({
+    v: SCHEMA_VERSION, type: 'analytics.audit_event', time, eventId: newEventId(time), eventType: 'access.denied',
+    tenantId: d.principal?.tenantId ?? (d.presentedKeyId !== undefined ? deps.keys?.get(d.presentedKeyId)?.tenantId : undefined) ?? '', actorKeyId: d.principal?.keyId ?? d.presentedKeyId ?? '', jobId: '', sessionId: '', audioDurationSeconds: 0,
+    requestId: d.requestId, traceId: d.traceId ?? '',
+    details: JSON.stringify({ status: d.status, code: d.code, reason: d.message, method: d.method, route: d.route, source_address: d.sourceAddress ?? '' }),
+  }).catch((err: unknown) => deps.log.warn({ request_id: d.requestId, err: err instanceof Error ? err.message : String(err) }, 'could not audit a refused request'));
+}
+
 export function createGatewayApp(deps: GatewayDeps): GatewayApp {
   const apiKey = deps.config.apiKey;
   if (apiKey === undefined || apiKey === '') throw new ConfigError('DALSTON_API_KEY must be set for the gateway');
-  const router = new Router();
+  const router = new Router(deps.routeAccess ?? accessOf);
   for (const route of healthRoutes(deps)) router.add(route);
   router.add({
     method: 'GET', path: '/openapi.json', auth: 'none', traced: false,
@@ -131,9 +154,12 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
     for (const route of realtimeSessionRoutes({ ...deps.realtimeSessions, store: deps.store, clock: deps.clock ?? systemClock })) router.add(route);
   }
   if (inventory) for (const route of modelRoutes(inventory)) router.add(route);
+  if (deps.keys) for (const route of keyRoutes({ keys: deps.keys, publisher: deps.publisher, clock: deps.clock ?? systemClock, bootstrapKey: apiKey })) router.add(route);
 
   const handler = createRequestHandler({
-    router, authenticator: createApiKeyAuthenticator(apiKey), log: deps.log, metrics: gatewayMetrics(deps.registry),
+    router, log: deps.log, metrics: gatewayMetrics(deps.registry),
+    authenticator: createApiKeyAuthenticator({ bootstrapKey: apiKey, ...(deps.keys ? { keys: deps.keys } : {}), now: () => (deps.clock ?? systemClock).now() }),
+    onDenied: (denial) => auditDenial(deps, denial),
   });
   const { tlsCertFile, tlsKeyFile } = deps.config;
   const server = createUwsServer(handler, {

@@ -18,6 +18,8 @@ export interface HttpRequest {
   readonly headers: Readonly<Record<string, string | undefined>>;
   /** Single-valued headers the request sent more than once (their first value is in `headers`). */
   readonly repeatedHeaders?: readonly string[];
+  /** The peer's address (for the audit trail of refused requests). */
+  readonly remoteAddress?: string;
   /**
    * The body as bytes. Reading it pulls from the socket: a body nobody reads stops the socket from being read
    * (backpressure), never piles up in memory. It errors when the client goes away mid-body.

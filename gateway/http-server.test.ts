@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { SCOPES } from '../streams/index.js';
 import { createApiKeyAuthenticator, keyIdOf } from './auth.js';
 import { HttpError } from './errors.js';
 import { Router, type RouteSpec } from './http-server.js';
@@ -51,7 +52,7 @@ void test('request and job ids: sanitising keeps [A-Za-z0-9._-] up to 128 chars;
 
 void test('auth: only the configured key passes; key id is a stable short hash, not the key', () => {
   const auth = createApiKeyAuthenticator('dk_secret');
-  assert.deepEqual(auth.authenticate('Bearer dk_secret'), { tenantId: 'default', keyId: keyIdOf('dk_secret') });
+  assert.deepEqual(auth.authenticate('Bearer dk_secret'), { tenantId: 'default', keyId: keyIdOf('dk_secret'), scopes: [...SCOPES], operator: true });
   assert.match(keyIdOf('dk_secret'), /^key_[0-9a-f]{12}$/);
   assert.equal(keyIdOf('dk_secret').includes('secret'), false);
   for (const h of [undefined, '', 'Bearer', 'Bearer dk_secre', 'Bearer dk_secret2', 'Token dk_secret', 'Bearer dk_secret extra']) {

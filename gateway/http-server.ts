@@ -13,7 +13,8 @@ import { ROOT_CONTEXT, SpanKind, SpanStatusCode, context, propagation, trace, ty
 import type { Logger } from '../core/logger.js';
 import type { GatewayMetrics } from '../core/metrics.js';
 import { ATTR, LOG } from '../core/observability-names.js';
-import { presentedAuthorization, type Authenticator, type Principal } from './auth.js';
+import { grants, presentedAuthorization, presentedKeyId, type Authenticator, type Principal } from './auth.js';
+import { accessOf, type RouteAccess } from './route-access.js';
 import { HttpError, quoteInput, toHttpError } from './errors.js';
 import { sendJson, type HttpRequest, type HttpResponse } from './http-exchange.js';
 import { newRequestId, sanitizeRequestId } from './ids.js';
@@ -56,6 +57,11 @@ interface RouteBase {
   readonly path: string;
   /** Opens an HTTP server span for the request. @default true (health probes and scrapes pass false) */
   readonly traced?: boolean;
+  /**
+   * `self`: an `auth: 'none'` route that authenticates in its handler because it also takes credentials other than a
+   * key (WebSocket routes with single-use tokens); it checks the access table's scope itself.
+   */
+  readonly credentials?: 'self';
 }
 export type RouteSpec =
   | (RouteBase & { readonly auth: 'none'; readonly handler: (ctx: RequestContext) => Promise<void> })
@@ -99,11 +105,30 @@ function splitPath(path: string): string[] {
   return path.split('/').filter((s) => s.length > 0);
 }
 
-/** Route templates → handlers. Literal segments beat parameters when two templates could both match. */
+/**
+ * Route templates → handlers. Literal segments beat parameters when two templates could both match. With an access
+ * table (the gateway passes gateway/route-access.ts), a route the table does not name, or names inconsistently with
+ * the route's own auth, cannot be registered.
+ */
 export class Router {
   private readonly routes: CompiledRoute[] = [];
+  readonly #access: ((method: string, template: string) => RouteAccess) | undefined;
+
+  constructor(access?: (method: string, template: string) => RouteAccess) {
+    this.#access = access;
+  }
+
+  /** The access table's entry for a registered route (`any` when the router has no table). */
+  access(route: RouteSpec): RouteAccess {
+    return this.#access ? this.#access(route.method, route.path) : 'any';
+  }
 
   add(spec: RouteSpec): this {
+    if (this.#access) {
+      const access = this.#access(spec.method, spec.path);
+      const keyless = spec.auth === 'none' && spec.credentials !== 'self';
+      if ((access === 'public') !== keyless) throw new Error(`route ${spec.method} ${spec.path} is ${access} in the access table but auth '${spec.auth}' in its spec`);
+    }
     const segments = splitPath(spec.path).map((s): Segment => (s.startsWith(':') ? { param: s.slice(1) } : { literal: s }));
     if (this.routes.some((r) => r.spec.method === spec.method && r.spec.path === spec.path)) {
       throw new Error(`route ${spec.method} ${spec.path} registered twice`);
@@ -160,7 +185,34 @@ export interface RequestListenerOptions {
   readonly authenticator: Authenticator;
   readonly log: Logger;
   readonly metrics: GatewayMetrics;
+  /** Told of every 401 and 403 (the gateway audits them as `access.denied`); must not throw. */
+  readonly onDenied?: (denial: AccessDenial) => void;
 }
+
+/** A refused request, for the audit trail. */
+export interface AccessDenial {
+  readonly status: number;
+  readonly code: string;
+  readonly message: string;
+  readonly method: string;
+  readonly route: string;
+  readonly requestId: string;
+  readonly traceId: string | undefined;
+  /** Set when the key was valid but lacked the scope. */
+  readonly principal: Principal | undefined;
+  /** The id of the issued key presented, valid or not (revoked, expired, wrong secret). */
+  readonly presentedKeyId: string | undefined;
+  readonly sourceAddress: string | undefined;
+}
+
+/** 403 unless `principal` may use a route of this access; the one place scopes are checked. */
+export function requireAccess(principal: Principal, access: RouteAccess): void {
+  if (access === 'public' || access === 'any' || grants(principal, access)) return;
+  throw new HttpError(403, 'insufficient_scope', `this API key lacks the ${access} scope`);
+}
+
+/** The access of a route template in the gateway's table: for handlers that authenticate themselves. */
+export { accessOf };
 
 export function sendError(res: HttpResponse, err: HttpError): void {
   sendJson(res, err.status, { error: { code: err.apiCode, message: err.message } }, err.headers);
@@ -286,6 +338,8 @@ export function createRequestHandler(options: RequestListenerOptions): (req: Htt
           principal = authenticator.authenticate(presentedAuthorization(req.headers));
           server?.span.setAttribute(ATTR.tenantId, principal.tenantId);
           reqLog = reqLog.child({ [LOG.tenantId]: principal.tenantId });
+          fields['key_id'] = principal.keyId;
+          requireAccess(principal, router.access(route));
         }
         const ctx: RequestContext = {
           req, res, requestId, method, route: route.path, params: match.params, url, traceId, log: reqLog, principal,
@@ -303,6 +357,12 @@ export function createRequestHandler(options: RequestListenerOptions): (req: Htt
       } catch (err) {
         const httpErr = toHttpError(err);
         errorForLog = httpErr;
+        if (httpErr.status === 401 || httpErr.status === 403) {
+          options.onDenied?.({
+            status: httpErr.status, code: httpErr.apiCode, message: httpErr.message, method, route: template ?? UNMATCHED_ROUTE, requestId, traceId,
+            principal, presentedKeyId: presentedKeyId(presentedAuthorization(req.headers)), sourceAddress: req.remoteAddress,
+          });
+        }
         if (server && isServerFault(httpErr.status)) {
           const cause = httpErr.cause ?? httpErr;
           server.span.recordException(cause instanceof Error ? cause : new Error(JSON.stringify(cause)));

@@ -15,7 +15,11 @@ import {
   JOB_REQUESTS, StreamConsumer, checkJobRequest, prefixed, signatureProblem, type ConsumedMessage, type DeadLetterWriter, type Kafka, type JobRequest,
   REQUEST_HEADERS,
 } from '../streams/index.js';
-import { DEFAULT_TENANT, keyIdOf } from './auth.js';
+import { bootstrapPrincipal, keyIdOf, type Principal } from './auth.js';
+import { requireAccess } from './http-server.js';
+import { unsealRequestSecret } from './keys/api-key-secret.js';
+import type { KeyStore } from './keys/key-store.js';
+import { accessOf } from './route-access.js';
 import { HttpError } from './errors.js';
 import { jobAudioSink, parseSubmitFields, queueJob, urlSource, type TranscriptionsDeps } from './transcriptions.js';
 import type { JobAudioSink } from './audio-intake.js';
@@ -28,8 +32,11 @@ export interface KafkaJobIngressOptions {
   readonly deadLetter: DeadLetterWriter;
   readonly log: Logger;
   readonly deps: TranscriptionsDeps;
-  /** The key requests are signed with (DALSTON_API_KEY until per-tenant keys exist). */
+  /** DALSTON_API_KEY: signs requests as the bootstrap key, and unseals issued keys' signing secrets. */
   readonly apiKey: string;
+  /** Issued keys; without it only the bootstrap key signs. */
+  readonly keys?: KeyStore;
+  readonly now?: () => number;
   /** DALSTON_KAFKA_INLINE_AUDIO_MAX_BYTES: largest decoded inline audio. */
   readonly inlineMaxBytes: number;
 }
@@ -88,9 +95,15 @@ export class KafkaJobIngress {
 
   async #handle(m: ConsumedMessage<RawRequest>): Promise<void> {
     const { value, headers } = m.value;
-    if (headers[REQUEST_HEADERS.keyId] !== this.#keyId) throw refuse(`unknown ${REQUEST_HEADERS.keyId} "${headers[REQUEST_HEADERS.keyId] ?? ''}"`);
-    const problem = signatureProblem(this.#o.apiKey, headers, value, Date.now());
-    if (problem) throw refuse(problem);
+    const now = (this.#o.now ?? Date.now)();
+    const { principal, secret } = this.#signer(headers[REQUEST_HEADERS.keyId] ?? '', now);
+    const problem = signatureProblem(secret, headers, value, now);
+    if (problem) throw refuse(`unauthorized: ${problem}`);
+    try {
+      requireAccess(principal, accessOf('KAFKA', JOB_REQUESTS.name));
+    } catch (err) {
+      throw refuse(`insufficient_scope: ${err instanceof Error ? err.message : String(err)}`);
+    }
     const request = parseJobRequest(value);
     const fields: [string, string][] = [];
     const p = request.params ?? {};
@@ -107,7 +120,7 @@ export class KafkaJobIngress {
     const { base64, url, key, filename } = request.audio;
     if ([base64, url, key].filter((x) => x !== undefined).length !== 1) throw refuse('audio must have exactly one of base64, url, key');
     const log = this.#log.child({ [LOG.requestId]: request.requestId });
-    const origin = { principal: { tenantId: DEFAULT_TENANT, keyId: this.#keyId }, requestId: request.requestId, traceId: undefined, log, annotate: () => undefined };
+    const origin = { principal, requestId: request.requestId, traceId: undefined, log, annotate: () => undefined };
     const sink = jobAudioSink(this.#o.deps, origin);
     try {
       if (base64 !== undefined) {
@@ -127,6 +140,22 @@ export class KafkaJobIngress {
     }
     const created = await queueJob(this.#o.deps, origin, sink, { ...params.params, api: 'kafka' });
     log.info({ [LOG.jobId]: created.jobId, bytes: sink.stored.bytes, source: base64 !== undefined ? 'inline' : url !== undefined ? 'url' : 'key' }, 'job queued from a Kafka request');
+  }
+
+  /**
+   * Who signed a request and the secret its signature must match: the bootstrap key, or an issued key that is
+   * neither revoked nor expired (refused as `unauthorized`, like a 401 over HTTP).
+   */
+  #signer(keyId: string, now: number): { principal: Principal; secret: string } {
+    if (keyId === this.#keyId) return { principal: bootstrapPrincipal(this.#o.apiKey), secret: this.#o.apiKey };
+    const record = this.#o.keys?.get(keyId);
+    if (!record) throw refuse(`unauthorized: unknown ${REQUEST_HEADERS.keyId} "${keyId.slice(0, 80)}"`);
+    if (record.revokedAt !== undefined) throw refuse(`unauthorized: API key ${keyId} revoked`);
+    if (record.expiresAt !== undefined && now >= record.expiresAt) throw refuse(`unauthorized: API key ${keyId} expired`);
+    const secret = unsealRequestSecret(record.requestSecretSealed, this.#o.apiKey);
+    if (secret === undefined) throw refuse(`unauthorized: API key ${keyId} has no Kafka signing secret this gateway can read (was DALSTON_API_KEY changed since it was created?)`);
+    this.#o.keys?.touch(keyId, now);
+    return { principal: { tenantId: record.tenantId, keyId, scopes: record.scopes }, secret };
   }
 
   /** Copies an object the producer put under `incoming/` into the job's audio (the producer keeps its object). */

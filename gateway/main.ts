@@ -19,6 +19,7 @@ import { createGatewayApp } from './gateway-app.js';
 import { createOpenAiResponder } from './openai-transcription.js';
 import { KafkaBacklog } from './adapters/kafka-backlog.js';
 import { KafkaJobIngress } from './kafka-job-ingress.js';
+import { KafkaKeyStore } from './adapters/kafka-key-store.js';
 import { REALTIME_DIALECT_ADAPTERS } from './realtime/dialects/index.js';
 import { startRealtimeGateway } from './realtime/realtime-gateway.js';
 
@@ -42,8 +43,14 @@ runService(SERVICE.gateway, async (config, log) => {
   // Over DALSTON_MAX_QUEUED_TASKS queued tasks, new HTTP jobs are refused with 503 and Retry-After.
   const backlog = new KafkaBacklog({ admin: streams.admin, topicPrefix: config.topicPrefix, limit: config.maxQueuedTasks, log });
   await backlog.start();
+  // Every issued key, read before the first request is served; revocations arrive while it runs.
+  const keys = new KafkaKeyStore({
+    kafka: streams.kafka, admin: streams.admin, producer: streams.producer, deadLetter: streams.deadLetter, topicPrefix: config.topicPrefix, log,
+    groupId: `${config.topicPrefix.replace(/\.$/, '')}-gateway-keys-${randomUUID()}`,
+  });
+  await keys.start();
   const app = createGatewayApp({
-    config, log, registry, admission: backlog,
+    config, log, registry, admission: backlog, keys,
     publisher: new KafkaJobPublisher(streams.producer, config.topicPrefix),
     reader: new ClickHouseJobReader(clickhouse),
     store,
@@ -66,13 +73,13 @@ runService(SERVICE.gateway, async (config, log) => {
   });
   // Real-time: every dialect in this list is served by the one session bridge.
   const dialects = [...REALTIME_DIALECT_ADAPTERS];
-  const realtime = await startRealtimeGateway({ config, streams, store, registry, log, port: config.gatewayPort, dialects });
+  const realtime = await startRealtimeGateway({ config, streams, store, registry, log, port: config.gatewayPort, dialects, keys });
   for (const route of realtime.routes) app.route(route);
   for (const route of realtime.wsRoutes) app.ws(route);
   // Kafka producers' job requests: every gateway joins one group, so each request becomes one job.
   const ingress = new KafkaJobIngress({
     kafka: streams.kafka, topicPrefix: config.topicPrefix, deadLetter: streams.deadLetter, log, apiKey: config.apiKey ?? '', // createGatewayApp refused an unset key above
-    inlineMaxBytes: config.kafkaInlineAudioMaxBytes,
+    inlineMaxBytes: config.kafkaInlineAudioMaxBytes, keys,
     deps: app.jobDeps,
   });
   await ingress.start();
@@ -88,6 +95,7 @@ runService(SERVICE.gateway, async (config, log) => {
       backlog.close();
       await outcomes.close();
       await progress.close();
+      await keys.close();
       await streams.close();
       await clickhouse.close();
     },

@@ -13,6 +13,7 @@ import type { LogFields, Logger } from '../core/logger.js';
 import { FsArtifactStore } from '../storage/index.js';
 import { createGatewayApp, type GatewayApp, type GatewayDeps } from './gateway-app.js';
 import { InMemoryJobReader, RecordingPublisher } from './memory-ports.js';
+import { accessOf } from './route-access.js';
 
 export const TEST_API_KEY = 'dk_test_0123456789abcdef';
 
@@ -51,7 +52,7 @@ export interface Harness {
   close(graceMs?: number): Promise<void>;
 }
 
-export interface HarnessOptions extends Partial<Pick<GatewayDeps, 'renderers' | 'readinessChecks' | 'admission'>> {
+export interface HarnessOptions extends Partial<Pick<GatewayDeps, 'renderers' | 'readinessChecks' | 'admission' | 'keys'>> {
   uploadMaxBytes?: number;
   /** DALSTON_URL_ALLOW_HOSTS. @default none */
   urlAllowHosts?: readonly string[];
@@ -91,6 +92,9 @@ export async function startHarness(overrides: HarnessOptions = {}): Promise<Harn
     ...(overrides.modelsHomeDir !== undefined ? { modelsHomeDir: overrides.modelsHomeDir } : {}),
     log: overrides.log ?? recordingLogger(logs),
     registry, publisher, reader, store, clock,
+    // Routes a test adds of its own (under /v1/test/) take any key; every product route keeps its table entry.
+    routeAccess: (method, template) => (template.startsWith('/v1/test/') ? 'any' : accessOf(method, template)),
+    ...(overrides.keys ? { keys: overrides.keys } : {}),
     readinessChecks: overrides.readinessChecks ?? { kafka: async () => undefined },
     ...(overrides.renderers ? { renderers: overrides.renderers } : {}),
     ...(overrides.admission ? { admission: overrides.admission } : {}),

@@ -101,6 +101,8 @@ export class UwsExchange {
     const query = req.getQuery() as string | undefined; // uWS answers undefined, not '', without a query
     const url = query ? `${req.getUrl()}?${query}` : req.getUrl();
     const { headers, repeated } = readHeaders(req);
+    // Read now: uWS answers the peer's address only while the route callback runs.
+    const remoteAddress = Buffer.from(res.getRemoteAddressAsText()).toString('utf8');
     this.body = new Readable({
       highWaterMark: options.bodyHighWaterMark,
       read: () => {
@@ -127,7 +129,7 @@ export class UwsExchange {
     const bodyDone = () => this.bodyDone;
     const status = () => this.status;
     this.request = {
-      method, url, headers, body: this.body, signal: this.abort.signal, repeatedHeaders: repeated,
+      method, url, headers, body: this.body, signal: this.abort.signal, repeatedHeaders: repeated, remoteAddress,
       get bodyComplete() {
         return bodyDone();
       },

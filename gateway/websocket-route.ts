@@ -18,7 +18,7 @@ interface WebSocketRouteBase {
  * HttpError to refuse. If the client leaves while `accept` runs, the handler is never opened.
  */
 export type WebSocketRouteSpec =
-  | (WebSocketRouteBase & { readonly auth: 'none'; readonly accept: (ctx: RequestContext) => SocketHandler | Promise<SocketHandler> })
+  | (WebSocketRouteBase & { readonly auth: 'none'; readonly credentials?: 'self'; readonly accept: (ctx: RequestContext) => SocketHandler | Promise<SocketHandler> })
   | (WebSocketRouteBase & { readonly auth: 'api_key'; readonly accept: (ctx: AuthedRequestContext) => SocketHandler | Promise<SocketHandler> });
 
 async function upgradeWith(ctx: RequestContext, accept: () => SocketHandler | Promise<SocketHandler>): Promise<void> {
@@ -35,7 +35,9 @@ async function upgradeWith(ctx: RequestContext, accept: () => SocketHandler | Pr
 export function webSocketRoute(spec: WebSocketRouteSpec): RouteSpec {
   if (spec.auth === 'none') {
     const { accept } = spec;
-    return { method: 'GET', path: spec.path, auth: 'none', handler: (ctx) => upgradeWith(ctx, () => accept(ctx)) };
+    return {
+      method: 'GET', path: spec.path, auth: 'none', ...(spec.credentials ? { credentials: spec.credentials } : {}), handler: (ctx) => upgradeWith(ctx, () => accept(ctx)),
+    };
   }
   const { accept } = spec;
   return { method: 'GET', path: spec.path, auth: 'api_key', handler: (ctx) => upgradeWith(ctx, () => accept(ctx)) };

@@ -10,5 +10,6 @@ export { StreamConsumer, type ConsumedMessage, type DeferredDurability, type Top
 export { DeadLetterWriter, decodeDeadLetter, type DeadLetterCounter, type DeadLetterRecord } from './dead-letter.js';
 export { newMessageHeaders, type MessageHeaders } from './headers.js';
 export { consumerGroupLag, groupsWithMembers, type TopicLag } from './consumer-lag.js';
-export { REQUEST_HEADERS, SIGNATURE_WINDOW_MS, requestHeaders, signRequest, signatureProblem } from './request-signature.js';
+export { REQUEST_HEADERS, SIGNATURE_WINDOW_MS, requestHeaders, requestSigningSecret, signRequest, signatureProblem } from './request-signature.js';
 export { connectStreams, type ConnectStreamsOptions, type StreamRuntime } from './stream-runtime.js';
+export { SCOPES, checkKeyStoreRecord, decodeKeyStoreRecord, encodeKeyStoreRecord, keyStoreRecordKey, type ApiKeyRecord, type ApiKeyUsed, type KeyStoreRecord, type Scope } from './api-key-records.js';

@@ -126,6 +126,7 @@ const taskFact = object({
 export const AUDIT_EVENT_TYPES = [
   'job.created', 'job.completed', 'job.failed', 'job.cancelled', 'job.deleted', 'artifact.read', 'transcript.exported',
   'pii.redaction_run', 'data.deleted', 'realtime.session.completed', 'realtime.session.deleted',
+  'api_key.created', 'api_key.revoked', 'access.denied',
 ] as const;
 const auditEvent = object({
   v, type: literal('analytics.audit_event'), time: int, eventId: str, eventType: oneOf(AUDIT_EVENT_TYPES), tenantId: str,

@@ -83,6 +83,15 @@ export const REALTIME_TOKENS: TopicDefinition = {
   config: { 'retention.ms': '600000' },
 };
 /**
+ * Compacted: every API key's record (salted hash, tenant, scopes, expiry, revocation) keyed by key id, plus its
+ * last-used time under `<key id>/used`. One partition: every gateway reads all of it into memory at start and tails
+ * it, so a key created or revoked on one gateway holds on every gateway within the tail's poll (~100 ms).
+ */
+export const API_KEYS: TopicDefinition = {
+  name: 'auth.keys', partitions: 1, cleanupPolicy: 'compact', producers: 'gateways (keys API), the `dalston keys` command', consumers: 'every gateway',
+  config: { 'min.cleanable.dirty.ratio': '0.1', 'segment.ms': '600000' },
+};
+/**
  * One small reply topic per gateway instance (created by that gateway): results reach the process holding the socket
  * without every gateway reading every session's results.
  */
@@ -95,7 +104,7 @@ export function realtimeReplyTopic(gatewayId: string): TopicDefinition {
 
 /** Topics every stack has whatever engines it runs. */
 export const SHARED_TOPICS: readonly TopicDefinition[] = [
-  JOB_EVENTS, JOB_STATE, TASK_CONTROL, ANALYTICS, JOB_REQUESTS, JOB_RESULTS, JOB_PROGRESS, DEAD_LETTER, REALTIME_INPUT, REALTIME_EVENTS, SESSION_STATE, REALTIME_TOKENS,
+  JOB_EVENTS, JOB_STATE, TASK_CONTROL, ANALYTICS, JOB_REQUESTS, JOB_RESULTS, JOB_PROGRESS, DEAD_LETTER, REALTIME_INPUT, REALTIME_EVENTS, SESSION_STATE, REALTIME_TOKENS, API_KEYS,
 ];
 
 /** The stage a task's work belongs to: per-channel stages (`transcribe_ch1`) and parts of a long file (`transcribe_part2`) are their base stage. */

@@ -13,6 +13,7 @@ import {
   type StreamRuntime, type TopicDefinition,
 } from '../../streams/index.js';
 import { createApiKeyAuthenticator } from '../auth.js';
+import type { KeyStore } from '../keys/key-store.js';
 import type { RouteSpec } from '../http-server.js';
 import type { ArtifactStore } from '../ports.js';
 import type { WebSocketRouteSpec } from '../websocket-route.js';
@@ -50,6 +51,8 @@ export interface RealtimeGatewayOptions {
   /** Overrides of bridge timing (tests). */
   readonly lag?: { readonly holdMs?: number; readonly silenceAfterMs?: number; readonly silenceGraceMs?: number };
   readonly hostname?: string;
+  /** Issued API keys; without it only DALSTON_API_KEY opens sessions and mints tokens. */
+  readonly keys?: KeyStore;
 }
 
 export interface RealtimeGateway {
@@ -100,7 +103,7 @@ export async function startRealtimeGateway(o: RealtimeGatewayOptions): Promise<R
       lag: { warnSeconds: c.realtimeLagWarnSeconds, closeSeconds: c.realtimeLagCloseSeconds, ...o.lag },
     },
     defaults: { model: c.realtimeModel, retention: c.realtimeRetention },
-    authenticator: createApiKeyAuthenticator(apiKey),
+    authenticator: createApiKeyAuthenticator({ bootstrapKey: apiKey, ...(o.keys ? { keys: o.keys } : {}) }),
     tokenSecret: secret, ledger,
     presence: o.presence ?? new GroupEnginePresence(o.streams.admin, realtimeEngineGroupId(c.topicPrefix)),
     directory, publisher, store: o.store, spoolDir: o.spoolDir ?? tmpdir(), registry: o.registry, log,

@@ -17,7 +17,7 @@ import {
 } from '../../streams/index.js';
 import type { Authenticator, Principal } from '../auth.js';
 import { HttpError } from '../errors.js';
-import { TRACER_NAME, type RequestContext } from '../http-server.js';
+import { TRACER_NAME, accessOf, requireAccess, type RequestContext } from '../http-server.js';
 import { ulid } from '../ids.js';
 import type { ArtifactStore } from '../ports.js';
 import type { WebSocketRouteSpec } from '../websocket-route.js';
@@ -126,7 +126,7 @@ export class SessionBridge implements SessionHost {
 
   /** The WebSocket route of one dialect. */
   route(adapter: RealtimeDialectAdapter): WebSocketRouteSpec {
-    return { path: adapter.path, auth: 'none', accept: (ctx) => this.#accept(adapter, ctx) };
+    return { path: adapter.path, auth: 'none', credentials: 'self', accept: (ctx) => this.#accept(adapter, ctx) };
   }
 
   async status(): Promise<BridgeStatus> {
@@ -152,6 +152,7 @@ export class SessionBridge implements SessionHost {
     const open = adapter.parseOpen(req);
     const now = this.#now();
     const { principal, tokenJti, tokenExpiresAt } = this.#authenticate(open);
+    requireAccess(principal, accessOf('GET', ctx.route));
     try {
       compileAudioInputFormat(open.format);
     } catch (err) {
@@ -228,7 +229,8 @@ export class SessionBridge implements SessionHost {
     if (c.kind === 'none') throw unauthorized('missing credential: Authorization: Bearer <api key> header or ?token=<single-use token>');
     const check = verifyToken(this.#d.tokenSecret, c.token, this.#now());
     if (!check.ok) throw unauthorized(check.message);
-    return { principal: { tenantId: check.claims.tenantId, keyId: check.claims.keyId }, tokenJti: check.claims.jti, tokenExpiresAt: check.claims.expiresAt };
+    // A token grants what it was minted for, a real-time session, and nothing else.
+    return { principal: { tenantId: check.claims.tenantId, keyId: check.claims.keyId, scopes: ['realtime'] }, tokenJti: check.claims.jti, tokenExpiresAt: check.claims.expiresAt };
   }
 
   #countKey(keyId: string, delta: 1 | -1): void {
