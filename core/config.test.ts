@@ -6,6 +6,7 @@ import { ConfigError } from './errors.js';
 import { REPO_ROOT, VARIABLES, loadConfig, type DalstonConfig } from './config.js';
 import { parseFaultPlan } from '../engines/runtime/fault-injection.js';
 import { resolveGatewayId } from '../gateway/realtime/gateway-id.js';
+import { parseTenantLimits } from '../gateway/limits/tenant-limits.js';
 
 type Key = keyof typeof VARIABLES;
 
@@ -80,6 +81,11 @@ const CASES: { readonly [K in Key]: Case } = {
   taskQueueTimeoutSeconds: { default: 1800, valid: ['604800', 604800], invalid: ['0', '604801'] },
   jobStateRetentionSeconds: { default: 3600, valid: ['2592000', 2592000], invalid: ['0.5', '2592001'] },
   engineDrainSeconds: { default: 30, valid: ['0', 0], invalid: ['-1', '3601', 'x'] },
+  tenantLimits: {
+    default: undefined, valid: ['*:requests_per_minute=600;acme:requests_per_minute=0', '*:requests_per_minute=600;acme:requests_per_minute=0'],
+    invalid: ['acme', 'acme:rpm=5', 'acme:requests_per_minute=-1', 'Acme:requests_per_minute=1', 'a:requests_per_minute=1;a:requests_per_minute=2'],
+    checkedBy: (c) => parseTenantLimits(c.tenantLimits ?? ''), // at gateway start
+  },
   gatewayId: {
     default: undefined, valid: ['gw-1_a', 'gw-1_a'], invalid: ['gw 1', 'gw.1', 'x'.repeat(65)],
     checkedBy: (c) => resolveGatewayId(c.gatewayId, 'host', 8000), // at gateway start

@@ -10,6 +10,8 @@ export type ApiErrorCode =
   | 'unauthorized'
   /** The key is valid but lacks the scope the route needs (403). */
   | 'insufficient_scope'
+  /** The tenant is over one of its limits (429, with Retry-After). */
+  | 'rate_limited'
   | 'not_found'
   | 'method_not_allowed'
   | 'upgrade_required'

@@ -16,6 +16,7 @@ import { Router, createRequestHandler, type AccessDenial, type RequestContext, t
 import { newEventId } from './ids.js';
 import { keyRoutes } from './keys/key-routes.js';
 import type { KeyStore } from './keys/key-store.js';
+import type { RequestLimiter } from './limits/request-limiter.js';
 import { accessOf, type RouteAccess } from './route-access.js';
 import { deepgramRoutes } from './deepgram-listen.js';
 import { elevenLabsRoutes } from './elevenlabs-speech-to-text.js';
@@ -66,6 +67,8 @@ export interface GatewayDeps {
   readonly admission?: JobAdmission;
   /** The access table. @default gateway/route-access.ts (tests that add routes of their own extend it) */
   readonly routeAccess?: (method: string, template: string) => RouteAccess;
+  /** Per-tenant request limits (gateway/limits/); without it nothing is counted. */
+  readonly limiter?: RequestLimiter;
   /** Issued API keys and `/v1/keys`; without it only DALSTON_API_KEY is accepted and `/v1/keys` is absent. */
   readonly keys?: KeyStore;
 }
@@ -160,6 +163,7 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
     router, log: deps.log, metrics: gatewayMetrics(deps.registry),
     authenticator: createApiKeyAuthenticator({ bootstrapKey: apiKey, ...(deps.keys ? { keys: deps.keys } : {}), now: () => (deps.clock ?? systemClock).now() }),
     onDenied: (denial) => auditDenial(deps, denial),
+    ...(deps.limiter ? { limiter: deps.limiter } : {}),
   });
   const { tlsCertFile, tlsKeyFile } = deps.config;
   const server = createUwsServer(handler, {

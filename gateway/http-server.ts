@@ -15,6 +15,11 @@ import type { GatewayMetrics } from '../core/metrics.js';
 import { ATTR, LOG } from '../core/observability-names.js';
 import { grants, presentedAuthorization, presentedKeyId, type Authenticator, type Principal } from './auth.js';
 import { accessOf, type RouteAccess } from './route-access.js';
+import { dropBody } from './job-admission.js';
+import { rateHeaders, type RateDecision } from './limits/request-window.js';
+
+/** A refused request's body is read and dropped up to this size before the 429 (larger ones are cut). */
+const RATE_REFUSAL_DRAIN_MAX_BYTES = 1024 * 1024;
 import { HttpError, quoteInput, toHttpError } from './errors.js';
 import { sendJson, type HttpRequest, type HttpResponse } from './http-exchange.js';
 import { newRequestId, sanitizeRequestId } from './ids.js';
@@ -185,6 +190,8 @@ export interface RequestListenerOptions {
   readonly authenticator: Authenticator;
   readonly log: Logger;
   readonly metrics: GatewayMetrics;
+  /** Per-tenant request limits; without it nothing is counted. */
+  readonly limiter?: { take(tenantId: string, now: number): RateDecision | undefined };
   /** Told of every 401 and 403 (the gateway audits them as `access.denied`); must not throw. */
   readonly onDenied?: (denial: AccessDenial) => void;
 }
@@ -340,6 +347,17 @@ export function createRequestHandler(options: RequestListenerOptions): (req: Htt
           reqLog = reqLog.child({ [LOG.tenantId]: principal.tenantId });
           fields['key_id'] = principal.keyId;
           requireAccess(principal, router.access(route));
+          const rate = options.limiter?.take(principal.tenantId, Date.now());
+          if (rate) {
+            for (const [name, value] of Object.entries(rateHeaders(rate))) res.setHeader(name, value);
+            if (!rate.allowed) {
+              // Read a small body first: an answer sent mid-upload closes the connection and hides the 429.
+              await dropBody(req, RATE_REFUSAL_DRAIN_MAX_BYTES);
+              throw new HttpError(429, 'rate_limited', `tenant ${principal.tenantId} is over its limit of ${rate.limit} requests per minute; retry after ${rate.resetSeconds} s`, {
+                headers: { 'retry-after': String(rate.resetSeconds) },
+              });
+            }
+          }
         }
         const ctx: RequestContext = {
           req, res, requestId, method, route: route.path, params: match.params, url, traceId, log: reqLog, principal,

@@ -59,7 +59,7 @@ export function admissionDecision(sample: BacklogSample | undefined, admittedSin
 export const REFUSAL_DRAIN_MAX_BYTES = 64 * 1024 * 1024;
 
 /** Reads and drops what is left of a request body (up to maxBytes); resolves when it ended, failed or went over. */
-async function dropBody(req: HttpRequest, maxBytes: number): Promise<void> {
+export async function dropBody(req: HttpRequest, maxBytes: number): Promise<void> {
   if (req.body.readableEnded) return;
   const declared = Number(req.headers['content-length'] ?? Number.NaN);
   if (Number.isFinite(declared) && declared > maxBytes) return;

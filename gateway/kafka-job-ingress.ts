@@ -96,6 +96,9 @@ export class KafkaJobIngress {
   async #handle(m: ConsumedMessage<RawRequest>): Promise<void> {
     const { value, headers } = m.value;
     const now = (this.#o.now ?? Date.now)();
+    if (!headers[REQUEST_HEADERS.signature] || !headers[REQUEST_HEADERS.keyId]) {
+      throw refuse(`unauthorized: unsigned request: headers ${REQUEST_HEADERS.keyId}, ${REQUEST_HEADERS.timestamp} and ${REQUEST_HEADERS.signature} are required`);
+    }
     const { principal, secret } = this.#signer(headers[REQUEST_HEADERS.keyId] ?? '', now);
     const problem = signatureProblem(secret, headers, value, now);
     if (problem) throw refuse(`unauthorized: ${problem}`);

@@ -20,6 +20,9 @@ import { createOpenAiResponder } from './openai-transcription.js';
 import { KafkaBacklog } from './adapters/kafka-backlog.js';
 import { KafkaJobIngress } from './kafka-job-ingress.js';
 import { KafkaKeyStore } from './adapters/kafka-key-store.js';
+import { KafkaUsageLedger } from './adapters/kafka-usage-ledger.js';
+import { RequestLimiter } from './limits/request-limiter.js';
+import { parseTenantLimits } from './limits/tenant-limits.js';
 import { REALTIME_DIALECT_ADAPTERS } from './realtime/dialects/index.js';
 import { startRealtimeGateway } from './realtime/realtime-gateway.js';
 
@@ -49,8 +52,18 @@ runService(SERVICE.gateway, async (config, log) => {
     groupId: `${config.topicPrefix.replace(/\.$/, '')}-gateway-keys-${randomUUID()}`,
   });
   await keys.start();
+  // Per-tenant request limits, counted across gateways through tenants.usage (only when some limit is set).
+  const limitTable = parseTenantLimits(config.tenantLimits ?? '');
+  const requestCounter = limitTable.any
+    ? new KafkaUsageLedger({
+      kafka: streams.kafka, producer: streams.producer, deadLetter: streams.deadLetter, topicPrefix: config.topicPrefix, log,
+      gatewayId: randomUUID(), groupId: `${config.topicPrefix.replace(/\.$/, '')}-gateway-usage-${randomUUID()}`,
+    })
+    : undefined;
+  await requestCounter?.start();
   const app = createGatewayApp({
     config, log, registry, admission: backlog, keys,
+    ...(requestCounter ? { limiter: new RequestLimiter(limitTable, requestCounter) } : {}),
     publisher: new KafkaJobPublisher(streams.producer, config.topicPrefix),
     reader: new ClickHouseJobReader(clickhouse),
     store,
@@ -96,6 +109,7 @@ runService(SERVICE.gateway, async (config, log) => {
       await outcomes.close();
       await progress.close();
       await keys.close();
+      await requestCounter?.close();
       await streams.close();
       await clickhouse.close();
     },

@@ -4,7 +4,7 @@
  * they start with (a plain GET answers 426). `./dalston test` fuzzes the running stack from this document with
  * schemathesis (test/e2e/openapi-fuzz.test.ts), so a route that drifts from it shows.
  */
-import { JOB_STATUSES } from '../streams/index.js';
+import { JOB_STATUSES, SCOPES } from '../streams/index.js';
 import { DEEPGRAM_LISTEN_PATH } from './deepgram-listen.js';
 import { ELEVENLABS_STT_PATH } from './elevenlabs-speech-to-text.js';
 import { REALTIME_SESSIONS_PATH } from './realtime-sessions.js';
@@ -53,6 +53,8 @@ const SCHEMAS: Record<string, Schema> = {
   Job: obj({ id: str(), status: str({ enum: [...JOB_STATUSES] }), model: { type: 'string', nullable: true }, stages: { type: 'array', items: { type: 'object' } } }, ['id', 'status']),
   JobList: obj({ data: { type: 'array', items: ref('Job') }, has_more: { type: 'boolean' }, next_cursor: { type: 'string', nullable: true } }, ['data', 'has_more']),
   Session: obj({ id: str(), status: str() }, ['id', 'status']),
+  ApiKey: obj({ id: str(), name: str(), tenant: str(), scopes: { type: 'array', items: str() }, status: str({ enum: ['active', 'expired', 'revoked'] }) }, ['id', 'tenant', 'scopes', 'status']),
+  ApiKeyCreated: obj({ id: str(), key: str(), tenant: str(), scopes: { type: 'array', items: str() } }, ['id', 'key']),
   SessionList: obj({ sessions: { type: 'array', items: ref('Session') } }, ['sessions']),
   OpenAiTranscription: obj({ text: str() }),
   ElevenLabsTranscript: obj({ text: str(), language_code: str(), words: { type: 'array', items: { type: 'object' } }, transcription_id: str() }, ['text']),
@@ -156,6 +158,38 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
       '/v1/speech-to-text/realtime': webSocket('ElevenLabs real-time speech-to-text'),
       '/v1/realtime/tokens': { post: op('A single-use real-time token', { 201: json(obj({ token: str(), expires_at: str(), expires_in: { type: 'number' } }, ['token']), 'Minted.') }) },
       '/v1/realtime/status': { get: op('Real-time capacity and live engines', { 200: json({ type: 'object' }, 'Status.') }) },
+      '/v1/single-use-token/{token_type}': {
+        post: op('ElevenLabs: a single-use real-time token', { 200: json(obj({ token: str(), token_type: str(), expires_at: str(), tenant_id: str() }, ['token']), 'Minted.') }, {
+          parameters: [pathParam('token_type', '`realtime_scribe` (or `realtime`).')],
+        }),
+      },
+      '/v1/realtime/transcription_sessions': {
+        post: op('OpenAI: a transcription session\'s client secret (a single-use real-time token)', {
+          200: json(obj({ id: str(), client_secret: obj({ value: str(), expires_at: int() }, ['value', 'expires_at']) }, ['client_secret']), 'Minted.'),
+        }, { requestBody: { required: false, content: { 'application/json': { schema: { type: 'object' } } } } }),
+      },
+      '/v1/keys': {
+        post: op('Issue an API key (admin; the bootstrap key may name a tenant)', { 201: json(ref('ApiKeyCreated'), 'The key, shown this once.') }, {
+          requestBody: {
+            required: true,
+            content: {
+              'application/json': {
+                schema: obj({
+                  name: str(), scopes: { type: 'array', items: str({ enum: [...SCOPES] }) }, tenant: str(), expires_at: str({ format: 'date-time' }),
+                  expires_in_seconds: int({ minimum: 1 }),
+                }, ['name', 'scopes']),
+              },
+            },
+          },
+        }),
+        get: op('The tenant\'s API keys (admin)', { 200: json(obj({ data: { type: 'array', items: ref('ApiKey') } }, ['data']), 'The keys, never their secrets.') }, {
+          parameters: [query('tenant', 'Bootstrap key only: one tenant\'s keys.')],
+        }),
+      },
+      '/v1/keys/{id}': {
+        get: op('An API key (admin)', { 200: json(ref('ApiKey'), 'The key, without its secret.') }, { parameters: [pathParam('id', 'Key id (`key_…`).')] }),
+        delete: op('Revoke an API key (admin)', { 200: json(ref('ApiKey'), 'Revoked.') }, { parameters: [pathParam('id', 'Key id (`key_…`).')] }),
+      },
       [s]: {
         get: op('List real-time sessions', { 200: json(ref('SessionList'), 'A page.') }, {
           parameters: [

@@ -38,6 +38,8 @@ export const ROUTE_ACCESS: Readonly<Record<string, RouteAccess>> = {
   'GET /v1/speech-to-text/realtime': 'realtime',
   'GET /v1/listen': 'realtime',
   'POST /v1/realtime/tokens': 'realtime',
+  'POST /v1/single-use-token/:token_type': 'realtime',
+  'POST /v1/realtime/transcription_sessions': 'realtime',
   'GET /v1/realtime/status': 'realtime',
   // A session's history is data like a job's: reading it is jobs:read, deleting it jobs:write.
   'GET /v1/realtime/sessions': 'jobs:read',

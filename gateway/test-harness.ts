@@ -52,7 +52,7 @@ export interface Harness {
   close(graceMs?: number): Promise<void>;
 }
 
-export interface HarnessOptions extends Partial<Pick<GatewayDeps, 'renderers' | 'readinessChecks' | 'admission' | 'keys'>> {
+export interface HarnessOptions extends Partial<Pick<GatewayDeps, 'renderers' | 'readinessChecks' | 'admission' | 'keys' | 'limiter'>> {
   uploadMaxBytes?: number;
   /** DALSTON_URL_ALLOW_HOSTS. @default none */
   urlAllowHosts?: readonly string[];
@@ -95,6 +95,7 @@ export async function startHarness(overrides: HarnessOptions = {}): Promise<Harn
     // Routes a test adds of its own (under /v1/test/) take any key; every product route keeps its table entry.
     routeAccess: (method, template) => (template.startsWith('/v1/test/') ? 'any' : accessOf(method, template)),
     ...(overrides.keys ? { keys: overrides.keys } : {}),
+    ...(overrides.limiter ? { limiter: overrides.limiter } : {}),
     readinessChecks: overrides.readinessChecks ?? { kafka: async () => undefined },
     ...(overrides.renderers ? { renderers: overrides.renderers } : {}),
     ...(overrides.admission ? { admission: overrides.admission } : {}),

@@ -92,6 +92,14 @@ export const API_KEYS: TopicDefinition = {
   config: { 'min.cleanable.dirty.ratio': '0.1', 'segment.ms': '600000' },
 };
 /**
+ * What each gateway counted against tenants' limits (running totals per gateway, tenant and minute), so a limit
+ * holds across gateways; every gateway tails it. Short retention: only the current minute matters.
+ */
+export const TENANT_USAGE: TopicDefinition = {
+  name: 'tenants.usage', partitions: 1, cleanupPolicy: 'delete', producers: 'gateways (request counts)', consumers: 'every gateway',
+  config: { 'retention.ms': '600000' },
+};
+/**
  * One small reply topic per gateway instance (created by that gateway): results reach the process holding the socket
  * without every gateway reading every session's results.
  */
@@ -104,7 +112,7 @@ export function realtimeReplyTopic(gatewayId: string): TopicDefinition {
 
 /** Topics every stack has whatever engines it runs. */
 export const SHARED_TOPICS: readonly TopicDefinition[] = [
-  JOB_EVENTS, JOB_STATE, TASK_CONTROL, ANALYTICS, JOB_REQUESTS, JOB_RESULTS, JOB_PROGRESS, DEAD_LETTER, REALTIME_INPUT, REALTIME_EVENTS, SESSION_STATE, REALTIME_TOKENS, API_KEYS,
+  JOB_EVENTS, JOB_STATE, TASK_CONTROL, ANALYTICS, JOB_REQUESTS, JOB_RESULTS, JOB_PROGRESS, DEAD_LETTER, REALTIME_INPUT, REALTIME_EVENTS, SESSION_STATE, REALTIME_TOKENS, API_KEYS, TENANT_USAGE,
 ];
 
 /** The stage a task's work belongs to: per-channel stages (`transcribe_ch1`) and parts of a long file (`transcribe_part2`) are their base stage. */

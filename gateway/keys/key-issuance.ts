@@ -19,9 +19,9 @@ export const TENANT_ID = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 const MAX_KEY_NAME = 100;
 
 export function parseScopes(raw: unknown): Scope[] {
-  const list = typeof raw === 'string' ? raw.split(',').map((s) => s.trim()).filter((s) => s !== '') : raw;
+  const list: unknown = typeof raw === 'string' ? raw.split(',').map((s) => s.trim()).filter((s) => s !== '') : raw;
   if (!Array.isArray(list) || list.length === 0) throw new InvalidInputError(`scopes must be a non-empty list of ${SCOPES.join(', ')}`);
-  const bad = list.find((s) => !(SCOPES as readonly unknown[]).includes(s));
+  const bad: unknown = (list as unknown[]).find((s) => !(SCOPES as readonly unknown[]).includes(s));
   if (bad !== undefined) throw new InvalidInputError(`unknown scope ${JSON.stringify(bad).slice(0, 80)}; scopes are ${SCOPES.join(', ')}`);
   return [...new Set(list as Scope[])];
 }

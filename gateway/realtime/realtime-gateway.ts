@@ -104,6 +104,7 @@ export async function startRealtimeGateway(o: RealtimeGatewayOptions): Promise<R
     },
     defaults: { model: c.realtimeModel, retention: c.realtimeRetention },
     authenticator: createApiKeyAuthenticator({ bootstrapKey: apiKey, ...(o.keys ? { keys: o.keys } : {}) }),
+    ...(o.keys ? { keys: o.keys } : {}),
     tokenSecret: secret, ledger,
     presence: o.presence ?? new GroupEnginePresence(o.streams.admin, realtimeEngineGroupId(c.topicPrefix)),
     directory, publisher, store: o.store, spoolDir: o.spoolDir ?? tmpdir(), registry: o.registry, log,

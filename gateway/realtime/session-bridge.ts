@@ -16,6 +16,7 @@ import {
   REALTIME_SAMPLE_RATE, SCHEMA_VERSION, newMessageHeaders, type MessageHeaders, type RealtimeFinal, type RealtimeReply, type RealtimeSessionState,
 } from '../../streams/index.js';
 import type { Authenticator, Principal } from '../auth.js';
+import type { KeyStore } from '../keys/key-store.js';
 import { HttpError } from '../errors.js';
 import { TRACER_NAME, accessOf, requireAccess, type RequestContext } from '../http-server.js';
 import { ulid } from '../ids.js';
@@ -55,6 +56,8 @@ export interface SessionBridgeDeps {
   readonly limits: BridgeLimits;
   readonly defaults: { readonly model: string; readonly retention: boolean };
   readonly authenticator: Authenticator;
+  /** Issued keys: a token whose minting key was revoked or expired since is refused. */
+  readonly keys?: KeyStore;
   readonly tokenSecret: Buffer;
   readonly ledger: TokenLedger;
   readonly presence: EnginePresence;
@@ -229,6 +232,9 @@ export class SessionBridge implements SessionHost {
     if (c.kind === 'none') throw unauthorized('missing credential: Authorization: Bearer <api key> header or ?token=<single-use token>');
     const check = verifyToken(this.#d.tokenSecret, c.token, this.#now());
     if (!check.ok) throw unauthorized(check.message);
+    const minter = this.#d.keys?.get(check.claims.keyId);
+    if (minter?.revokedAt !== undefined) throw unauthorized('the API key that minted this token was revoked');
+    if (minter?.expiresAt !== undefined && this.#now() >= minter.expiresAt) throw unauthorized('the API key that minted this token expired');
     // A token grants what it was minted for, a real-time session, and nothing else.
     return { principal: { tenantId: check.claims.tenantId, keyId: check.claims.keyId, scopes: ['realtime'] }, tokenJti: check.claims.jti, tokenExpiresAt: check.claims.expiresAt };
   }
