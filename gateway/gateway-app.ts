@@ -17,6 +17,7 @@ import { newEventId } from './ids.js';
 import { keyRoutes } from './keys/key-routes.js';
 import type { KeyStore } from './keys/key-store.js';
 import type { RequestLimiter } from './limits/request-limiter.js';
+import type { ConcurrencyAdmission } from './limits/concurrency-admission.js';
 import { accessOf, type RouteAccess } from './route-access.js';
 import { deepgramRoutes } from './deepgram-listen.js';
 import { elevenLabsRoutes } from './elevenlabs-speech-to-text.js';
@@ -69,6 +70,8 @@ export interface GatewayDeps {
   readonly routeAccess?: (method: string, template: string) => RouteAccess;
   /** Per-tenant request limits (gateway/limits/); without it nothing is counted. */
   readonly limiter?: RequestLimiter;
+  /** Per-tenant concurrent-job limits; without it none. */
+  readonly concurrency?: ConcurrencyAdmission;
   /** Issued API keys and `/v1/keys`; without it only DALSTON_API_KEY is accepted and `/v1/keys` is absent. */
   readonly keys?: KeyStore;
 }
@@ -146,6 +149,7 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
     ...(inventory ? { installedModels: () => inventory.installed() } : {}),
     ...(defaultModel !== undefined ? { defaultModel } : {}),
     ...(deps.admission ? { admission: deps.admission } : {}),
+    ...(deps.concurrency ? { concurrency: deps.concurrency } : {}),
   };
   for (const route of transcriptionRoutes(transcriptionDeps)) router.add(route);
   for (const route of translationRoutes(transcriptionDeps)) router.add(route);

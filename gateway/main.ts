@@ -22,6 +22,8 @@ import { KafkaJobIngress } from './kafka-job-ingress.js';
 import { KafkaKeyStore } from './adapters/kafka-key-store.js';
 import { KafkaUsageLedger } from './adapters/kafka-usage-ledger.js';
 import { RequestLimiter } from './limits/request-limiter.js';
+import { ConcurrencyAdmission } from './limits/concurrency-admission.js';
+import { ClickHouseActiveWork } from './adapters/clickhouse-active-work.js';
 import { parseTenantLimits } from './limits/tenant-limits.js';
 import { REALTIME_DIALECT_ADAPTERS } from './realtime/dialects/index.js';
 import { startRealtimeGateway } from './realtime/realtime-gateway.js';
@@ -54,16 +56,18 @@ runService(SERVICE.gateway, async (config, log) => {
   await keys.start();
   // Per-tenant request limits, counted across gateways through tenants.usage (only when some limit is set).
   const limitTable = parseTenantLimits(config.tenantLimits ?? '');
-  const requestCounter = limitTable.any
+  const usage = limitTable.any
     ? new KafkaUsageLedger({
       kafka: streams.kafka, producer: streams.producer, deadLetter: streams.deadLetter, topicPrefix: config.topicPrefix, log,
       gatewayId: randomUUID(), groupId: `${config.topicPrefix.replace(/\.$/, '')}-gateway-usage-${randomUUID()}`,
     })
     : undefined;
-  await requestCounter?.start();
+  await usage?.start();
+  const concurrency = usage ? new ConcurrencyAdmission(limitTable, usage, new ClickHouseActiveWork(clickhouse)) : undefined;
   const app = createGatewayApp({
     config, log, registry, admission: backlog, keys,
-    ...(requestCounter ? { limiter: new RequestLimiter(limitTable, requestCounter) } : {}),
+    ...(usage ? { limiter: new RequestLimiter(limitTable, usage) } : {}),
+    ...(concurrency ? { concurrency } : {}),
     publisher: new KafkaJobPublisher(streams.producer, config.topicPrefix),
     reader: new ClickHouseJobReader(clickhouse),
     store,
@@ -86,7 +90,7 @@ runService(SERVICE.gateway, async (config, log) => {
   });
   // Real-time: every dialect in this list is served by the one session bridge.
   const dialects = [...REALTIME_DIALECT_ADAPTERS];
-  const realtime = await startRealtimeGateway({ config, streams, store, registry, log, port: config.gatewayPort, dialects, keys });
+  const realtime = await startRealtimeGateway({ config, streams, store, registry, log, port: config.gatewayPort, dialects, keys, ...(concurrency ? { concurrency } : {}) });
   for (const route of realtime.routes) app.route(route);
   for (const route of realtime.wsRoutes) app.ws(route);
   // Kafka producers' job requests: every gateway joins one group, so each request becomes one job.
@@ -109,7 +113,7 @@ runService(SERVICE.gateway, async (config, log) => {
       await outcomes.close();
       await progress.close();
       await keys.close();
-      await requestCounter?.close();
+      await usage?.close();
       await streams.close();
       await clickhouse.close();
     },

@@ -11,6 +11,7 @@ import { ASR_MODEL_IDS, unservableReason } from './models.js';
 import { SCHEMA_VERSION, type AuditEvent, type JobCreated, type JobParams } from '../streams/index.js';
 import { HttpError, badRequest, conflict, notFound } from './errors.js';
 import { admitJob, type JobAdmission } from './job-admission.js';
+import type { ConcurrencyAdmission } from './limits/concurrency-admission.js';
 import { sendJson, sendText } from './http-exchange.js';
 import type { AuthedRequestContext, RouteSpec } from './http-server.js';
 import { newEventId } from './ids.js';
@@ -247,6 +248,8 @@ export interface TranscriptionsDeps {
   readonly defaultModel?: string | undefined;
   /** Refuses HTTP submissions (503, Retry-After) while the engines' queues are over DALSTON_MAX_QUEUED_TASKS. */
   readonly admission?: JobAdmission | undefined;
+  /** Per-tenant concurrency limits (gateway/limits/concurrency-admission.ts). */
+  readonly concurrency?: ConcurrencyAdmission | undefined;
 }
 
 /** Most spans one trace request returns (a long job with many retries and heartbeats stays well below). */
@@ -348,6 +351,15 @@ export async function queueJob(deps: TranscriptionsDeps, ctx: JobOrigin, sink: J
       await sink.discard().catch(() => undefined);
       throw badRequest(problem);
     }
+  }
+  // A tenant's concurrent-job limit, decided once the request is known to be good (a refused upload is not counted).
+  // Kafka requests wait in their topic instead: that queue is theirs.
+  const refusal = params.api !== 'kafka' ? await deps.concurrency?.admit(tenantId, 'job', jobId) : undefined;
+  if (refusal) {
+    await sink.discard().catch(() => undefined);
+    throw new HttpError(429, 'rate_limited', `tenant ${tenantId} already has ${refusal.running} jobs queued or running (limit ${refusal.limit}); retry after ${refusal.retryAfterSeconds} s`, {
+      headers: { 'retry-after': String(refusal.retryAfterSeconds) },
+    });
   }
   ctx.annotate({ [LOG.jobId]: jobId });
   const audio = sink.stored;

@@ -13,4 +13,4 @@ export { consumerGroupLag, groupsWithMembers, type TopicLag } from './consumer-l
 export { REQUEST_HEADERS, SIGNATURE_WINDOW_MS, requestHeaders, requestSigningSecret, signRequest, signatureProblem } from './request-signature.js';
 export { connectStreams, type ConnectStreamsOptions, type StreamRuntime } from './stream-runtime.js';
 export { SCOPES, checkKeyStoreRecord, decodeKeyStoreRecord, encodeKeyStoreRecord, keyStoreRecordKey, type ApiKeyRecord, type ApiKeyUsed, type KeyStoreRecord, type Scope } from './api-key-records.js';
-export { checkUsageRecord, decodeUsageRecord, encodeUsageRecord, type UsageRecord } from './tenant-usage-records.js';
+export { ADMISSION_KINDS, checkUsageRecord, decodeUsageRecord, encodeUsageRecord, type AdmissionKind, type UsageRecord } from './tenant-usage-records.js';

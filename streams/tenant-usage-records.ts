@@ -3,7 +3,7 @@
  * across every gateway process. A record carries the gateway's running total for one tenant and one window, so a
  * lost or repeated record costs nothing (the latest total per gateway wins).
  */
-import { int, literal, object, str, union } from './validate.js';
+import { int, literal, object, oneOf, str, union } from './validate.js';
 import { SCHEMA_VERSION } from './messages.js';
 
 const v = literal(SCHEMA_VERSION);
@@ -16,7 +16,19 @@ const requestCount = object({
   count: int,
 });
 
-export const checkUsageRecord = union({ 'usage.requests': requestCount });
+/** What a concurrency limit counts. */
+export const ADMISSION_KINDS = ['job', 'session'] as const;
+export type AdmissionKind = (typeof ADMISSION_KINDS)[number];
+
+/**
+ * A claim on one of a tenant's concurrent slots, appended before the job or session starts; the topic's order
+ * decides between claims made at the same moment on different gateways.
+ */
+const admission = object({ v, type: literal('usage.admission'), gatewayId: str, tenantId: str, kind: oneOf(ADMISSION_KINDS), id: str, at: int });
+/** A claim given back because its admission was refused. */
+const withdrawn = object({ v, type: literal('usage.withdrawn'), tenantId: str, kind: oneOf(ADMISSION_KINDS), id: str });
+
+export const checkUsageRecord = union({ 'usage.requests': requestCount, 'usage.admission': admission, 'usage.withdrawn': withdrawn });
 export type UsageRecord = ReturnType<typeof checkUsageRecord>;
 
 export function encodeUsageRecord(r: UsageRecord): Buffer {

@@ -1,14 +1,18 @@
 /**
- * Request counts shared by every gateway through `tenants.usage`: each gateway counts its own requests in memory,
- * publishes its running total per tenant and minute every `flushMs` when it changed, and tails the topic for the
- * others' totals. A limit then holds across gateways to within what they count in one flush interval (plus the
- * tail's poll), which the README states.
+ * What every gateway counts against tenants' limits, shared through the one-partition topic `tenants.usage`:
+ * - request counts: each gateway counts its own requests in memory, publishes its running total per tenant and
+ *   minute every `flushMs` when it changed, and tails the topic for the others' totals. A limit then holds across
+ *   gateways to within what they count in one flush interval plus the tail's poll, which the README states.
+ * - admission claims for concurrency limits: appended and read back before a job or session starts, so the topic's
+ *   order decides between gateways admitting at the same moment (gateway/limits/concurrency-admission.ts).
  */
+import { DependencyUnavailableError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import {
   StreamConsumer, TENANT_USAGE, decodeUsageRecord, encodeUsageRecord, ensureTopics, newMessageHeaders, prefixed,
-  type DeadLetterWriter, type Kafka, type StreamProducer, type UsageRecord,
+  type AdmissionKind, type DeadLetterWriter, type Kafka, type StreamProducer, type UsageRecord,
 } from '../../streams/index.js';
+import { CLAIM_RECENT_MS, type AdmissionLedger } from '../limits/concurrency-admission.js';
 import { windowOf } from '../limits/request-window.js';
 import type { RequestCounter } from '../limits/request-limiter.js';
 
@@ -17,17 +21,24 @@ export interface KafkaUsageLedgerOptions {
   readonly producer: StreamProducer;
   readonly deadLetter: DeadLetterWriter;
   readonly topicPrefix: string;
-  /** This gateway's id (its own records are skipped on the tail: it knows its counts first-hand). */
+  /** This gateway's id (its own request counts are skipped on the tail: it knows them first-hand). */
   readonly gatewayId: string;
   /** Unique per process. */
   readonly groupId: string;
   readonly log: Logger;
   /** @default 100 */
   readonly flushMs?: number;
+  /** @default 5000 */
+  readonly claimTimeoutMs?: number;
   readonly now?: () => number;
 }
 
-export class KafkaUsageLedger implements RequestCounter {
+interface Claim {
+  readonly id: string;
+  readonly at: number;
+}
+
+export class KafkaUsageLedger implements RequestCounter, AdmissionLedger {
   readonly #o: KafkaUsageLedgerOptions;
   readonly #topic: string;
   /** `tenant|window` → this gateway's count. */
@@ -36,6 +47,10 @@ export class KafkaUsageLedger implements RequestCounter {
   readonly #dirty = new Set<string>();
   /** `tenant|window` → gateway id → that gateway's latest total. */
   readonly #remote = new Map<string, Map<string, number>>();
+  /** `tenant|kind` → claims in log order (withdrawn ones removed), the last CLAIM_RECENT_MS of them. */
+  readonly #claims = new Map<string, Claim[]>();
+  #position = 0n;
+  readonly #waiters = new Set<{ offset: bigint; resolve: () => void }>();
   readonly #consumer: StreamConsumer<UsageRecord>;
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> = Promise.resolve();
@@ -46,7 +61,11 @@ export class KafkaUsageLedger implements RequestCounter {
     this.#consumer = new StreamConsumer<UsageRecord>({
       kafka: o.kafka, groupId: o.groupId, topics: [this.#topic], decode: decodeUsageRecord, deadLetter: o.deadLetter, log: o.log,
       commitOffsets: false, fromBeginning: true, maxWaitTimeMs: 100, sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1000,
-      handler: async (m) => this.#apply(m.value),
+      handler: async (m) => {
+        this.#apply(m.value);
+        this.#position = BigInt(m.offset) + 1n;
+        for (const w of this.#waiters) if (this.#position > w.offset) w.resolve();
+      },
     });
   }
 
@@ -79,12 +98,66 @@ export class KafkaUsageLedger implements RequestCounter {
     this.#dirty.add(key);
   }
 
+  async claim(tenantId: string, kind: AdmissionKind, id: string): Promise<readonly string[]> {
+    const at = this.#now();
+    const record: UsageRecord = { v: 1, type: 'usage.admission', gatewayId: this.#o.gatewayId, tenantId, kind, id, at };
+    const sent = await this.#o.producer.send(this.#topic, { key: `${tenantId}|${kind}`, value: encodeUsageRecord(record), headers: newMessageHeaders() });
+    const offset = BigInt(sent.baseOffset);
+    await this.#readPast(offset);
+    const claims = this.#claims.get(`${tenantId}|${kind}`) ?? [];
+    const mine = claims.findIndex((c) => c.id === id);
+    return claims.slice(0, mine < 0 ? claims.length : mine).filter((c) => c.at >= at - CLAIM_RECENT_MS).map((c) => c.id);
+  }
+
+  withdraw(tenantId: string, kind: AdmissionKind, id: string): void {
+    const record: UsageRecord = { v: 1, type: 'usage.withdrawn', tenantId, kind, id };
+    this.#o.producer.send(this.#topic, { key: `${tenantId}|${kind}`, value: encodeUsageRecord(record), headers: newMessageHeaders() }).catch((err: unknown) => {
+      // Unwithdrawn, the claim counts against the tenant for CLAIM_RECENT_MS at most.
+      this.#o.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'could not withdraw a refused admission claim');
+    });
+  }
+
+  #now(): number {
+    return (this.#o.now ?? Date.now)();
+  }
+
   #apply(r: UsageRecord): void {
-    if (r.gatewayId === this.#o.gatewayId) return;
-    const key = `${r.tenantId}|${r.window}`;
-    const byGateway = this.#remote.get(key) ?? new Map<string, number>();
-    byGateway.set(r.gatewayId, Math.max(r.count, byGateway.get(r.gatewayId) ?? 0));
-    this.#remote.set(key, byGateway);
+    if (r.type === 'usage.requests') {
+      if (r.gatewayId === this.#o.gatewayId) return;
+      const key = `${r.tenantId}|${r.window}`;
+      const byGateway = this.#remote.get(key) ?? new Map<string, number>();
+      byGateway.set(r.gatewayId, Math.max(r.count, byGateway.get(r.gatewayId) ?? 0));
+      this.#remote.set(key, byGateway);
+      return;
+    }
+    const key = `${r.tenantId}|${r.kind}`;
+    const claims = this.#claims.get(key) ?? [];
+    if (r.type === 'usage.admission') {
+      // Claims older than the recent window no longer count (ClickHouse shows their jobs by then).
+      const cutoff = this.#now() - 2 * CLAIM_RECENT_MS;
+      this.#claims.set(key, [...claims.filter((c) => c.at >= cutoff), { id: r.id, at: r.at }]);
+    } else {
+      this.#claims.set(key, claims.filter((c) => c.id !== r.id));
+    }
+  }
+
+  #readPast(offset: bigint): Promise<void> {
+    if (this.#position > offset) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const waiter = {
+        offset,
+        resolve: () => {
+          clearTimeout(timer);
+          this.#waiters.delete(waiter);
+          resolve();
+        },
+      };
+      const timer = setTimeout(() => {
+        this.#waiters.delete(waiter);
+        reject(new DependencyUnavailableError('the usage ledger did not confirm the admission claim in time'));
+      }, this.#o.claimTimeoutMs ?? 5000);
+      this.#waiters.add(waiter);
+    });
   }
 
   async #flush(): Promise<void> {
@@ -106,9 +179,9 @@ export class KafkaUsageLedger implements RequestCounter {
     }
   }
 
-  /** Forgets windows before the previous one. */
+  /** Forgets request windows before the previous one. */
   #prune(): void {
-    const oldest = windowOf((this.#o.now ?? Date.now)()) - 1;
+    const oldest = windowOf(this.#now()) - 1;
     for (const map of [this.#local, this.#remote]) {
       for (const key of map.keys()) if (Number(key.split('|')[1]) < oldest) map.delete(key);
     }

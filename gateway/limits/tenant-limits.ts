@@ -8,13 +8,19 @@ import { ConfigError } from '../../core/errors.js';
 export interface TenantLimits {
   /** HTTP requests per minute (a fixed window per minute, counted across every gateway). */
   readonly requestsPerMinute: number;
+  /** Batch jobs queued or running at once. */
+  readonly concurrentJobs: number;
+  /** Real-time sessions open at once. */
+  readonly concurrentSessions: number;
 }
 
 export const LIMIT_NAMES: Readonly<Record<string, keyof TenantLimits>> = {
   requests_per_minute: 'requestsPerMinute',
+  concurrent_jobs: 'concurrentJobs',
+  concurrent_sessions: 'concurrentSessions',
 };
 
-export const NO_LIMITS: TenantLimits = { requestsPerMinute: 0 };
+export const NO_LIMITS: TenantLimits = { requestsPerMinute: 0, concurrentJobs: 0, concurrentSessions: 0 };
 
 export interface TenantLimitTable {
   limitsFor(tenantId: string): TenantLimits;

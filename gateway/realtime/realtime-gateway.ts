@@ -14,6 +14,7 @@ import {
 } from '../../streams/index.js';
 import { createApiKeyAuthenticator } from '../auth.js';
 import type { KeyStore } from '../keys/key-store.js';
+import type { ConcurrencyAdmission } from '../limits/concurrency-admission.js';
 import type { RouteSpec } from '../http-server.js';
 import type { ArtifactStore } from '../ports.js';
 import type { WebSocketRouteSpec } from '../websocket-route.js';
@@ -53,6 +54,8 @@ export interface RealtimeGatewayOptions {
   readonly hostname?: string;
   /** Issued API keys; without it only DALSTON_API_KEY opens sessions and mints tokens. */
   readonly keys?: KeyStore;
+  /** Per-tenant concurrent-session limits. */
+  readonly concurrency?: ConcurrencyAdmission;
 }
 
 export interface RealtimeGateway {
@@ -105,6 +108,7 @@ export async function startRealtimeGateway(o: RealtimeGatewayOptions): Promise<R
     defaults: { model: c.realtimeModel, retention: c.realtimeRetention },
     authenticator: createApiKeyAuthenticator({ bootstrapKey: apiKey, ...(o.keys ? { keys: o.keys } : {}) }),
     ...(o.keys ? { keys: o.keys } : {}),
+    ...(o.concurrency ? { concurrency: o.concurrency } : {}),
     tokenSecret: secret, ledger,
     presence: o.presence ?? new GroupEnginePresence(o.streams.admin, realtimeEngineGroupId(c.topicPrefix)),
     directory, publisher, store: o.store, spoolDir: o.spoolDir ?? tmpdir(), registry: o.registry, log,

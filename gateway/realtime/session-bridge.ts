@@ -17,6 +17,7 @@ import {
 } from '../../streams/index.js';
 import type { Authenticator, Principal } from '../auth.js';
 import type { KeyStore } from '../keys/key-store.js';
+import type { ConcurrencyAdmission } from '../limits/concurrency-admission.js';
 import { HttpError } from '../errors.js';
 import { TRACER_NAME, accessOf, requireAccess, type RequestContext } from '../http-server.js';
 import { ulid } from '../ids.js';
@@ -58,6 +59,8 @@ export interface SessionBridgeDeps {
   readonly authenticator: Authenticator;
   /** Issued keys: a token whose minting key was revoked or expired since is refused. */
   readonly keys?: KeyStore;
+  /** Per-tenant concurrent-session limits (new sessions only: a resumed one holds its slot already). */
+  readonly concurrency?: ConcurrencyAdmission;
   readonly tokenSecret: Buffer;
   readonly ledger: TokenLedger;
   readonly presence: EnginePresence;
@@ -183,6 +186,15 @@ export class SessionBridge implements SessionHost {
       this.#metrics.sessionsTotal.inc({ status: 'refused' });
       return refusal(adapter, open, admission.closeCode, admission.code, admission.message);
     }
+    const sessionId = resumed?.sessionId ?? `sess_${ulid(now)}`;
+    if (!resumed && this.#d.concurrency) {
+      const over = await this.#d.concurrency.admit(principal.tenantId, 'session', sessionId);
+      if (over) {
+        ctx.log.info({ code: 'too_many_sessions', close_code: CLOSE.perKeyLimit, limit: over.limit }, 'real-time session refused');
+        this.#metrics.sessionsTotal.inc({ status: 'refused' });
+        return refusal(adapter, open, CLOSE.perKeyLimit, 'too_many_sessions', `tenant ${principal.tenantId} already has ${over.running} real-time sessions open (limit ${over.limit})`);
+      }
+    }
     // The slot is taken from the admission on (before the token claim's round trip): concurrent upgrades of one
     // key or a burst at capacity must not all pass the check.
     this.#reserved++;
@@ -193,11 +205,11 @@ export class SessionBridge implements SessionHost {
       }
     } catch (err) {
       this.#countKey(principal.keyId, -1);
+      if (!resumed) this.#d.concurrency?.release(principal.tenantId, 'session', sessionId);
       throw err;
     } finally {
       this.#reserved--;
     }
-    const sessionId = resumed?.sessionId ?? `sess_${ulid(now)}`;
     const config = resumed ? resumed.config : resolveSessionConfig(open.options, open.format, adapter.dialect, this.#d.defaults);
     const span = trace.getTracer(TRACER_NAME).startSpan(SPAN.realtimeSession, {
       attributes: { [ATTR.sessionId]: sessionId, [ATTR.tenantId]: principal.tenantId, [ATTR.requestId]: ctx.requestId, [ATTR.model]: config.model },

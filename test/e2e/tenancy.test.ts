@@ -107,7 +107,7 @@ before(async () => {
     env: {
       DALSTON_OTEL_ENABLED: 'true', DALSTON_OTEL_SPAN_STORE: 'clickhouse', OTEL_TRACES_EXPORTER: 'none', OTEL_BSP_SCHEDULE_DELAY: '200',
       // Only the tenant of the rate-limit test is limited.
-      DALSTON_TENANT_LIMITS: `throttled:requests_per_minute=${RATE_LIMIT}`,
+      DALSTON_TENANT_LIMITS: `throttled:requests_per_minute=${RATE_LIMIT};single:concurrent_jobs=1,concurrent_sessions=1`,
     },
   });
   gateway2 = `http://127.0.0.1:${(await h.start({ name: 'gateway-2', kind: 'gateway' })).spec.port}`;
@@ -458,4 +458,66 @@ void test('a per-minute request limit holds across two gateways: requests on one
   const other = await fetch(`${h.gatewayUrl}/v1/audio/transcriptions?limit=1`, { headers: withKey(keys['jobs:read']?.key) });
   await other.body?.cancel();
   assert.equal(other.status, 200);
+});
+
+/** Opens a native session; resolves with the socket once open, or with the close code if the server closes it first. */
+function nativeSession(base: string, key: string): Promise<{ ws: WebSocket; closed: Promise<{ code: number; reason: string }> }> {
+  const ws = new WebSocket(`${base.replace(/^http/, 'ws')}/v1/audio/transcriptions/stream?encoding=pcm_s16le&sample_rate=16000`, { headers: { authorization: `Bearer ${key}` } });
+  const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => resolve({ ws, closed }));
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode ?? 0}`)));
+    ws.once('error', reject);
+  });
+}
+
+/** The close code a session gets within `ms` (undefined when it stays open). */
+async function closedWithin(closed: Promise<{ code: number; reason: string }>, ms: number): Promise<{ code: number; reason: string } | undefined> {
+  return Promise.race([closed, sleep(ms).then(() => undefined)]);
+}
+
+void test('concurrency limits hold across two gateways: one job and one session at a time for the tenant, the loser told 429 (or 4429) with Retry-After; a slot frees when its job or session ends', async () => {
+  const k = await issue('single', { tenant: 'single', scopes: ['jobs:write', 'jobs:read', 'realtime'] });
+  const form = async () => {
+    const f = new FormData();
+    f.append('file', new Blob([await readFile(wav)]), 'speech.wav');
+    return f;
+  };
+  // Two submissions at the same moment, one per gateway: the log orders their claims, so exactly one is admitted.
+  const [a, b] = await Promise.all([h.gatewayUrl, gateway2].map(async (base) => {
+    const res = await fetch(`${base}/v1/audio/transcriptions`, { method: 'POST', body: await form(), headers: withKey(k.key) });
+    return { status: res.status, retry: res.headers.get('retry-after'), body: (await res.json()) as { id?: string; error?: { code: string; message: string } } };
+  }));
+  const statuses = [a?.status, b?.status].sort();
+  console.log(`concurrent_jobs=1: two simultaneous submissions on two gateways → ${a?.status}, ${b?.status}`);
+  assert.deepEqual(statuses, [201, 429]);
+  const loser = a?.status === 429 ? a : b;
+  const winner = a?.status === 201 ? a : b;
+  assert.equal(loser?.body.error?.code, 'rate_limited');
+  assert.match(loser?.body.error?.message ?? '', /limit 1/);
+  assert.ok(Number(loser?.retry) >= 1);
+  await completed(winner?.body.id ?? '', k.key);
+  const next = await until('a job admitted once the first ended', async () => {
+    const res = await fetch(`${gateway2}/v1/audio/transcriptions`, { method: 'POST', body: await form(), headers: withKey(k.key) });
+    const body = (await res.json()) as { id?: string };
+    return res.status === 201 ? body.id : undefined;
+  }, 30_000);
+  await completed(next, k.key);
+
+  // Sessions: one open on gateway 1; a second on gateway 2 is closed at once with 4429; once the first ends, another opens.
+  const first = await nativeSession(h.gatewayUrl, k.key);
+  assert.equal(await closedWithin(first.closed, 500), undefined, 'the first session stays open');
+  const second = await nativeSession(gateway2, k.key);
+  const refused = await closedWithin(second.closed, 5000);
+  assert.equal(refused?.code, 4429, JSON.stringify(refused));
+  assert.match(refused?.reason ?? '', /limit 1/);
+  first.ws.send(JSON.stringify({ type: 'end' }));
+  await closedWithin(first.closed, 30_000);
+  const third = await until('a session admitted once the first ended', async () => {
+    const s = await nativeSession(gateway2, k.key);
+    if ((await closedWithin(s.closed, 1500)) === undefined) return s;
+    await sleep(500);
+    return undefined;
+  }, 30_000);
+  third.ws.close(1000);
 });
