@@ -121,6 +121,7 @@ const CASES: { readonly [K in Key]: Case } = {
     invalid: ['whisper-1', 'a=auto,a=auto', '=auto'],
   },
   kafkaInlineAudioMaxBytes: { default: 786432, valid: ['1', 1], invalid: ['0', String(64 * 1024 * 1024 + 1)] },
+  purgeIntervalSeconds: { default: 60, valid: ['0.5', 0.5], invalid: ['0', '86401', 'often'] },
   syncTimeoutSeconds: { default: 600, valid: ['86400', 86400], invalid: ['0', '86401'] },
   engines: { default: 'auto', valid: ['audio-prepare, merge', 'audio-prepare, merge'], invalid: FREE('engine ids; an unknown one fails its engine\'s start (DALSTON_ENGINE_ID)') },
   otelEnabled: { default: false, valid: ['true', true], invalid: ['enabled'] },

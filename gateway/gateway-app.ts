@@ -15,6 +15,7 @@ import { createApiKeyAuthenticator } from './auth.js';
 import { Router, createRequestHandler, type AccessDenial, type RequestContext, type RouteSpec } from './http-server.js';
 import { newEventId } from './ids.js';
 import { keyRoutes } from './keys/key-routes.js';
+import { auditRoutes, type AuditReader } from './audit-routes.js';
 import type { KeyStore } from './keys/key-store.js';
 import type { RequestLimiter } from './limits/request-limiter.js';
 import type { ConcurrencyAdmission } from './limits/concurrency-admission.js';
@@ -72,6 +73,10 @@ export interface GatewayDeps {
   readonly limiter?: RequestLimiter;
   /** Per-tenant concurrent-job limits; without it none. */
   readonly concurrency?: ConcurrencyAdmission;
+  /** The audit trail behind `GET /v1/audit`; without it that route is absent. */
+  readonly audit?: AuditReader;
+  /** A tenant's default retention in days (0: keep). @default keep */
+  readonly retentionDefaultDays?: (tenantId: string) => number;
   /** Issued API keys and `/v1/keys`; without it only DALSTON_API_KEY is accepted and `/v1/keys` is absent. */
   readonly keys?: KeyStore;
 }
@@ -150,6 +155,7 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
     ...(defaultModel !== undefined ? { defaultModel } : {}),
     ...(deps.admission ? { admission: deps.admission } : {}),
     ...(deps.concurrency ? { concurrency: deps.concurrency } : {}),
+    ...(deps.retentionDefaultDays ? { retentionDefaultDays: deps.retentionDefaultDays } : {}),
   };
   for (const route of transcriptionRoutes(transcriptionDeps)) router.add(route);
   for (const route of translationRoutes(transcriptionDeps)) router.add(route);
@@ -161,6 +167,7 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
     for (const route of realtimeSessionRoutes({ ...deps.realtimeSessions, store: deps.store, clock: deps.clock ?? systemClock })) router.add(route);
   }
   if (inventory) for (const route of modelRoutes(inventory)) router.add(route);
+  if (deps.audit) for (const route of auditRoutes(deps.audit)) router.add(route);
   if (deps.keys) for (const route of keyRoutes({ keys: deps.keys, publisher: deps.publisher, clock: deps.clock ?? systemClock, bootstrapKey: apiKey })) router.add(route);
 
   const handler = createRequestHandler({

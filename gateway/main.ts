@@ -24,6 +24,9 @@ import { KafkaUsageLedger } from './adapters/kafka-usage-ledger.js';
 import { RequestLimiter } from './limits/request-limiter.js';
 import { ConcurrencyAdmission } from './limits/concurrency-admission.js';
 import { ClickHouseActiveWork } from './adapters/clickhouse-active-work.js';
+import { ClickHouseExpiredJobs } from './adapters/clickhouse-expired-jobs.js';
+import { RetentionPurge } from './retention-purge.js';
+import { ClickHouseAuditReader } from './adapters/clickhouse-audit-reader.js';
 import { parseTenantLimits } from './limits/tenant-limits.js';
 import { REALTIME_DIALECT_ADAPTERS } from './realtime/dialects/index.js';
 import { startRealtimeGateway } from './realtime/realtime-gateway.js';
@@ -68,6 +71,8 @@ runService(SERVICE.gateway, async (config, log) => {
     config, log, registry, admission: backlog, keys,
     ...(usage ? { limiter: new RequestLimiter(limitTable, usage) } : {}),
     ...(concurrency ? { concurrency } : {}),
+    retentionDefaultDays: (tenantId) => limitTable.limitsFor(tenantId).retentionDays,
+    audit: new ClickHouseAuditReader(clickhouse),
     publisher: new KafkaJobPublisher(streams.producer, config.topicPrefix),
     reader: new ClickHouseJobReader(clickhouse),
     store,
@@ -100,6 +105,10 @@ runService(SERVICE.gateway, async (config, log) => {
     deps: app.jobDeps,
   });
   await ingress.start();
+  // Ended jobs whose retention ran out are deleted like a DELETE would, audited with reason `retention`.
+  const reader = app.jobDeps.reader;
+  const purge = new RetentionPurge({ finder: new ClickHouseExpiredJobs(clickhouse, reader), deps: app.jobDeps, log, intervalMs: config.purgeIntervalSeconds * 1000 });
+  purge.start();
   const port = await app.listen(config.gatewayPort, config.bindHost);
   log.info({ port, host: config.bindHost, tls: config.tlsCertFile !== undefined }, 'gateway listening');
   return {
@@ -107,6 +116,7 @@ runService(SERVICE.gateway, async (config, log) => {
       // Live sockets first get 1012 with where to resume, while Kafka is still up to publish their closes.
       await realtime.shutdown();
       await app.close();
+      await purge.stop();
       await realtime.close();
       await ingress.close();
       backlog.close();

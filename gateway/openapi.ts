@@ -42,6 +42,7 @@ const submitFields: Record<string, Schema> = {
   timestamps_granularity: str({ enum: ['none', 'segment', 'word'] }),
   response_format: str({ enum: ['json', 'text', 'srt', 'vtt', 'verbose_json'], description: 'OpenAI mode only.' }),
   vad: str({ enum: ['true', 'false'], description: 'Also run the Silero VAD stage.' }),
+  retention: str({ description: 'How long the job is kept after it ends: keep, none, or a duration such as 30d, 12h, 90m, 45s (bare number: days).' }),
   ...Object.fromEntries(OPENAI_FIELDS.map((f) => [f, str({ description: 'OpenAI mode only.' })])),
 };
 

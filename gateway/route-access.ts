@@ -52,6 +52,7 @@ export const ROUTE_ACCESS: Readonly<Record<string, RouteAccess>> = {
   'GET /v1/keys': 'admin',
   'GET /v1/keys/:id': 'admin',
   'DELETE /v1/keys/:id': 'admin',
+  'GET /v1/audit': 'admin',
 
   // Kafka ingress: a signed job.request on jobs.requests submits a job.
   'KAFKA jobs.requests': 'jobs:write',

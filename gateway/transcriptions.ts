@@ -12,6 +12,7 @@ import { SCHEMA_VERSION, type AuditEvent, type JobCreated, type JobParams } from
 import { HttpError, badRequest, conflict, notFound } from './errors.js';
 import { admitJob, type JobAdmission } from './job-admission.js';
 import type { ConcurrencyAdmission } from './limits/concurrency-admission.js';
+import { effectiveRetention, parseRetention } from './retention.js';
 import { sendJson, sendText } from './http-exchange.js';
 import type { AuthedRequestContext, RouteSpec } from './http-server.js';
 import { newEventId } from './ids.js';
@@ -46,7 +47,7 @@ export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 
 /** The accepted form fields of a submission besides `file`. */
 /** `audio_url` names the audio instead of a `file` part (fetched by the gateway, see gateway/url-audio.ts). */
-export const SUBMIT_FIELDS = ['language', 'model', 'timestamps_granularity', 'response_format', 'vad', 'audio_url'] as const;
+export const SUBMIT_FIELDS = ['language', 'model', 'timestamps_granularity', 'response_format', 'vad', 'audio_url', 'retention'] as const;
 /** Fields of OpenAI's transcription request, accepted only with an OpenAI model. */
 export const OPENAI_FIELDS = ['prompt', 'temperature', 'timestamp_granularities[]', 'stream'] as const;
 /** Longest value of a text field: none of them is free text except a prompt and a URL. */
@@ -130,6 +131,8 @@ export function parseSubmitFields(
     if (vad !== 'true' && vad !== 'false') throw badRequest(`vad "${vad}" must be true or false`);
     if (vad === 'true') params.vad = true;
   }
+  const retention = seen.get('retention');
+  if (retention !== undefined && retention !== '') params.retentionSeconds = parseRetention(retention);
   const granularity = seen.get('timestamps_granularity');
   if (granularity !== undefined && granularity !== '') {
     if (!includes(TIMESTAMP_GRANULARITIES, granularity)) {
@@ -250,6 +253,8 @@ export interface TranscriptionsDeps {
   readonly admission?: JobAdmission | undefined;
   /** Per-tenant concurrency limits (gateway/limits/concurrency-admission.ts). */
   readonly concurrency?: ConcurrencyAdmission | undefined;
+  /** A tenant's default retention in days (0: keep), for jobs that do not ask for one. */
+  readonly retentionDefaultDays?: ((tenantId: string) => number) | undefined;
 }
 
 /** Most spans one trace request returns (a long job with many retries and heartbeats stays well below). */
@@ -339,7 +344,8 @@ export async function parseWithInstalledModels(deps: TranscriptionsDeps, fields:
 /** Who asks for a job: an HTTP request, or a Kafka producer's signed request (gateway/kafka-job-ingress.ts). */
 export type JobOrigin = Pick<AuthedRequestContext, 'principal' | 'requestId' | 'traceId' | 'log' | 'annotate'>;
 
-export async function queueJob(deps: TranscriptionsDeps, ctx: JobOrigin, sink: JobAudioSink, params: JobParams): Promise<JobCreated> {
+export async function queueJob(deps: TranscriptionsDeps, ctx: JobOrigin, sink: JobAudioSink, asked: JobParams): Promise<JobCreated> {
+  let params = asked;
   const { jobId, createdAt } = sink.slot;
   const { tenantId, keyId } = ctx.principal;
   if (deps.installedModels) {
@@ -361,6 +367,10 @@ export async function queueJob(deps: TranscriptionsDeps, ctx: JobOrigin, sink: J
       headers: { 'retry-after': String(refusal.retryAfterSeconds) },
     });
   }
+  // The job is stored with a concrete retention: its own, or its tenant's default.
+  const retentionSeconds = effectiveRetention(params.retentionSeconds, deps.retentionDefaultDays?.(tenantId) ?? 0);
+  const { retentionSeconds: _asked, ...rest } = params;
+  params = retentionSeconds !== undefined ? { ...rest, retentionSeconds } : rest;
   ctx.annotate({ [LOG.jobId]: jobId });
   const audio = sink.stored;
   const common: Attributes = { [ATTR.jobId]: jobId, [ATTR.tenantId]: tenantId, [ATTR.requestId]: ctx.requestId };
@@ -589,14 +599,17 @@ async function deleteJob(deps: TranscriptionsDeps, ctx: AuthedRequestContext): P
   ctx.res.send(204);
 }
 
-/** Deletes a finished job's data and rows, audited; a live job is a 409 (cancel it first). */
-export async function removeJob(deps: TranscriptionsDeps, ctx: AuthedRequestContext, view: JobView): Promise<void> {
+/**
+ * Deletes a finished job's data and rows, audited; a live job is a 409 (cancel it first). `reason` lands in the
+ * audit events' details (`retention` when the purge worker deletes it).
+ */
+export async function removeJob(deps: TranscriptionsDeps, ctx: JobOrigin, view: JobView, reason = 'request'): Promise<void> {
   const running = deletions.get(view.jobId);
   if (running) {
     await running.catch(() => undefined);
     throw notFound(`transcription job ${view.jobId} not found`);
   }
-  const deletion = removeClaimedJob(deps, ctx, view.jobId);
+  const deletion = removeClaimedJob(deps, ctx, view.jobId, reason);
   deletions.set(view.jobId, deletion);
   try {
     await deletion;
@@ -605,13 +618,13 @@ export async function removeJob(deps: TranscriptionsDeps, ctx: AuthedRequestCont
   }
 }
 
-async function removeClaimedJob(deps: TranscriptionsDeps, ctx: AuthedRequestContext, jobId: string): Promise<void> {
+async function removeClaimedJob(deps: TranscriptionsDeps, ctx: JobOrigin, jobId: string, reason: string): Promise<void> {
   // Read again under the claim: a request that loaded the job before an earlier deletion finished must not repeat it.
   const view = await deps.reader.getJob(jobId, ctx.principal.tenantId);
   if (!view) throw notFound(`transcription job ${jobId} not found`);
   if (!isTerminal(view.status)) throw conflict(`job ${view.jobId} is ${view.status}; cancel it before deleting it`);
   const now = deps.clock.now();
-  await publishAuditOrFail(deps.publisher, auditEvent(ctx, 'job.deleted', view, now, { status: view.status }));
+  await publishAuditOrFail(deps.publisher, auditEvent(ctx, 'job.deleted', view, now, { status: view.status, reason }));
   // The row is hidden first: a read racing this deletion then finds no job (404), never a job whose files are gone.
   await deps.reader.deleteJob(view.jobId, ctx.principal.tenantId);
   const removed = await deps.store.deletePrefix(artifactKeys.jobPrefix(view.jobId));
@@ -621,7 +634,7 @@ async function removeClaimedJob(deps: TranscriptionsDeps, ctx: AuthedRequestCont
   } catch (err) {
     ctx.log.warn({ [LOG.jobId]: view.jobId, err: err instanceof Error ? err.message : String(err) }, 'job.deleted not published; the snapshot is removed at its retention instead');
   }
-  await publishAuditOrFail(deps.publisher, auditEvent(ctx, 'data.deleted', view, deps.clock.now(), { artifacts: removed }));
+  await publishAuditOrFail(deps.publisher, auditEvent(ctx, 'data.deleted', view, deps.clock.now(), { artifacts: removed, reason }));
 }
 
 const EXPORT_CONTENT_TYPES: Readonly<Record<ExportFormat, string>> = {

@@ -33,6 +33,11 @@ const jobParams = object({
   api: optional(oneOf(['native', 'openai', 'elevenlabs', 'deepgram', 'kafka'] as const)),
   /** The real-time session whose recording this job enhances (enhance_on_end); links the job back to the session. */
   sessionId: optional(str),
+  /**
+   * Seconds after the job ends that its data is kept before the purge worker deletes it; 0: deleted as soon as its
+   * outcome has been delivered (RETENTION_NONE_GRACE_MS after it ended). Absent: kept until deleted.
+   */
+  retentionSeconds: optional(int),
 });
 export type JobParams = ReturnType<typeof jobParams>;
 

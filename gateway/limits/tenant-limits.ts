@@ -12,19 +12,22 @@ export interface TenantLimits {
   readonly concurrentJobs: number;
   /** Real-time sessions open at once. */
   readonly concurrentSessions: number;
+  /** Default retention of the tenant's jobs in days (0: kept until deleted). Not a limit, but set per tenant alike. */
+  readonly retentionDays: number;
 }
 
 export const LIMIT_NAMES: Readonly<Record<string, keyof TenantLimits>> = {
   requests_per_minute: 'requestsPerMinute',
   concurrent_jobs: 'concurrentJobs',
   concurrent_sessions: 'concurrentSessions',
+  retention_days: 'retentionDays',
 };
 
-export const NO_LIMITS: TenantLimits = { requestsPerMinute: 0, concurrentJobs: 0, concurrentSessions: 0 };
+export const NO_LIMITS: TenantLimits = { requestsPerMinute: 0, concurrentJobs: 0, concurrentSessions: 0, retentionDays: 0 };
 
 export interface TenantLimitTable {
   limitsFor(tenantId: string): TenantLimits;
-  /** True when some tenant has some limit (otherwise nothing needs counting). */
+  /** True when some tenant has a request or concurrency limit (otherwise nothing needs counting). */
   readonly any: boolean;
 }
 
@@ -50,6 +53,6 @@ export function parseTenantLimits(raw: string, variable = 'DALSTON_TENANT_LIMITS
   const fallback = table.get('*') ?? NO_LIMITS;
   return {
     limitsFor: (tenantId) => table.get(tenantId) ?? fallback,
-    any: [...table.values()].some((l) => Object.values(l).some((n) => n > 0)),
+    any: [...table.values()].some((l) => l.requestsPerMinute > 0 || l.concurrentJobs > 0 || l.concurrentSessions > 0),
   };
 }

@@ -12,12 +12,14 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import WebSocket from 'ws';
 import { ROUTE_ACCESS, type RouteAccess } from '../../gateway/route-access.js';
-import { API_KEYS, DEAD_LETTER, JOB_REQUESTS, JOB_RESULTS, SCOPES, checkJobResult, decodeMessage, prefixed, requestHeaders, type Scope } from '../../streams/index.js';
+import { API_KEYS, DEAD_LETTER, JOB_REQUESTS, JOB_RESULTS, JOB_STATE, SCOPES, checkJobResult, decodeMessage, prefixed, requestHeaders, type Scope } from '../../streams/index.js';
 import { ESPEAK_SENTENCES, synthesizeFile } from '../../harness/speech-fixtures.js';
 import { readWav } from '../../harness/wav.js';
 import { streamNative } from '../../harness/realtime-client.js';
 import { TERMINAL, startHarness, type Harness } from '../../harness/pipeline-harness.js';
 import { TopicRecorder } from '../support/runtime-fixture.js';
+import { join } from 'node:path';
+import { FsArtifactStore, artifactKeys } from '../../storage/index.js';
 
 interface IssuedKey {
   readonly id: string;
@@ -108,6 +110,7 @@ before(async () => {
       DALSTON_OTEL_ENABLED: 'true', DALSTON_OTEL_SPAN_STORE: 'clickhouse', OTEL_TRACES_EXPORTER: 'none', OTEL_BSP_SCHEDULE_DELAY: '200',
       // Only the tenant of the rate-limit test is limited.
       DALSTON_TENANT_LIMITS: `throttled:requests_per_minute=${RATE_LIMIT};single:concurrent_jobs=1,concurrent_sessions=1`,
+      DALSTON_PURGE_INTERVAL_SECONDS: '1',
     },
   });
   gateway2 = `http://127.0.0.1:${(await h.start({ name: 'gateway-2', kind: 'gateway' })).spec.port}`;
@@ -520,4 +523,101 @@ void test('concurrency limits hold across two gateways: one job and one session 
     return undefined;
   }, 30_000);
   third.ws.close(1000);
+});
+
+void test('retention: a job kept for 3 s is purged by the worker (artifacts, rows, its jobs.state record) and audited; a job without retention stays', async () => {
+  const store = new FsArtifactStore(join(process.env['DALSTON_HOME'] ?? join(process.cwd(), '.dalston'), 'artifacts'));
+  const state = new TopicRecorder(h.kafka, prefixed(h.prefix, JOB_STATE.name), () => ({}));
+  await state.start();
+  try {
+    const submit = async (retention?: string) => {
+      const form = new FormData();
+      form.append('file', new Blob([await readFile(wav)]), 'speech.wav');
+      if (retention !== undefined) form.append('retention', retention);
+      const res = await fetch(`${h.gatewayUrl}/v1/audio/transcriptions`, { method: 'POST', body: form, headers: withKey(keys['jobs:write']?.key) });
+      const body = (await res.json()) as { id: string };
+      assert.equal(res.status, 201, JSON.stringify(body));
+      return body.id;
+    };
+    const bad = new FormData();
+    bad.append('file', new Blob([await readFile(wav)]), 'speech.wav');
+    bad.append('retention', 'forever');
+    const refused = await fetch(`${h.gatewayUrl}/v1/audio/transcriptions`, { method: 'POST', body: bad, headers: withKey(keys['jobs:write']?.key) });
+    assert.equal(refused.status, 400);
+    const brief = await submit('3s');
+    const none = await submit('none');
+    const kept = await submit();
+    const read = keys['jobs:read']?.key ?? '';
+    await completed(brief, read);
+    const endedAt = Date.now();
+    assert.ok((await store.list(artifactKeys.jobPrefix(brief))).length > 0, 'the job has artifacts while it is kept');
+    await completed(none, read);
+    await completed(kept, read);
+    await until('the brief job purged', async () => {
+      const res = await fetch(`${h.gatewayUrl}/v1/audio/transcriptions/${brief}`, { headers: withKey(read) });
+      await res.body?.cancel();
+      return res.status === 404 ? true : undefined;
+    }, 60_000);
+    console.log(`retention 3s: purged ${Date.now() - endedAt} ms after the test saw the job complete`);
+    assert.deepEqual(await store.list(artifactKeys.jobPrefix(brief)), [], 'its artifacts are gone');
+    await until('the tombstone of its jobs.state record', () => (state.records.some((r) => r.key === brief && r.value === null) ? true : undefined), 30_000);
+    const audits = await until('the purge audited', async () => {
+      const rows = await h.clickhouse.client.query<{ event_type: string; details: string }>(
+        `SELECT event_type, details FROM ${h.database}.audit_events WHERE job_id = '${brief}' AND event_type IN ('job.deleted', 'data.deleted')`,
+      );
+      return rows.length >= 2 ? rows : undefined;
+    }, 30_000);
+    for (const a of audits) assert.match(a.details, /"reason":"retention"/);
+    const rows = await until('its rows gone (ClickHouse mutations)', async () => {
+      const r = await h.clickhouse.client.query<{ n: number | string }>(`SELECT count() AS n FROM ${h.database}.jobs WHERE job_id = '${brief}' AND status != 'deleted'`);
+      return Number(r[0]?.n ?? 1) === 0 ? true : undefined;
+    }, 30_000);
+    assert.equal(rows, true);
+    // `none`: gone once its outcome has been delivered (a grace of 10 s after it ended).
+    await until('the retention=none job purged', async () => {
+      const res = await fetch(`${h.gatewayUrl}/v1/audio/transcriptions/${none}`, { headers: withKey(read) });
+      await res.body?.cancel();
+      return res.status === 404 ? true : undefined;
+    }, 60_000);
+    const still = await fetch(`${h.gatewayUrl}/v1/audio/transcriptions/${kept}`, { headers: withKey(read) });
+    await still.body?.cancel();
+    assert.equal(still.status, 200, 'a job without retention is kept');
+  } finally {
+    await state.close();
+  }
+});
+
+void test('GET /v1/audit: a tenant admin reads its own trail (key events, refusals of its revoked key, its jobs), never another tenant\'s', async () => {
+  interface AuditPage { data: { event_type: string; tenant: string; key_id: string | null; job_id: string | null; details: Record<string, unknown> }[]; next_cursor: string | null }
+  const audit = async (key: string | undefined, query: string): Promise<AuditPage> => {
+    const res = await fetch(`${h.gatewayUrl}/v1/audit?${query}`, { headers: withKey(key) });
+    const body = (await res.json()) as AuditPage;
+    assert.equal(res.status, 200, JSON.stringify(body));
+    return body;
+  };
+  const admin = keys['admin']?.key;
+  const denied = await until('acme\'s refusals in the audit trail', async () => {
+    const page = await audit(admin, 'event_type=access.denied&limit=500');
+    return page.data.some((e) => e.key_id === keys['revoked']?.id) ? page : undefined;
+  }, 30_000);
+  assert.ok(denied.data.every((e) => e.tenant === 'acme' && e.event_type === 'access.denied'));
+  const revokedRefusal = denied.data.find((e) => e.key_id === keys['revoked']?.id);
+  assert.equal(revokedRefusal?.details['reason'], 'API key revoked');
+  assert.equal(typeof revokedRefusal?.details['source_address'], 'string');
+  const created = await audit(admin, `event_type=api_key.created&limit=500`);
+  assert.ok(created.data.some((e) => (e.details['key_id'] as string | undefined) === keys['jobs:read']?.id));
+  const jobEvents = await audit(admin, `job_id=${acme.job}`);
+  assert.ok(jobEvents.data.some((e) => e.event_type === 'job.created'));
+  // Paging: two at a time reaches the same rows as one page.
+  const first = await audit(admin, 'event_type=api_key.created&limit=2');
+  assert.equal(first.data.length, 2);
+  assert.ok(first.next_cursor);
+  const second = await audit(admin, `event_type=api_key.created&limit=2&cursor=${first.next_cursor}`);
+  assert.notDeepEqual(second.data.map((e) => e.details['key_id']), first.data.map((e) => e.details['key_id']));
+  // globex sees none of it, whatever it asks.
+  const theirs = await audit(keys['globex']?.key, 'tenant=acme&limit=500');
+  assert.ok(theirs.data.every((e) => e.tenant === 'globex'), JSON.stringify(theirs.data.slice(0, 3)));
+  assert.equal((await audit(keys['globex']?.key, `job_id=${acme.job}`)).data.length, 0);
+  const bad = await fetch(`${h.gatewayUrl}/v1/audit?event_type=nope`, { headers: withKey(admin) });
+  assert.equal(bad.status, 400);
 });
