@@ -18,7 +18,7 @@ import { keyRoutes } from './keys/key-routes.js';
 import { auditRoutes, type AuditReader } from './audit-routes.js';
 import type { KeyStore } from './keys/key-store.js';
 import type { RequestLimiter } from './limits/request-limiter.js';
-import type { ConcurrencyAdmission } from './limits/concurrency-admission.js';
+import type { TenantAdmission } from './limits/tenant-admission.js';
 import { accessOf, type RouteAccess } from './route-access.js';
 import { deepgramRoutes } from './deepgram-listen.js';
 import { elevenLabsRoutes } from './elevenlabs-speech-to-text.js';
@@ -72,7 +72,7 @@ export interface GatewayDeps {
   /** Per-tenant request limits (gateway/limits/); without it nothing is counted. */
   readonly limiter?: RequestLimiter;
   /** Per-tenant concurrent-job limits; without it none. */
-  readonly concurrency?: ConcurrencyAdmission;
+  readonly concurrency?: TenantAdmission;
   /** The audit trail behind `GET /v1/audit`; without it that route is absent. */
   readonly audit?: AuditReader;
   /** A tenant's default retention in days (0: keep). @default keep */

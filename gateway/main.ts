@@ -22,7 +22,7 @@ import { KafkaJobIngress } from './kafka-job-ingress.js';
 import { KafkaKeyStore } from './adapters/kafka-key-store.js';
 import { KafkaUsageLedger } from './adapters/kafka-usage-ledger.js';
 import { RequestLimiter } from './limits/request-limiter.js';
-import { ConcurrencyAdmission } from './limits/concurrency-admission.js';
+import { TenantAdmission } from './limits/tenant-admission.js';
 import { ClickHouseActiveWork } from './adapters/clickhouse-active-work.js';
 import { ClickHouseExpiredJobs } from './adapters/clickhouse-expired-jobs.js';
 import { RetentionPurge } from './retention-purge.js';
@@ -66,7 +66,7 @@ runService(SERVICE.gateway, async (config, log) => {
     })
     : undefined;
   await usage?.start();
-  const concurrency = usage ? new ConcurrencyAdmission(limitTable, usage, new ClickHouseActiveWork(clickhouse)) : undefined;
+  const concurrency = usage ? new TenantAdmission(limitTable, usage, new ClickHouseActiveWork(clickhouse)) : undefined;
   const app = createGatewayApp({
     config, log, registry, admission: backlog, keys,
     ...(usage ? { limiter: new RequestLimiter(limitTable, usage) } : {}),

@@ -11,7 +11,7 @@ import { ASR_MODEL_IDS, unservableReason } from './models.js';
 import { SCHEMA_VERSION, type AuditEvent, type JobCreated, type JobParams } from '../streams/index.js';
 import { HttpError, badRequest, conflict, notFound } from './errors.js';
 import { admitJob, type JobAdmission } from './job-admission.js';
-import type { ConcurrencyAdmission } from './limits/concurrency-admission.js';
+import type { TenantAdmission } from './limits/tenant-admission.js';
 import { effectiveRetention, parseRetention } from './retention.js';
 import { sendJson, sendText } from './http-exchange.js';
 import type { AuthedRequestContext, RouteSpec } from './http-server.js';
@@ -252,7 +252,7 @@ export interface TranscriptionsDeps {
   /** Refuses HTTP submissions (503, Retry-After) while the engines' queues are over DALSTON_MAX_QUEUED_TASKS. */
   readonly admission?: JobAdmission | undefined;
   /** Per-tenant concurrency limits (gateway/limits/concurrency-admission.ts). */
-  readonly concurrency?: ConcurrencyAdmission | undefined;
+  readonly concurrency?: TenantAdmission | undefined;
   /** A tenant's default retention in days (0: keep), for jobs that do not ask for one. */
   readonly retentionDefaultDays?: ((tenantId: string) => number) | undefined;
 }
@@ -363,7 +363,7 @@ export async function queueJob(deps: TranscriptionsDeps, ctx: JobOrigin, sink: J
   const refusal = params.api !== 'kafka' ? await deps.concurrency?.admit(tenantId, 'job', jobId) : undefined;
   if (refusal) {
     await sink.discard().catch(() => undefined);
-    throw new HttpError(429, 'rate_limited', `tenant ${tenantId} already has ${refusal.running} jobs queued or running (limit ${refusal.limit}); retry after ${refusal.retryAfterSeconds} s`, {
+    throw new HttpError(429, 'rate_limited', `${refusal.message}; retry after ${refusal.retryAfterSeconds} s`, {
       headers: { 'retry-after': String(refusal.retryAfterSeconds) },
     });
   }

@@ -1,6 +1,6 @@
 /**
  * ActiveWork over ClickHouse: a tenant's jobs (or real-time sessions) that have not ended, as the newest row of each
- * says, and which of a set of ids have a row at all. Rows are read as argMax(…, version) under their own alias and
+ * says, which of a set of ids have a row at all, and the audio of the day so far. Rows are read as argMax(…, version) under their own alias and
  * filtered outside (correct whether or not ReplacingMergeTree has merged; 18.16 resolves an alias equal to a source
  * column inside the aggregate). Jobs created more than a day ago are not looked at: a job queued that long is not
  * what a concurrency limit is for, and the scan stays bounded.
@@ -8,7 +8,7 @@
 import type { ClickHouse } from '../../clickhouse/client.js';
 import { qualified, str } from '../../clickhouse/sql.js';
 import type { AdmissionKind } from '../../streams/index.js';
-import type { ActiveWork } from '../limits/concurrency-admission.js';
+import type { ActiveWork } from '../limits/tenant-admission.js';
 
 const LOOKBACK_MS = 24 * 3600 * 1000;
 const JOB_RUNNING = ['pending', 'running', 'cancelling'];
@@ -36,5 +36,25 @@ export class ClickHouseActiveWork implements ActiveWork {
       if (kind === 'job' ? JOB_RUNNING.includes(r.r_status) : r.r_status === 'active') running.add(r.id);
     }
     return { running, known };
+  }
+
+  async audioSecondsSince(tenantId: string, since: number): Promise<number> {
+    const t = str(tenantId);
+    const from = Math.floor(since);
+    const [jobs, sessions] = await Promise.all([
+      this.ch.query<{ s: number | string }>(
+        `SELECT sum(r_audio) AS s FROM (
+           SELECT job_id, argMax(audio_duration_seconds, version) AS r_audio FROM ${qualified(this.ch.database, 'jobs')}
+           WHERE tenant_id = ${t} AND created_ms >= ${from} GROUP BY job_id
+         )`,
+      ),
+      this.ch.query<{ s: number | string }>(
+        `SELECT sum(r_audio) AS s FROM (
+           SELECT session_id, argMax(audio_seconds, version) AS r_audio FROM ${qualified(this.ch.database, 'realtime_sessions')}
+           WHERE tenant_id = ${t} AND started_ms >= ${from} GROUP BY session_id
+         )`,
+      ),
+    ]);
+    return Number(jobs[0]?.s ?? 0) + Number(sessions[0]?.s ?? 0);
   }
 }

@@ -12,7 +12,7 @@ import {
   StreamConsumer, TENANT_USAGE, decodeUsageRecord, encodeUsageRecord, ensureTopics, newMessageHeaders, prefixed,
   type AdmissionKind, type DeadLetterWriter, type Kafka, type StreamProducer, type UsageRecord,
 } from '../../streams/index.js';
-import { CLAIM_RECENT_MS, type AdmissionLedger } from '../limits/concurrency-admission.js';
+import { CLAIM_RECENT_MS, type AdmissionLedger } from '../limits/tenant-admission.js';
 import { windowOf } from '../limits/request-window.js';
 import type { RequestCounter } from '../limits/request-limiter.js';
 

@@ -14,6 +14,8 @@ export interface TenantLimits {
   readonly concurrentSessions: number;
   /** Default retention of the tenant's jobs in days (0: kept until deleted). Not a limit, but set per tenant alike. */
   readonly retentionDays: number;
+  /** Hours of audio (jobs and real-time sessions) per UTC day; fractions allowed. */
+  readonly audioHoursPerDay: number;
 }
 
 export const LIMIT_NAMES: Readonly<Record<string, keyof TenantLimits>> = {
@@ -21,9 +23,10 @@ export const LIMIT_NAMES: Readonly<Record<string, keyof TenantLimits>> = {
   concurrent_jobs: 'concurrentJobs',
   concurrent_sessions: 'concurrentSessions',
   retention_days: 'retentionDays',
+  audio_hours_per_day: 'audioHoursPerDay',
 };
 
-export const NO_LIMITS: TenantLimits = { requestsPerMinute: 0, concurrentJobs: 0, concurrentSessions: 0, retentionDays: 0 };
+export const NO_LIMITS: TenantLimits = { requestsPerMinute: 0, concurrentJobs: 0, concurrentSessions: 0, retentionDays: 0, audioHoursPerDay: 0 };
 
 export interface TenantLimitTable {
   limitsFor(tenantId: string): TenantLimits;
@@ -45,7 +48,8 @@ export function parseTenantLimits(raw: string, variable = 'DALSTON_TENANT_LIMITS
       const [name = '', value = ''] = pair.split('=').map((x) => x.trim());
       const field = LIMIT_NAMES[name];
       if (!field) throw new ConfigError(`${variable}: unknown limit "${name.slice(0, 40)}" (known: ${Object.keys(LIMIT_NAMES).join(', ')})`);
-      if (!/^\d{1,9}$/.test(value)) throw new ConfigError(`${variable}: ${name} must be a whole number ≥ 0 (got "${value.slice(0, 20)}")`);
+      const pattern = field === 'audioHoursPerDay' ? /^\d{1,9}(\.\d{1,6})?$/ : /^\d{1,9}$/;
+      if (!pattern.test(value)) throw new ConfigError(`${variable}: ${name} must be a ${field === 'audioHoursPerDay' ? 'number' : 'whole number'} ≥ 0 (got "${value.slice(0, 20)}")`);
       limits[field] = Number(value);
     }
     table.set(tenant, limits);
@@ -53,6 +57,6 @@ export function parseTenantLimits(raw: string, variable = 'DALSTON_TENANT_LIMITS
   const fallback = table.get('*') ?? NO_LIMITS;
   return {
     limitsFor: (tenantId) => table.get(tenantId) ?? fallback,
-    any: [...table.values()].some((l) => l.requestsPerMinute > 0 || l.concurrentJobs > 0 || l.concurrentSessions > 0),
+    any: [...table.values()].some((l) => l.requestsPerMinute > 0 || l.concurrentJobs > 0 || l.concurrentSessions > 0 || l.audioHoursPerDay > 0),
   };
 }

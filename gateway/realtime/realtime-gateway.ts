@@ -14,7 +14,7 @@ import {
 } from '../../streams/index.js';
 import { createApiKeyAuthenticator } from '../auth.js';
 import type { KeyStore } from '../keys/key-store.js';
-import type { ConcurrencyAdmission } from '../limits/concurrency-admission.js';
+import type { TenantAdmission } from '../limits/tenant-admission.js';
 import type { RouteSpec } from '../http-server.js';
 import type { ArtifactStore } from '../ports.js';
 import type { WebSocketRouteSpec } from '../websocket-route.js';
@@ -55,7 +55,7 @@ export interface RealtimeGatewayOptions {
   /** Issued API keys; without it only DALSTON_API_KEY opens sessions and mints tokens. */
   readonly keys?: KeyStore;
   /** Per-tenant concurrent-session limits. */
-  readonly concurrency?: ConcurrencyAdmission;
+  readonly concurrency?: TenantAdmission;
 }
 
 export interface RealtimeGateway {

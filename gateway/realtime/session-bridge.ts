@@ -17,7 +17,7 @@ import {
 } from '../../streams/index.js';
 import type { Authenticator, Principal } from '../auth.js';
 import type { KeyStore } from '../keys/key-store.js';
-import type { ConcurrencyAdmission } from '../limits/concurrency-admission.js';
+import type { TenantAdmission } from '../limits/tenant-admission.js';
 import { HttpError } from '../errors.js';
 import { TRACER_NAME, accessOf, requireAccess, type RequestContext } from '../http-server.js';
 import { ulid } from '../ids.js';
@@ -60,7 +60,7 @@ export interface SessionBridgeDeps {
   /** Issued keys: a token whose minting key was revoked or expired since is refused. */
   readonly keys?: KeyStore;
   /** Per-tenant concurrent-session limits (new sessions only: a resumed one holds its slot already). */
-  readonly concurrency?: ConcurrencyAdmission;
+  readonly concurrency?: TenantAdmission;
   readonly tokenSecret: Buffer;
   readonly ledger: TokenLedger;
   readonly presence: EnginePresence;
@@ -190,9 +190,9 @@ export class SessionBridge implements SessionHost {
     if (!resumed && this.#d.concurrency) {
       const over = await this.#d.concurrency.admit(principal.tenantId, 'session', sessionId);
       if (over) {
-        ctx.log.info({ code: 'too_many_sessions', close_code: CLOSE.perKeyLimit, limit: over.limit }, 'real-time session refused');
+        ctx.log.info({ code: over.reason, close_code: CLOSE.perKeyLimit }, 'real-time session refused');
         this.#metrics.sessionsTotal.inc({ status: 'refused' });
-        return refusal(adapter, open, CLOSE.perKeyLimit, 'too_many_sessions', `tenant ${principal.tenantId} already has ${over.running} real-time sessions open (limit ${over.limit})`);
+        return refusal(adapter, open, CLOSE.perKeyLimit, over.reason === 'audio_quota' ? 'audio_quota_exceeded' : 'too_many_sessions', over.message);
       }
     }
     // The slot is taken from the admission on (before the token claim's round trip): concurrent upgrades of one

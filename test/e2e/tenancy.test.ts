@@ -109,7 +109,7 @@ before(async () => {
     env: {
       DALSTON_OTEL_ENABLED: 'true', DALSTON_OTEL_SPAN_STORE: 'clickhouse', OTEL_TRACES_EXPORTER: 'none', OTEL_BSP_SCHEDULE_DELAY: '200',
       // Only the tenant of the rate-limit test is limited.
-      DALSTON_TENANT_LIMITS: `throttled:requests_per_minute=${RATE_LIMIT};single:concurrent_jobs=1,concurrent_sessions=1`,
+      DALSTON_TENANT_LIMITS: `throttled:requests_per_minute=${RATE_LIMIT};single:concurrent_jobs=1,concurrent_sessions=1;metered:audio_hours_per_day=0.001`,
       DALSTON_PURGE_INTERVAL_SECONDS: '1',
     },
   });
@@ -620,4 +620,34 @@ void test('GET /v1/audit: a tenant admin reads its own trail (key events, refusa
   assert.equal((await audit(keys['globex']?.key, `job_id=${acme.job}`)).data.length, 0);
   const bad = await fetch(`${h.gatewayUrl}/v1/audit?event_type=nope`, { headers: withKey(admin) });
   assert.equal(bad.status, 400);
+});
+
+void test('audio allowance: once a tenant\'s audio today reaches audio_hours_per_day (3.6 s here), new jobs get 429 and sessions 4429 until midnight UTC', async () => {
+  const k = await issue('metered', { tenant: 'metered', scopes: ['jobs:write', 'jobs:read', 'realtime'] });
+  const submit = async () => {
+    const form = new FormData();
+    form.append('file', new Blob([await readFile(wav)]), 'speech.wav');
+    const res = await fetch(`${h.gatewayUrl}/v1/audio/transcriptions`, { method: 'POST', body: form, headers: withKey(k.key) });
+    return { status: res.status, retry: res.headers.get('retry-after'), body: (await res.json()) as { id?: string; error?: { message: string } } };
+  };
+  const first = await submit();
+  assert.equal(first.status, 201, 'nothing used yet');
+  const done = await completed(first.body.id ?? '', k.key) as unknown as { audio_duration_seconds: number };
+  assert.ok(done.audio_duration_seconds > 3.6, `the first job used ${done.audio_duration_seconds} s`);
+  const refused = await until('the allowance to be used up', async () => {
+    const r = await submit();
+    if (r.status === 201) {
+      await completed(r.body.id ?? '', k.key);
+      return undefined;
+    }
+    return r;
+  }, 30_000);
+  assert.equal(refused.status, 429);
+  assert.match(refused.body.error?.message ?? '', /used its 0.001 hours of audio for today/);
+  const untilMidnight = Math.ceil((86_400_000 - (Date.now() % 86_400_000)) / 1000);
+  assert.ok(Math.abs(Number(refused.retry) - untilMidnight) <= 5, `Retry-After ${refused.retry} ≈ ${untilMidnight} s to midnight UTC`);
+  const session = await nativeSession(gateway2, k.key);
+  const closed = await closedWithin(session.closed, 5000);
+  assert.equal(closed?.code, 4429);
+  assert.match(closed?.reason ?? '', /hours of audio/);
 });
