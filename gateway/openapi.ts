@@ -187,6 +187,17 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
           parameters: [query('tenant', 'Bootstrap key only: one tenant\'s keys.')],
         }),
       },
+      '/v1/audit': {
+        get: op('The audit trail, newest first (admin; a tenant sees its own)', {
+          200: json(obj({ data: { type: 'array', items: { type: 'object' } }, next_cursor: { type: 'string', nullable: true } }, ['data']), 'A page.'),
+        }, {
+          parameters: [
+            query('event_type', 'Comma-separated event types.'), query('job_id', 'A job id.'), query('session_id', 'A session id.'), query('key_id', 'A key id.'),
+            query('since', 'ISO 8601 time or epoch ms.'), query('until', 'ISO 8601 time or epoch ms.'), query('limit', '1–500.', int({ minimum: 1 })),
+            query('cursor', 'From the previous page.'), query('tenant', 'Bootstrap key only: one tenant.'),
+          ],
+        }),
+      },
       '/v1/keys/{id}': {
         get: op('An API key (admin)', { 200: json(ref('ApiKey'), 'The key, without its secret.') }, { parameters: [pathParam('id', 'Key id (`key_…`).')] }),
         delete: op('Revoke an API key (admin)', { 200: json(ref('ApiKey'), 'Revoked.') }, { parameters: [pathParam('id', 'Key id (`key_…`).')] }),

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -22,6 +22,13 @@ async function freshHome(tag: string): Promise<string> {
   await symlink(join(shared, 'cache'), join(home, 'cache'));
   await symlink(join(shared, 'models'), join(home, 'models'));
   return home;
+}
+
+/** Runs a command to completion; resolves with its stdout, rejects with its stderr on a non-zero exit. */
+function run(command: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(command, [...args], { cwd: REPO_ROOT, env, timeout: 120_000 }, (err, stdout, stderr) => (err ? reject(new Error(`${args.join(' ')}: ${stderr || err.message}`)) : resolve(stdout)));
+  });
 }
 
 /** Distinct pairs (p, p+1) outside the ephemeral range: Kafka and ClickHouse also take the port after theirs. */
@@ -95,6 +102,30 @@ test('./dalston up: health answers; a SIGKILLed actor host and engine are restar
     for (const port of [p[1], p[2]]) assert.equal((await fetch(`http://127.0.0.1:${port}/health`)).status, 200);
     assert.ok(processesMentioning(home).length >= 2, 'Kafka and ClickHouse run with data under DALSTON_HOME');
     t.diagnostic(out.split('\n').filter((l) => /Kafka|ClickHouse|API:/.test(l)).join(' | '));
+
+    // Issue 10: `./dalston keys` issues a tenant's key into the running stack (shown once), lists and revokes it.
+    const created1 = await run(join(REPO_ROOT, 'dalston'), ['keys', 'create', '--tenant', 'cli-tenant', '--scopes', 'jobs:read', '--name', 'from the CLI'], env);
+    const issued = JSON.parse(created1) as { id: string; key: string; tenant: string; scopes: string[]; status: string };
+    assert.equal(issued.tenant, 'cli-tenant');
+    assert.deepEqual(issued.scopes, ['jobs:read']);
+    assert.match(issued.key, /^dk_[0-9a-f]{16}_/);
+    const asKey = { authorization: `Bearer ${issued.key}` };
+    const listJobs = `http://127.0.0.1:${gatewayPort}/v1/audio/transcriptions`;
+    assert.equal((await fetch(listJobs, { headers: asKey })).status, 200, 'the new key works on the gateway at once');
+    assert.equal((await fetch(listJobs, { method: 'POST', headers: asKey })).status, 403, 'within its scopes only');
+    const cli = join(REPO_ROOT, 'dist', 'cli', 'main.js');
+    await run(process.execPath, [cli, 'keys', 'revoke', issued.id], env);
+    let refusedAfter = -1;
+    for (const t0 = Date.now(); Date.now() - t0 < 2000; await new Promise((r) => setTimeout(r, 20))) {
+      if ((await fetch(listJobs, { headers: asKey })).status === 401) {
+        refusedAfter = Date.now() - t0;
+        break;
+      }
+    }
+    assert.ok(refusedAfter >= 0, 'revoked: refused by the gateway within 2 s');
+    const listed = JSON.parse(await run(process.execPath, [cli, 'keys', 'list', '--tenant', 'cli-tenant'], env)) as { data: { id: string; status: string }[] };
+    assert.deepEqual(listed.data.map((k) => [k.id, k.status]), [[issued.id, 'revoked']]);
+    assert.equal(listed.data.some((k) => 'key' in k), false, 'a listing never shows the key');
 
     // Issue 11, defect 17: the supervisor restarts crashed services instead of stopping the stack.
     const key = /API key:\s+(\S+)/.exec(out)?.[1] ?? '';
