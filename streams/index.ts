@@ -14,3 +14,4 @@ export { REQUEST_HEADERS, SIGNATURE_WINDOW_MS, requestHeaders, requestSigningSec
 export { connectStreams, type ConnectStreamsOptions, type StreamRuntime } from './stream-runtime.js';
 export { SCOPES, checkKeyStoreRecord, decodeKeyStoreRecord, encodeKeyStoreRecord, keyStoreRecordKey, type ApiKeyRecord, type ApiKeyUsed, type KeyStoreRecord, type Scope } from './api-key-records.js';
 export { ADMISSION_KINDS, checkUsageRecord, decodeUsageRecord, encodeUsageRecord, type AdmissionKind, type UsageRecord } from './tenant-usage-records.js';
+export { ReadPosition } from './read-position.js';

@@ -6,13 +6,12 @@
  * restarts and let a revocation overwrite a key atomically; a compacted topic keyed by key id is exactly that, and
  * ClickHouse merges replacements eventually, not at once.
  */
-import { DependencyUnavailableError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import {
-  API_KEYS, StreamConsumer, decodeKeyStoreRecord, encodeKeyStoreRecord, ensureTopics, fetchTopicOffsets, keyStoreRecordKey, newMessageHeaders, prefixed,
+  API_KEYS, ReadPosition, StreamConsumer, decodeKeyStoreRecord, encodeKeyStoreRecord, ensureTopics, fetchTopicOffsets, keyStoreRecordKey, newMessageHeaders, prefixed,
   type Admin, type ApiKeyRecord, type DeadLetterWriter, type Kafka, type KeyStoreRecord, type StreamProducer,
 } from '../../streams/index.js';
-import { TOUCH_INTERVAL_MS, newestFirst, type KeyStore } from '../keys/key-store.js';
+import { KeyTable, TOUCH_INTERVAL_MS, type KeyStore } from '../keys/key-store.js';
 
 export interface KafkaKeyStoreOptions {
   readonly kafka: Kafka;
@@ -27,18 +26,16 @@ export interface KafkaKeyStoreOptions {
   readonly writeTimeoutMs?: number;
 }
 
-export class KafkaKeyStore implements KeyStore {
+export class KafkaKeyStore extends KeyTable implements KeyStore {
   readonly #o: KafkaKeyStoreOptions;
   readonly #topic: string;
-  readonly #keys = new Map<string, ApiKeyRecord>();
-  readonly #used = new Map<string, number>();
   /** When this process last wrote each key's last-used record. */
   readonly #touched = new Map<string, number>();
-  #position = 0n;
-  readonly #waiters = new Set<{ offset: bigint; resolve: () => void }>();
+  readonly #position = new ReadPosition();
   readonly #consumer: StreamConsumer<KeyStoreRecord | undefined>;
 
   constructor(o: KafkaKeyStoreOptions) {
+    super();
     this.#o = o;
     this.#topic = prefixed(o.topicPrefix, API_KEYS.name);
     this.#consumer = new StreamConsumer<KeyStoreRecord | undefined>({
@@ -47,8 +44,8 @@ export class KafkaKeyStore implements KeyStore {
       // A tombstone (a purged key) removes nothing here that matters: its record was revoked before it was purged.
       onTombstone: () => undefined,
       handler: async (m) => {
-        if (m.value) this.#apply(m.value);
-        this.#advance(BigInt(m.offset) + 1n);
+        if (m.value) this.apply(m.value);
+        this.#position.advance(BigInt(m.offset) + 1n);
       },
     });
   }
@@ -58,29 +55,17 @@ export class KafkaKeyStore implements KeyStore {
     await ensureTopics(this.#o.kafka, [{ ...API_KEYS, name: this.#topic }], this.#o.log);
     const [partition] = await fetchTopicOffsets(this.#o.admin, this.#topic);
     await this.#consumer.start();
-    await this.#until(BigInt(partition?.high ?? '0'), 30_000, 'the key store did not read auth.keys to its end in time');
-    this.#o.log.info({ keys: this.#keys.size }, 'API keys loaded');
+    await this.#position.reach(BigInt(partition?.high ?? '0'), 30_000, 'the key store did not read auth.keys to its end in time');
+    this.#o.log.info({ keys: this.list(undefined).length }, 'API keys loaded');
   }
 
   close(): Promise<void> {
     return this.#consumer.close();
   }
 
-  get(keyId: string): ApiKeyRecord | undefined {
-    return this.#keys.get(keyId);
-  }
-
-  list(tenantId: string | undefined): ApiKeyRecord[] {
-    return newestFirst(this.#keys.values(), tenantId);
-  }
-
-  lastUsed(keyId: string): number | undefined {
-    return this.#used.get(keyId);
-  }
-
   async put(record: ApiKeyRecord): Promise<void> {
     const offset = await this.#write(record);
-    await this.#until(offset + 1n, this.#o.writeTimeoutMs ?? 5000, 'the key store did not confirm the write in time');
+    await this.#position.reach(offset + 1n, this.#o.writeTimeoutMs ?? 5000, 'the key store did not confirm the write in time');
   }
 
   touch(keyId: string, at: number): void {
@@ -92,38 +77,8 @@ export class KafkaKeyStore implements KeyStore {
     });
   }
 
-  #apply(r: KeyStoreRecord): void {
-    if (r.type === 'api_key') this.#keys.set(r.keyId, r);
-    else this.#used.set(r.keyId, Math.max(r.at, this.#used.get(r.keyId) ?? 0));
-  }
-
   async #write(r: KeyStoreRecord): Promise<bigint> {
     const sent = await this.#o.producer.send(this.#topic, { key: keyStoreRecordKey(r), value: encodeKeyStoreRecord(r), headers: newMessageHeaders() });
     return BigInt(sent.baseOffset);
-  }
-
-  #advance(position: bigint): void {
-    this.#position = position;
-    for (const w of this.#waiters) if (this.#position >= w.offset) w.resolve();
-  }
-
-  /** Resolves once the next offset to read is at least `offset`. */
-  #until(offset: bigint, timeoutMs: number, message: string): Promise<void> {
-    if (this.#position >= offset) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      const waiter = {
-        offset,
-        resolve: () => {
-          clearTimeout(timer);
-          this.#waiters.delete(waiter);
-          resolve();
-        },
-      };
-      const timer = setTimeout(() => {
-        this.#waiters.delete(waiter);
-        reject(new DependencyUnavailableError(message));
-      }, timeoutMs);
-      this.#waiters.add(waiter);
-    });
   }
 }

@@ -6,10 +6,9 @@
  * - admission claims for concurrency limits: appended and read back before a job or session starts, so the topic's
  *   order decides between gateways admitting at the same moment (gateway/limits/concurrency-admission.ts).
  */
-import { DependencyUnavailableError } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import {
-  StreamConsumer, TENANT_USAGE, decodeUsageRecord, encodeUsageRecord, ensureTopics, newMessageHeaders, prefixed,
+  ReadPosition, StreamConsumer, TENANT_USAGE, decodeUsageRecord, encodeUsageRecord, ensureTopics, newMessageHeaders, prefixed,
   type AdmissionKind, type DeadLetterWriter, type Kafka, type StreamProducer, type UsageRecord,
 } from '../../streams/index.js';
 import { CLAIM_RECENT_MS, type AdmissionLedger } from '../limits/tenant-admission.js';
@@ -49,8 +48,7 @@ export class KafkaUsageLedger implements RequestCounter, AdmissionLedger {
   readonly #remote = new Map<string, Map<string, number>>();
   /** `tenant|kind` → claims in log order (withdrawn ones removed), the last CLAIM_RECENT_MS of them. */
   readonly #claims = new Map<string, Claim[]>();
-  #position = 0n;
-  readonly #waiters = new Set<{ offset: bigint; resolve: () => void }>();
+  readonly #position = new ReadPosition();
   readonly #consumer: StreamConsumer<UsageRecord>;
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> = Promise.resolve();
@@ -63,8 +61,7 @@ export class KafkaUsageLedger implements RequestCounter, AdmissionLedger {
       commitOffsets: false, fromBeginning: true, maxWaitTimeMs: 100, sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1000,
       handler: async (m) => {
         this.#apply(m.value);
-        this.#position = BigInt(m.offset) + 1n;
-        for (const w of this.#waiters) if (this.#position > w.offset) w.resolve();
+        this.#position.advance(BigInt(m.offset) + 1n);
       },
     });
   }
@@ -102,8 +99,7 @@ export class KafkaUsageLedger implements RequestCounter, AdmissionLedger {
     const at = this.#now();
     const record: UsageRecord = { v: 1, type: 'usage.admission', gatewayId: this.#o.gatewayId, tenantId, kind, id, at };
     const sent = await this.#o.producer.send(this.#topic, { key: `${tenantId}|${kind}`, value: encodeUsageRecord(record), headers: newMessageHeaders() });
-    const offset = BigInt(sent.baseOffset);
-    await this.#readPast(offset);
+    await this.#position.reach(BigInt(sent.baseOffset) + 1n, this.#o.claimTimeoutMs ?? 5000, 'the usage ledger did not confirm the admission claim in time');
     const claims = this.#claims.get(`${tenantId}|${kind}`) ?? [];
     const mine = claims.findIndex((c) => c.id === id);
     return claims.slice(0, mine < 0 ? claims.length : mine).filter((c) => c.at >= at - CLAIM_RECENT_MS).map((c) => c.id);
@@ -139,25 +135,6 @@ export class KafkaUsageLedger implements RequestCounter, AdmissionLedger {
     } else {
       this.#claims.set(key, claims.filter((c) => c.id !== r.id));
     }
-  }
-
-  #readPast(offset: bigint): Promise<void> {
-    if (this.#position > offset) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      const waiter = {
-        offset,
-        resolve: () => {
-          clearTimeout(timer);
-          this.#waiters.delete(waiter);
-          resolve();
-        },
-      };
-      const timer = setTimeout(() => {
-        this.#waiters.delete(waiter);
-        reject(new DependencyUnavailableError('the usage ledger did not confirm the admission claim in time'));
-      }, this.#o.claimTimeoutMs ?? 5000);
-      this.#waiters.add(waiter);
-    });
   }
 
   async #flush(): Promise<void> {

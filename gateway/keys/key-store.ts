@@ -3,7 +3,7 @@
  * wait on I/O) and writes that resolve once this process can read them back. `KafkaKeyStore` is the real one;
  * `InMemoryKeyStore` serves unit tests of the gateway's own logic.
  */
-import type { ApiKeyRecord } from '../../streams/index.js';
+import type { ApiKeyRecord, KeyStoreRecord } from '../../streams/index.js';
 
 export interface KeyStore {
   get(keyId: string): ApiKeyRecord | undefined;
@@ -24,7 +24,8 @@ export function newestFirst(records: Iterable<ApiKeyRecord>, tenantId: string | 
   return [...records].filter((r) => tenantId === undefined || r.tenantId === tenantId).sort((a, b) => b.createdAt - a.createdAt || a.keyId.localeCompare(b.keyId));
 }
 
-export class InMemoryKeyStore implements KeyStore {
+/** The keys and last-used times as read so far: what every store looks keys up in. */
+export class KeyTable {
   readonly #keys = new Map<string, ApiKeyRecord>();
   readonly #used = new Map<string, number>();
 
@@ -40,11 +41,19 @@ export class InMemoryKeyStore implements KeyStore {
     return this.#used.get(keyId);
   }
 
+  /** A record read from the store (the latest record of a key replaces the earlier). */
+  protected apply(r: KeyStoreRecord): void {
+    if (r.type === 'api_key') this.#keys.set(r.keyId, r);
+    else this.#used.set(r.keyId, Math.max(r.at, this.#used.get(r.keyId) ?? 0));
+  }
+}
+
+export class InMemoryKeyStore extends KeyTable implements KeyStore {
   async put(record: ApiKeyRecord): Promise<void> {
-    this.#keys.set(record.keyId, record);
+    this.apply(record);
   }
 
   touch(keyId: string, at: number): void {
-    this.#used.set(keyId, at);
+    this.apply({ v: 1, type: 'api_key.used', keyId, at });
   }
 }

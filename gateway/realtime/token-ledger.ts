@@ -7,8 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../../core/logger.js';
-import { DependencyUnavailableError } from '../../core/errors.js';
-import { StreamConsumer, newMessageHeaders, type DeadLetterWriter, type Kafka, type StreamProducer } from '../../streams/index.js';
+import { ReadPosition, StreamConsumer, newMessageHeaders, type DeadLetterWriter, type Kafka, type StreamProducer } from '../../streams/index.js';
 
 interface Claim {
   readonly jti: string;
@@ -47,9 +46,8 @@ export class KafkaTokenLedger implements TokenLedger {
   readonly #o: KafkaTokenLedgerOptions;
   /** Winning claim per token id, until the token expires. */
   readonly #winners = new Map<string, Claim>();
-  /** Next offset to read of the single partition. */
-  #position = -1n;
-  readonly #waiters = new Set<{ offset: bigint; resolve: () => void }>();
+  /** How far the tail has read the single partition. */
+  readonly #position = new ReadPosition();
   readonly #consumer: StreamConsumer<Claim>;
 
   constructor(o: KafkaTokenLedgerOptions) {
@@ -59,8 +57,7 @@ export class KafkaTokenLedger implements TokenLedger {
       commitOffsets: false, fromBeginning: true, maxWaitTimeMs: 100, sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1000,
       handler: async (m) => {
         if (!this.#winners.has(m.value.jti)) this.#winners.set(m.value.jti, m.value);
-        this.#position = BigInt(m.offset) + 1n;
-        for (const w of this.#waiters) if (this.#position > w.offset) w.resolve();
+        this.#position.advance(BigInt(m.offset) + 1n);
       },
     });
   }
@@ -80,24 +77,7 @@ export class KafkaTokenLedger implements TokenLedger {
     const sent = await this.#o.producer.send(this.#o.topic, {
       key: jti, value: Buffer.from(JSON.stringify({ jti, claimId, expiresAt })), headers: newMessageHeaders(),
     });
-    const offset = BigInt(sent.baseOffset);
-    if (this.#position <= offset) {
-      await new Promise<void>((resolve, reject) => {
-        const waiter = {
-          offset,
-          resolve: () => {
-            clearTimeout(timer);
-            this.#waiters.delete(waiter);
-            resolve();
-          },
-        };
-        const timer = setTimeout(() => {
-          this.#waiters.delete(waiter);
-          reject(new DependencyUnavailableError('the used-token ledger did not confirm the claim in time'));
-        }, this.#o.claimTimeoutMs ?? 5000);
-        this.#waiters.add(waiter);
-      });
-    }
+    await this.#position.reach(BigInt(sent.baseOffset) + 1n, this.#o.claimTimeoutMs ?? 5000, 'the used-token ledger did not confirm the claim in time');
     return this.#winners.get(jti)?.claimId === claimId;
   }
 
