@@ -45,11 +45,13 @@ export async function keys(config: DalstonConfig, log: Logger, argv: readonly st
   }
   const bootstrap = await bootstrapKey(config);
   const quiet = log.child({ component: 'keys' });
+  // The Kafka `./dalston up` started (on DALSTON_KAFKA_PORT), unless DALSTON_KAFKA_BROKERS names another.
+  const brokers = process.env['DALSTON_KAFKA_BROKERS'] ? config.kafkaBrokers : [`127.0.0.1:${config.kafkaPort}`];
   let streams;
   try {
-    streams = await connectStreams({ sasl: kafkaSasl(config), brokers: config.kafkaBrokers, clientId: 'dalston-keys', topicPrefix: config.topicPrefix, log: quiet });
+    streams = await connectStreams({ sasl: kafkaSasl(config), brokers, clientId: 'dalston-keys', topicPrefix: config.topicPrefix, log: quiet });
   } catch (err) {
-    throw new DependencyUnavailableError(`Kafka at ${config.kafkaBrokers.join(',')} did not answer (${err instanceof Error ? err.message : String(err)}); start the stack with ./dalston up`);
+    throw new DependencyUnavailableError(`Kafka at ${brokers.join(',')} did not answer (${err instanceof Error ? err.message : String(err)}); start the stack with ./dalston up`);
   }
   const store = new KafkaKeyStore({
     kafka: streams.kafka, admin: streams.admin, producer: streams.producer, deadLetter: streams.deadLetter, topicPrefix: config.topicPrefix, log: quiet,
