@@ -13,18 +13,17 @@ import { ROOT_CONTEXT, SpanKind, SpanStatusCode, context, propagation, trace, ty
 import type { Logger } from '../core/logger.js';
 import type { GatewayMetrics } from '../core/metrics.js';
 import { ATTR, LOG } from '../core/observability-names.js';
-import { grants, presentedAuthorization, presentedKeyId, type Authenticator, type Principal } from './auth.js';
-import { accessOf, type RouteAccess } from './route-access.js';
+import { presentedAuthorization, presentedKeyId, type Authenticator, type Principal } from './auth.js';
+import { requireAccess, type RouteAccess } from './route-access.js';
 import { dropBody } from './job-admission.js';
 import { rateHeaders, type RateDecision } from './limits/request-window.js';
-
-/** A refused request's body is read and dropped up to this size before the 429 (larger ones are cut). */
-const RATE_REFUSAL_DRAIN_MAX_BYTES = 1024 * 1024;
 import { HttpError, quoteInput, toHttpError } from './errors.js';
 import { sendJson, type HttpRequest, type HttpResponse } from './http-exchange.js';
 import { newRequestId, sanitizeRequestId } from './ids.js';
 
 export const TRACER_NAME = 'dalston-gateway';
+/** A rate-limited request's body is read and dropped up to this size before the 429 (larger ones are cut). */
+const RATE_REFUSAL_DRAIN_MAX_BYTES = 1024 * 1024;
 export const REQUEST_ID_HEADER = 'X-Request-ID';
 export const TRACE_ID_HEADER = 'X-Trace-ID';
 /** `route` label of requests that matched no route (the raw path is never a label). */
@@ -211,15 +210,6 @@ export interface AccessDenial {
   readonly presentedKeyId: string | undefined;
   readonly sourceAddress: string | undefined;
 }
-
-/** 403 unless `principal` may use a route of this access; the one place scopes are checked. */
-export function requireAccess(principal: Principal, access: RouteAccess): void {
-  if (access === 'public' || access === 'any' || grants(principal, access)) return;
-  throw new HttpError(403, 'insufficient_scope', `this API key lacks the ${access} scope`);
-}
-
-/** The access of a route template in the gateway's table: for handlers that authenticate themselves. */
-export { accessOf };
 
 export function sendError(res: HttpResponse, err: HttpError): void {
   sendJson(res, err.status, { error: { code: err.apiCode, message: err.message } }, err.headers);

@@ -16,10 +16,9 @@ import {
   REQUEST_HEADERS,
 } from '../streams/index.js';
 import { bootstrapPrincipal, keyIdOf, type Principal } from './auth.js';
-import { requireAccess } from './http-server.js';
 import { unsealRequestSecret } from './keys/api-key-secret.js';
 import type { KeyStore } from './keys/key-store.js';
-import { accessOf } from './route-access.js';
+import { accessOf, requireAccess } from './route-access.js';
 import { HttpError } from './errors.js';
 import { jobAudioSink, parseSubmitFields, queueJob, urlSource, type TranscriptionsDeps } from './transcriptions.js';
 import type { JobAudioSink } from './audio-intake.js';

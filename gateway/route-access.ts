@@ -6,6 +6,8 @@
  * handler carries its own authorisation code and the route-by-route authorisation test is generated from this table.
  */
 import type { Scope } from '../streams/index.js';
+import { grants, type Principal } from './auth.js';
+import { HttpError } from './errors.js';
 
 /** `public`: no key; `any`: any valid key whatever its scopes; otherwise the scope the key must hold. */
 export type RouteAccess = 'public' | 'any' | Scope;
@@ -63,4 +65,10 @@ export function accessOf(method: string, template: string): RouteAccess {
   const access = ROUTE_ACCESS[`${method} ${template}`];
   if (access === undefined) throw new Error(`route ${method} ${template} has no entry in gateway/route-access.ts`);
   return access;
+}
+
+/** 403 unless `principal` may use a route of this access: the one place scopes are checked. */
+export function requireAccess(principal: Principal, access: RouteAccess): void {
+  if (access === 'public' || access === 'any' || grants(principal, access)) return;
+  throw new HttpError(403, 'insufficient_scope', `this API key lacks the ${access} scope`);
 }

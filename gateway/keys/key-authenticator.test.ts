@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { SCOPES } from '../../streams/index.js';
 import { createApiKeyAuthenticator, grants, keyIdOf } from '../auth.js';
 import { HttpError } from '../errors.js';
-import { requireAccess } from '../http-server.js';
+import { requireAccess } from '../route-access.js';
 import { issueKey } from './key-issuance.js';
 import { InMemoryKeyStore } from './key-store.js';
 
