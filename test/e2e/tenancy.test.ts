@@ -12,7 +12,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import WebSocket from 'ws';
 import { ROUTE_ACCESS, type RouteAccess } from '../../gateway/route-access.js';
-import { API_KEYS, DEAD_LETTER, JOB_REQUESTS, JOB_RESULTS, JOB_STATE, SCOPES, checkJobResult, decodeMessage, prefixed, requestHeaders, type Scope } from '../../streams/index.js';
+import { API_KEYS, DEAD_LETTER, JOB_REQUESTS, JOB_RESULTS, JOB_STATE, SCOPES, TENANT_USAGE, checkJobResult, decodeMessage, prefixed, requestHeaders, type Scope } from '../../streams/index.js';
 import { ESPEAK_SENTENCES, synthesizeFile } from '../../harness/speech-fixtures.js';
 import { readWav } from '../../harness/wav.js';
 import { streamNative } from '../../harness/realtime-client.js';
@@ -224,7 +224,7 @@ async function call(method: string, template: string, key: string | undefined, w
   if (method === 'GET' && template in DIALECTS) return callWebSocket(template, key, base);
   const { body, headers = {} } = withBody ? await bodyFor(method, template) : {};
   // A route that hangs fails with its name instead of holding up the suite.
-  const res = await fetch(`${base}${concretePath(method, template)}`, { method, body: body ?? null, headers: withKey(key, headers), signal: AbortSignal.timeout(60_000) });
+  const res = await fetch(`${base}${concretePath(method, template)}`, { method, body: body ?? null, headers: withKey(key, headers), signal: AbortSignal.timeout(180_000) });
   return { status: res.status, body: await res.text() };
 }
 
@@ -431,11 +431,14 @@ void test("single-use tokens in ElevenLabs' and OpenAI's shapes open one session
   assert.match(after.body, /minted this token was revoked/);
 });
 
-void test('a per-minute request limit holds across two gateways: requests on one count on the other; both answer 429 with Retry-After', async () => {
+void test('a per-minute request limit holds across two gateways: requests on one count on the other; both answer 429 with Retry-After', async (t) => {
   // Within one minute: a window that ends mid-test would start the count afresh.
   const intoMinute = Date.now() % 60_000;
-  if (intoMinute > 40_000) await sleep(60_000 - intoMinute + 500);
+  if (intoMinute > 30_000) await sleep(60_000 - intoMinute + 500);
   const k = await issue('throttled jobs', { tenant: 'throttled', scopes: ['jobs:read'] });
+  const usage = new TopicRecorder(h.kafka, prefixed(h.prefix, TENANT_USAGE.name), (v) => JSON.parse(v.toString('utf8')) as Record<string, unknown>);
+  await usage.start();
+  t.after(() => usage.close());
   const get = async (base: string) => {
     const res = await fetch(`${base}/v1/audio/transcriptions?limit=1`, { headers: withKey(k.key) });
     await res.body?.cancel();
@@ -443,7 +446,10 @@ void test('a per-minute request limit holds across two gateways: requests on one
   };
   const first = RATE_LIMIT - 5;
   for (let i = 0; i < first; i++) assert.equal((await get(h.gatewayUrl)).status, 200, `request ${i + 1} on gateway 1`);
-  await sleep(1000); // gateway 1 publishes its count every 100 ms; gateway 2 tails it
+  // Gateway 1 publishes its running total every 100 ms; once the total of 15 is in tenants.usage, gateway 2 reads it
+  // within its tail's poll (100 ms; 2 s allows for a loaded runner).
+  await until('gateway 1\'s count in tenants.usage', () => usage.values().some((r) => r['tenantId'] === 'throttled' && r['count'] === first) ? true : undefined, 20_000);
+  await sleep(2000);
   const onSecond: number[] = [];
   for (let i = 0; i < 10; i++) onSecond.push((await get(gateway2)).status);
   console.log(`rate limit ${RATE_LIMIT}/min: ${first} on gateway 1, then gateway 2 answered ${onSecond.join(',')}`);
@@ -623,6 +629,9 @@ void test('GET /v1/audit: a tenant admin reads its own trail (key events, refusa
 });
 
 void test('audio allowance: once a tenant\'s audio today reaches audio_hours_per_day (3.6 s here), new jobs get 429 and sessions 4429 until midnight UTC', async () => {
+  // Within one UTC day: the allowance starts afresh at midnight.
+  const intoDay = Date.now() % 86_400_000;
+  if (intoDay > 86_400_000 - 180_000) await sleep(86_400_000 - intoDay + 1000);
   const k = await issue('metered', { tenant: 'metered', scopes: ['jobs:write', 'jobs:read', 'realtime'] });
   const submit = async () => {
     const form = new FormData();
