@@ -82,7 +82,9 @@ async function actorHostOf(sessionId: string): Promise<ServiceProcess | undefine
   const partition = opened?.['partition'];
   if (typeof partition !== 'number') return undefined;
   return hosts.find((_, i) => {
-    const changes = logs[i]!.filter((l) => Array.isArray(l['partitions']) && (l['partitions'] as unknown[]).includes(partition));
+    // Only the session host's own lines: the job actors of the same process log partition moves of another group
+    // (jobs.events) with the same numbers, and one of those last would hide the session's owner.
+    const changes = logs[i]!.filter((l) => /^session partitions (assigned|revoked)/.test(text(l['msg'])) && Array.isArray(l['partitions']) && (l['partitions'] as unknown[]).includes(partition));
     return changes.at(-1)?.['msg'] === 'session partitions assigned; sessions restored';
   });
 }
