@@ -7,6 +7,7 @@ import { AUDIT_EVENT_TYPES } from '../streams/index.js';
 import { badRequest } from './errors.js';
 import { sendJson } from './http-exchange.js';
 import type { AuthedRequestContext, RouteSpec } from './http-server.js';
+import { parseTime } from './job-listing.js';
 
 export const AUDIT_PATH = '/v1/audit';
 const MAX_LIMIT = 500;
@@ -42,12 +43,6 @@ export interface AuditRow {
 
 export interface AuditReader {
   list(q: AuditQuery): Promise<AuditRow[]>;
-}
-
-function parseTime(name: string, raw: string): number {
-  const n = /^\d+$/.test(raw) ? Number(raw) : Date.parse(raw);
-  if (!Number.isFinite(n)) throw badRequest(`${name} "${raw.slice(0, 40)}" must be an ISO 8601 time or epoch milliseconds`);
-  return n;
 }
 
 const ID = /^[A-Za-z0-9_.:-]{1,128}$/;

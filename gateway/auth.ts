@@ -56,10 +56,15 @@ export function bootstrapPrincipal(bootstrapKey: string): Principal {
   return { tenantId: DEFAULT_TENANT, keyId: keyIdOf(bootstrapKey), scopes: [...SCOPES], operator: true };
 }
 
+/** The key of `Authorization: Bearer <key>`, or undefined when the header is not that. */
+function bearerKey(authorization: string | undefined): string | undefined {
+  return /^Bearer[ ]+(\S+)\s*$/i.exec(authorization ?? '')?.[1];
+}
+
 /** The key id of a presented issued key (for the audit of a refusal), without checking it. */
 export function presentedKeyId(authorization: string | undefined): string | undefined {
-  const m = /^Bearer[ ]+(\S+)\s*$/i.exec(authorization ?? '');
-  return m?.[1] !== undefined ? parseApiKey(m[1])?.keyId : undefined;
+  const key = bearerKey(authorization);
+  return key !== undefined ? parseApiKey(key)?.keyId : undefined;
 }
 
 export const unauthorized = (message: string) =>
@@ -87,8 +92,7 @@ export function createApiKeyAuthenticator(bootstrapKeyOrOptions: string | KeyAut
   return {
     authenticate(authorization) {
       if (authorization === undefined || authorization === '') throw unauthorized('missing Authorization: Bearer <api key> (or xi-api-key) header');
-      const m = /^Bearer[ ]+(\S+)\s*$/i.exec(authorization);
-      const presented = m?.[1];
+      const presented = bearerKey(authorization);
       if (presented === undefined) throw unauthorized('Authorization header must be "Bearer <api key>"');
       const issued = parseApiKey(presented);
       const record = issued && o.keys?.get(issued.keyId);

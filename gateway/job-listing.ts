@@ -30,8 +30,8 @@ function decodeCursor(raw: string): Cursor {
   throw badRequest('cursor is not one this server issued (pass next_cursor back unchanged)');
 }
 
-/** An ISO 8601 time or epoch milliseconds. */
-function parseTime(name: string, raw: string): number {
+/** An ISO 8601 time or epoch milliseconds (also the audit trail's `since` and `until`). */
+export function parseTime(name: string, raw: string): number {
   const n = /^\d+$/.test(raw) ? Number(raw) : Date.parse(raw);
   if (!Number.isFinite(n)) throw badRequest(`${name} "${raw}" must be an ISO 8601 time or epoch milliseconds`);
   return n;
