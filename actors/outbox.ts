@@ -68,6 +68,7 @@ function jobOutcome(state: JobState, status: 'completed' | 'failed' | 'cancelled
     ...(state.language !== undefined ? { language: state.language } : {}),
     ...(status === 'completed' && state.transcriptKey !== undefined ? { transcriptKey: state.transcriptKey } : {}),
     ...(state.error ? { error: state.error } : {}),
+    ...(state.params.webhook !== undefined ? { webhook: state.params.webhook } : {}),
   };
 }
 

@@ -40,6 +40,7 @@ export function serviceSpecs(config: DalstonConfig, engines: readonly string[]):
   return [
     { name: 'gateway', kind: 'gateway', port: config.gatewayPort },
     { name: 'actors', kind: 'actors', port: config.actorsPort },
+    { name: 'webhooks', kind: 'webhooks', port: config.webhooksPort },
     ...engines.map((engineId, i): ServiceSpec => ({ name: `engine-${engineId}`, kind: 'engine', engineId, port: config.enginePort + i })),
     ...Array.from({ length: config.realtimeEngines }, (_, i): ServiceSpec => ({ name: `realtime-${i + 1}`, kind: 'realtime', port: config.realtimeEnginePort + i })),
   ];

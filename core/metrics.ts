@@ -4,7 +4,7 @@
  * request id: cardinality would grow without bound.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { METRIC, REALTIME_METRIC, STREAM_METRIC } from './observability-names.js';
+import { METRIC, REALTIME_METRIC, STREAM_METRIC, WEBHOOK_METRIC } from './observability-names.js';
 
 /** Stage work spans 50 ms (merge of a short clip) to several minutes (long audio on CPU). */
 export const STAGE_SECONDS_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 60, 120, 240, 400, 800];
@@ -107,3 +107,15 @@ export function realtimeEngineMetrics(registry: Registry) {
   };
 }
 export type RealtimeEngineMetrics = ReturnType<typeof realtimeEngineMetrics>;
+
+/** `status` of dalston_webhook_deliveries_total: how one attempt ended. */
+export const WEBHOOK_ATTEMPT_OUTCOMES = ['delivered', 'failed', 'refused', 'dropped'] as const;
+
+export function webhookMetrics(registry: Registry) {
+  return {
+    deliveries: new Counter({ name: WEBHOOK_METRIC.deliveries, help: 'Webhook delivery attempts by outcome.', labelNames: ['status'] as const, registers: [registry] }),
+    deliveryDuration: new Histogram({ name: WEBHOOK_METRIC.deliveryDuration, help: 'Seconds one webhook delivery attempt took (connect to answer).', buckets: LATENCY_BUCKETS, registers: [registry] }),
+    pending: new Gauge({ name: WEBHOOK_METRIC.pending, help: 'Webhook deliveries this worker holds, waiting for their due time or in flight.', registers: [registry] }),
+  };
+}
+export type WebhookMetrics = ReturnType<typeof webhookMetrics>;

@@ -8,6 +8,8 @@ export const SERVICE = {
   orchestrator: 'dalston-orchestrator',
   engine: 'dalston-engine',
   realtime: 'dalston-realtime',
+  /** The webhook worker (deliveries and their retry schedule); beyond the contract's four, which it does not rename. */
+  webhooks: 'dalston-webhooks',
 } as const;
 
 export const SPAN = {
@@ -126,3 +128,13 @@ export const HEADER = {
   traceparent: 'traceparent',
   tracestate: 'tracestate',
 } as const;
+
+/** Webhook delivery metrics (the webhook worker), by attempt outcome: WEBHOOK_ATTEMPT_OUTCOMES. */
+export const WEBHOOK_METRIC = {
+  deliveries: 'dalston_webhook_deliveries_total',
+  deliveryDuration: 'dalston_webhook_delivery_duration_seconds',
+  pending: 'dalston_webhook_deliveries_pending',
+} as const;
+
+/** The span of one delivery attempt. */
+export const WEBHOOK_SPAN = 'webhook.deliver';

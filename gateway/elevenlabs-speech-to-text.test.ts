@@ -8,10 +8,17 @@ test('ElevenLabs fields: vendor models run the default, ISO 639-3 languages map 
     ['model_id', 'scribe_v2'], ['language_code', 'eng'], ['diarize', 'true'], ['num_speakers', '2'], ['tag_audio_events', 'false'],
     ['keyterms', 'Dalston'], ['keyterms', 'Kafka'], ['use_multi_channel', 'false'], ['timestamps_granularity', 'character'], ['webhook', 'true'],
   ]);
-  assert.deepEqual(r.params, { api: 'elevenlabs', language: 'en', timestampsGranularity: 'word' });
-  assert.deepEqual(r.notApplied, ['diarize', 'keyterms', 'num_speakers', 'timestamps_granularity', 'webhook']);
+  assert.deepEqual(r.params, { api: 'elevenlabs', webhook: { endpoints: 'all' }, language: 'en', timestampsGranularity: 'word' });
+  assert.equal(r.webhook, true);
+  assert.deepEqual(r.notApplied, ['diarize', 'keyterms', 'num_speakers', 'timestamps_granularity']);
+  // Without webhook=true no endpoint hears of the job (the caller has the answer).
   assert.deepEqual(parseElevenLabsFields([['model_id', 'moonshine-tiny'], ['timestamps_granularity', 'none']]).params,
-    { api: 'elevenlabs', model: 'moonshine-tiny', timestampsGranularity: 'none' });
+    { api: 'elevenlabs', webhook: { endpoints: 'none' }, model: 'moonshine-tiny', timestampsGranularity: 'none' });
+  const one = parseElevenLabsFields([['model_id', 'scribe_v1'], ['webhook', 'true'], ['webhook_id', 'wh_0123456789abcdef'], ['webhook_metadata', '{"order": 7}']]);
+  assert.deepEqual(one.params.webhook, { endpoints: 'one', endpointId: 'wh_0123456789abcdef', metadata: Buffer.from('{"order":7}').toString('base64url') });
+  assert.throws(() => parseElevenLabsFields([['model_id', 'scribe_v1'], ['webhook_id', 'wh_1']]), /need webhook=true/);
+  assert.throws(() => parseElevenLabsFields([['model_id', 'scribe_v1'], ['webhook', 'true'], ['webhook_metadata', '[1]']]), /must be a JSON object/);
+  assert.throws(() => parseElevenLabsFields([['model_id', 'scribe_v1'], ['webhook', 'yes']]), /must be true or false/);
   assert.throws(() => parseElevenLabsFields([]), /model_id is required/);
   assert.throws(() => parseElevenLabsFields([['model_id', 'scribe_v9000']]), /model "scribe_v9000" is not a model of this server/);
   assert.throws(() => parseElevenLabsFields([['model_id', 'scribe_v1'], ['language_code', 'klingon']]), /not a supported language code/);

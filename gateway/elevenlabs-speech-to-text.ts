@@ -2,11 +2,12 @@
  * ElevenLabs' batch speech-to-text API (`POST /v1/speech-to-text`, `GET|DELETE /v1/speech-to-text/transcripts/{id}`,
  * `xi-api-key` auth) over Dalston jobs: the upload becomes a job like any other, the request waits for its outcome on
  * jobs.results and answers in ElevenLabs' shape. Parameters whose feature Dalston does not have yet (diarization,
- * audio-event tags, multichannel, webhooks, key terms, extra formats…) are accepted and listed in the answer's
+ * audio-event tags, multichannel, key terms, extra formats…) are accepted and listed in the answer's
  * `metadata.not_applied`, never silently pretended.
  */
 import { LOG } from '../core/observability-names.js';
-import type { JobParams } from '../streams/index.js';
+import type { JobParams, JobWebhook } from '../streams/index.js';
+import { parseWebhookMetadata, requireSomeEndpoint } from './webhooks/job-webhook.js';
 import { HttpError, badRequest, conflict } from './errors.js';
 import { admitJob } from './job-admission.js';
 import { sendJson } from './http-exchange.js';
@@ -25,11 +26,11 @@ export const ELEVENLABS_STT_PATH = '/v1/speech-to-text';
 const ELEVENLABS_MODELS: ReadonlySet<string> = new Set(['scribe_v1', 'scribe_v1_experimental', 'scribe_v2']);
 
 /** Fields of ElevenLabs' request this server acts on. */
-const APPLIED_FIELDS = ['model_id', 'language_code', 'timestamps_granularity', 'file_format'] as const;
+const APPLIED_FIELDS = ['model_id', 'language_code', 'timestamps_granularity', 'file_format', 'webhook', 'webhook_id', 'webhook_metadata'] as const;
 /** Fields accepted and reported as not applied when they ask for something Dalston does not do yet. */
 const NOT_APPLIED_FIELDS = [
   'diarize', 'num_speakers', 'diarization_threshold', 'detect_speaker_roles', 'tag_audio_events', 'keyterms', 'use_multi_channel',
-  'multichannel_output_style', 'additional_formats', 'webhook', 'webhook_id', 'webhook_metadata', 'temperature', 'seed',
+  'multichannel_output_style', 'additional_formats', 'temperature', 'seed',
   'entity_detection', 'entity_redaction', 'entity_redaction_mode', 'no_verbatim', 'use_speaker_library', 'transcript_edit', 'enable_logging',
 ] as const;
 /** Fields that name an input other than an uploaded file and are not built: `source_url` (a page such as YouTube). */
@@ -45,6 +46,8 @@ export interface ElevenLabsDeps extends TranscriptionsDeps {
 
 interface ElevenLabsRequest {
   readonly params: JobParams;
+  /** `webhook=true`: answer at once; the tenant's endpoints (or the one `webhook_id` names) get the result. */
+  readonly webhook: boolean;
   readonly timestamps: 'none' | 'word' | 'character';
   readonly notApplied: readonly string[];
 }
@@ -92,9 +95,19 @@ export function parseElevenLabsFields(fields: readonly (readonly [string, string
   if (format !== undefined && format !== '' && format !== 'other' && format !== 'pcm_s16le_16') {
     throw badRequest(`file_format "${format}" must be pcm_s16le_16 or other`);
   }
+  const webhookFlag = seen.get('webhook') || 'false';
+  if (webhookFlag !== 'true' && webhookFlag !== 'false') throw badRequest(`webhook "${webhookFlag.slice(0, 20)}" must be true or false`);
+  const webhookId = seen.get('webhook_id') || undefined;
+  const webhookMetadata = seen.get('webhook_metadata') || undefined;
+  if (webhookFlag !== 'true' && (webhookId !== undefined || webhookMetadata !== undefined)) throw badRequest('webhook_id and webhook_metadata need webhook=true');
+  // ElevenLabs jobs notify endpoints only when asked to (as ElevenLabs does): synchronous callers already have the answer.
+  const webhook: JobWebhook = webhookFlag === 'true'
+    ? { endpoints: webhookId !== undefined ? 'one' : 'all', ...(webhookId !== undefined ? { endpointId: webhookId } : {}), ...(webhookMetadata !== undefined ? { metadata: parseWebhookMetadata(webhookMetadata) } : {}) }
+    : { endpoints: 'none' };
   return {
-    params: { api: 'elevenlabs', ...(model.model ? { model: model.model } : {}), ...(language.language ? { language: language.language } : {}), timestampsGranularity: granularity === 'none' ? 'none' : 'word' },
+    params: { api: 'elevenlabs', webhook, ...(model.model ? { model: model.model } : {}), ...(language.language ? { language: language.language } : {}), timestampsGranularity: granularity === 'none' ? 'none' : 'word' },
     timestamps: granularity,
+    webhook: webhookFlag === 'true',
     notApplied: [...notApplied].sort(),
   };
 }
@@ -124,8 +137,21 @@ async function convert(deps: ElevenLabsDeps, ctx: AuthedRequestContext): Promise
     url: { field: CLOUD_URL_FIELD, fetch: urlSource(deps, CLOUD_URL_FIELD) },
   });
   const request = parsed ?? parseElevenLabsFields(upload.fields);
+  if (request.webhook && request.params.webhook?.endpoints === 'all') {
+    try {
+      requireSomeEndpoint(ctx.principal.tenantId, deps.webhooks);
+    } catch (err) {
+      await sink.discard();
+      throw err;
+    }
+  }
   const created = await queueJob(deps, ctx, sink, request.params);
   ctx.res.setHeader('request-id', ctx.requestId);
+  if (request.webhook) {
+    // ElevenLabs' asynchronous answer: the result goes to the webhook endpoint(s).
+    sendJson(ctx.res, 200, { message: 'Request accepted. The transcription result will be sent to the webhook endpoint(s).', request_id: ctx.requestId, transcription_id: created.jobId });
+    return;
+  }
   const result = await waitForTranscript(deps.outcomes, deps.store, created.jobId, deps.syncTimeoutMs);
   if (result.kind !== 'completed') {
     if (result.kind === 'timeout') ctx.log.warn({ [LOG.jobId]: created.jobId, timeout_ms: deps.syncTimeoutMs }, 'synchronous ElevenLabs answer timed out; the job continues');

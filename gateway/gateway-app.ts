@@ -15,6 +15,7 @@ import { createApiKeyAuthenticator } from './auth.js';
 import { Router, createRequestHandler, type AccessDenial, type RequestContext, type RouteSpec } from './http-server.js';
 import { newEventId } from './ids.js';
 import { keyRoutes } from './keys/key-routes.js';
+import { webhookRoutes, type WebhookRoutesDeps } from './webhooks/webhook-routes.js';
 import { auditRoutes, type AuditReader } from './audit-routes.js';
 import type { KeyStore } from './keys/key-store.js';
 import type { RequestLimiter } from './limits/request-limiter.js';
@@ -26,7 +27,7 @@ import type { ArtifactStore, JobEventPublisher, JobOutcomeWaiter, JobReader, Tra
 import { ModelInventory, checkedAliases, modelOfEngine, modelRoutes } from './models.js';
 import { realtimeSessionRoutes, type SessionEventPublisher, type SessionHistoryReader } from './realtime-sessions.js';
 import { DEFAULT_OPENAI_ALIASES, transcriptionRoutes, type OpenAiSyncResponder, type TranscriptRenderers, type TranscriptionsDeps } from './transcriptions.js';
-import { UrlAllowList } from './url-audio.js';
+import { UrlAllowList } from '../core/network-policy.js';
 import { openApiDocument } from './openapi.js';
 import { translationRoutes } from './openai-translation.js';
 import { sendJson } from './http-exchange.js';
@@ -79,6 +80,8 @@ export interface GatewayDeps {
   readonly retentionDefaultDays?: (tenantId: string) => number;
   /** Issued API keys and `/v1/keys`; without it only DALSTON_API_KEY is accepted and `/v1/keys` is absent. */
   readonly keys?: KeyStore;
+  /** Tenant webhook endpoints and their delivery logs (`/v1/webhooks`); also enables `webhook_url` on jobs. */
+  readonly webhooks?: Omit<WebhookRoutesDeps, 'publisher' | 'clock' | 'bootstrapKey'>;
 }
 
 export interface GatewayApp {
@@ -156,6 +159,7 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
     ...(deps.admission ? { admission: deps.admission } : {}),
     ...(deps.concurrency ? { concurrency: deps.concurrency } : {}),
     ...(deps.retentionDefaultDays ? { retentionDefaultDays: deps.retentionDefaultDays } : {}),
+    ...(deps.webhooks ? { webhooks: { allow: deps.webhooks.allow, endpoints: deps.webhooks.endpoints } } : {}),
   };
   for (const route of transcriptionRoutes(transcriptionDeps)) router.add(route);
   for (const route of translationRoutes(transcriptionDeps)) router.add(route);
@@ -168,6 +172,7 @@ export function createGatewayApp(deps: GatewayDeps): GatewayApp {
   }
   if (inventory) for (const route of modelRoutes(inventory)) router.add(route);
   if (deps.audit) for (const route of auditRoutes(deps.audit)) router.add(route);
+  if (deps.webhooks) for (const route of webhookRoutes({ ...deps.webhooks, publisher: deps.publisher, clock: deps.clock ?? systemClock, bootstrapKey: apiKey })) router.add(route);
   if (deps.keys) for (const route of keyRoutes({ keys: deps.keys, publisher: deps.publisher, clock: deps.clock ?? systemClock, bootstrapKey: apiKey })) router.add(route);
 
   const handler = createRequestHandler({

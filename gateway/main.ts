@@ -20,6 +20,10 @@ import { createOpenAiResponder } from './openai-transcription.js';
 import { KafkaBacklog } from './adapters/kafka-backlog.js';
 import { KafkaJobIngress } from './kafka-job-ingress.js';
 import { KafkaKeyStore } from './adapters/kafka-key-store.js';
+import { KafkaEndpointStore } from '../webhooks/endpoint-store.js';
+import { ClickHouseDeliveryLog } from './adapters/clickhouse-delivery-log.js';
+import { KafkaDeliveryScheduler } from './adapters/kafka-delivery-scheduler.js';
+import { UrlAllowList } from '../core/network-policy.js';
 import { KafkaUsageLedger } from './adapters/kafka-usage-ledger.js';
 import { RequestLimiter } from './limits/request-limiter.js';
 import { TenantAdmission } from './limits/tenant-admission.js';
@@ -57,6 +61,12 @@ runService(SERVICE.gateway, async (config, log) => {
     groupId: `${config.topicPrefix.replace(/\.$/, '')}-gateway-keys-${randomUUID()}`,
   });
   await keys.start();
+  // Tenant webhook endpoints, read before the first request (the webhook worker holds the same table).
+  const webhookEndpoints = new KafkaEndpointStore({
+    kafka: streams.kafka, admin: streams.admin, producer: streams.producer, deadLetter: streams.deadLetter, topicPrefix: config.topicPrefix, log,
+    groupId: `${config.topicPrefix.replace(/\.$/, '')}-gateway-webhooks-${randomUUID()}`,
+  });
+  await webhookEndpoints.start();
   // Per-tenant request limits, counted across gateways through tenants.usage (only when some limit is set).
   const limitTable = parseTenantLimits(config.tenantLimits ?? '');
   const usage = limitTable.any
@@ -73,6 +83,10 @@ runService(SERVICE.gateway, async (config, log) => {
     ...(concurrency ? { concurrency } : {}),
     retentionDefaultDays: (tenantId) => limitTable.limitsFor(tenantId).retentionDays,
     audit: new ClickHouseAuditReader(clickhouse),
+    webhooks: {
+      endpoints: webhookEndpoints, deliveries: new ClickHouseDeliveryLog(clickhouse), scheduler: new KafkaDeliveryScheduler(streams.producer, config.topicPrefix),
+      allow: new UrlAllowList(config.webhookAllowHosts ?? []), secretOverlapMs: config.webhookSecretOverlapSeconds * 1000,
+    },
     publisher: new KafkaJobPublisher(streams.producer, config.topicPrefix),
     reader: new ClickHouseJobReader(clickhouse),
     store,
@@ -123,6 +137,7 @@ runService(SERVICE.gateway, async (config, log) => {
       await outcomes.close();
       await progress.close();
       await keys.close();
+      await webhookEndpoints.close();
       await usage?.close();
       await streams.close();
       await clickhouse.close();

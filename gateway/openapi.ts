@@ -4,7 +4,7 @@
  * they start with (a plain GET answers 426). `./dalston test` fuzzes the running stack from this document with
  * schemathesis (test/e2e/openapi-fuzz.test.ts), so a route that drifts from it shows.
  */
-import { JOB_STATUSES, SCOPES } from '../streams/index.js';
+import { JOB_STATUSES, SCOPES, WEBHOOK_EVENTS } from '../streams/index.js';
 import { DEEPGRAM_LISTEN_PATH } from './deepgram-listen.js';
 import { ELEVENLABS_STT_PATH } from './elevenlabs-speech-to-text.js';
 import { REALTIME_SESSIONS_PATH } from './realtime-sessions.js';
@@ -43,6 +43,8 @@ const submitFields: Record<string, Schema> = {
   response_format: str({ enum: ['json', 'text', 'srt', 'vtt', 'verbose_json'], description: 'OpenAI mode only.' }),
   vad: str({ enum: ['true', 'false'], description: 'Also run the Silero VAD stage.' }),
   retention: str({ description: 'How long the job is kept after it ends: keep, none, or a duration such as 30d, 12h, 90m, 45s (bare number: days).' }),
+  webhook_url: str({ description: 'http(s) URL the job\'s outcome is POSTed to, signed (Standard Webhooks) with the tenant\'s job signing secret (GET /v1/webhooks/job-signing-secret).' }),
+  webhook_metadata: str({ description: 'A JSON object (at most 16 KB) echoed in the webhook payload as data.webhook_metadata; needs webhook_url.' }),
   ...Object.fromEntries(OPENAI_FIELDS.map((f) => [f, str({ description: 'OpenAI mode only.' })])),
 };
 
@@ -55,6 +57,15 @@ const SCHEMAS: Record<string, Schema> = {
   JobList: obj({ data: { type: 'array', items: ref('Job') }, has_more: { type: 'boolean' }, next_cursor: { type: 'string', nullable: true } }, ['data', 'has_more']),
   Session: obj({ id: str(), status: str() }, ['id', 'status']),
   ApiKey: obj({ id: str(), name: str(), tenant: str(), scopes: { type: 'array', items: str() }, status: str({ enum: ['active', 'expired', 'revoked'] }) }, ['id', 'tenant', 'scopes', 'status']),
+  WebhookEndpoint: obj({
+    id: str(), object: str(), tenant: str(), url: str(), events: { type: 'array', items: str({ enum: [...WEBHOOK_EVENTS, '*'] }) }, description: str(), enabled: { type: 'boolean' },
+    created_at: str(), updated_at: str(), secret_created_at: str(), previous_secret_expires_at: { type: 'string', nullable: true },
+  }, ['id', 'url', 'events', 'enabled']),
+  WebhookEndpointWithSecret: obj({ id: str(), url: str(), events: { type: 'array', items: str() }, secret: str() }, ['id', 'secret']),
+  WebhookDelivery: obj({
+    id: str(), event_type: str(), subject_id: str(), status: str({ enum: ['delivered', 'pending', 'failed', 'refused', 'dropped'] }), attempts: int(),
+    next_attempt_at: { type: 'string', nullable: true }, attempt_log: { type: 'array', items: { type: 'object' } },
+  }, ['id', 'status', 'attempts', 'attempt_log']),
   ApiKeyCreated: obj({ id: str(), key: str(), tenant: str(), scopes: { type: 'array', items: str() } }, ['id', 'key']),
   SessionList: obj({ sessions: { type: 'array', items: ref('Session') } }, ['sessions']),
   OpenAiTranscription: obj({ text: str() }),
@@ -187,6 +198,52 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
           parameters: [query('tenant', 'Bootstrap key only: one tenant\'s keys.')],
         }),
       },
+      '/v1/webhooks': {
+        post: op('Register a webhook endpoint (scope webhooks); the signing secret is shown this once', { 201: json(ref('WebhookEndpointWithSecret'), 'Registered.') }, {
+          requestBody: {
+            required: true,
+            content: {
+              'application/json': {
+                schema: obj({
+                  url: str({ description: 'http(s); private, loopback and link-local targets are refused unless DALSTON_WEBHOOK_ALLOW_HOSTS lists them.' }),
+                  events: { type: 'array', items: str({ enum: [...WEBHOOK_EVENTS, '*'] }) }, description: str(), enabled: { type: 'boolean' }, tenant: str(),
+                }, ['url']),
+              },
+            },
+          },
+        }),
+        get: op('The tenant\'s webhook endpoints', { 200: json(obj({ data: { type: 'array', items: ref('WebhookEndpoint') } }, ['data']), 'The endpoints, never their secrets.') }, {
+          parameters: [query('tenant', 'Bootstrap key only: one tenant\'s endpoints.')],
+        }),
+      },
+      '/v1/webhooks/job-signing-secret': {
+        get: op('The secret deliveries to jobs\' own webhook_url are signed with', { 200: json(obj({ tenant: str(), secret: str() }, ['tenant', 'secret']), 'The tenant\'s job signing secret.') }),
+      },
+      '/v1/webhooks/{id}': {
+        get: op('A webhook endpoint', { 200: json(ref('WebhookEndpoint'), 'The endpoint.') }, { parameters: [pathParam('id', 'Endpoint id (`wh_…`).')] }),
+        patch: op('Change a webhook endpoint', { 200: json(ref('WebhookEndpoint'), 'Changed.') }, {
+          parameters: [pathParam('id', 'Endpoint id (`wh_…`).')],
+          requestBody: { required: true, content: { 'application/json': { schema: obj({ url: str(), events: { type: 'array', items: str({ enum: [...WEBHOOK_EVENTS, '*'] }) }, description: str(), enabled: { type: 'boolean' } }) } } },
+        }),
+        delete: op('Delete a webhook endpoint (pending deliveries to it are dropped)', { 200: json(obj({ id: str(), deleted: { type: 'boolean' } }, ['id', 'deleted']), 'Deleted.') }, {
+          parameters: [pathParam('id', 'Endpoint id (`wh_…`).')],
+        }),
+      },
+      '/v1/webhooks/{id}/rotate-secret': {
+        post: op('A new signing secret; the previous one signs beside it for DALSTON_WEBHOOK_SECRET_OVERLAP_SECONDS', { 200: json(ref('WebhookEndpointWithSecret'), 'Rotated: the new secret, shown this once.') }, {
+          parameters: [pathParam('id', 'Endpoint id (`wh_…`).')],
+        }),
+      },
+      '/v1/webhooks/{id}/deliveries': {
+        get: op('The endpoint\'s deliveries, newest first, each with its attempts', { 200: json(obj({ data: { type: 'array', items: ref('WebhookDelivery') } }, ['data']), 'Deliveries.') }, {
+          parameters: [pathParam('id', 'Endpoint id (`wh_…`).'), query('status', 'delivered, pending, failed, refused or dropped.'), query('limit', '1–100.', int({ minimum: 1 }))],
+        }),
+      },
+      '/v1/webhooks/{id}/deliveries/{delivery_id}/retry': {
+        post: op('Send a delivery again now (same webhook-id and body)', { 202: json(obj({ id: str(), status: str(), attempt: int() }, ['id', 'attempt']), 'Scheduled.') }, {
+          parameters: [pathParam('id', 'Endpoint id (`wh_…`).'), pathParam('delivery_id', 'Delivery id (`msg_…`, the webhook-id).')],
+        }),
+      },
       '/v1/audit': {
         get: op('The audit trail, newest first (admin; a tenant sees its own)', {
           200: json(obj({ data: { type: 'array', items: { type: 'object' } }, next_cursor: { type: 'string', nullable: true } }, ['data']), 'A page.'),
@@ -222,7 +279,9 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
         }, { parameters: [sessionIdParam] }),
       },
       [ELEVENLABS_STT_PATH]: {
-        post: op('ElevenLabs speech-to-text (synchronous)', { 200: json(ref('ElevenLabsTranscript'), 'The transcript.') }, {
+        post: op('ElevenLabs speech-to-text (synchronous, or with webhook=true accepted at once)', {
+          200: json({ anyOf: [ref('ElevenLabsTranscript'), obj({ message: str(), request_id: str(), transcription_id: str() }, ['message', 'transcription_id'])] }, 'The transcript, or the acceptance of a webhook=true request.'),
+        }, {
           requestBody: {
             required: true,
             content: {
@@ -230,6 +289,8 @@ export function openApiDocument(serverUrl?: string): Record<string, unknown> {
                 schema: obj({
                   model_id: str(), file: str({ format: 'binary' }), cloud_storage_url: str(), language_code: str(),
                   timestamps_granularity: str({ enum: ['none', 'word', 'character'] }), diarize: str(), num_speakers: str(), tag_audio_events: str(),
+                  webhook: str({ enum: ['true', 'false'], description: 'true: answer at once; the tenant\'s endpoints (or the one webhook_id names) receive the result.' }),
+                  webhook_id: str(), webhook_metadata: str({ description: 'A JSON object echoed in the webhook payload.' }),
                 }, ['model_id']),
               },
             },

@@ -56,6 +56,16 @@ export const ROUTE_ACCESS: Readonly<Record<string, RouteAccess>> = {
   'DELETE /v1/keys/:id': 'admin',
   'GET /v1/audit': 'admin',
 
+  'POST /v1/webhooks': 'webhooks',
+  'GET /v1/webhooks': 'webhooks',
+  'GET /v1/webhooks/job-signing-secret': 'webhooks',
+  'GET /v1/webhooks/:id': 'webhooks',
+  'PATCH /v1/webhooks/:id': 'webhooks',
+  'DELETE /v1/webhooks/:id': 'webhooks',
+  'POST /v1/webhooks/:id/rotate-secret': 'webhooks',
+  'GET /v1/webhooks/:id/deliveries': 'webhooks',
+  'POST /v1/webhooks/:id/deliveries/:delivery_id/retry': 'webhooks',
+
   // Kafka ingress: a signed job.request on jobs.requests submits a job.
   'KAFKA jobs.requests': 'jobs:write',
 };

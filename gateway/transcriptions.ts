@@ -13,6 +13,7 @@ import { HttpError, badRequest, conflict, notFound } from './errors.js';
 import { admitJob, type JobAdmission } from './job-admission.js';
 import type { TenantAdmission } from './limits/tenant-admission.js';
 import { effectiveRetention, parseRetention } from './retention.js';
+import { WEBHOOK_METADATA_MAX_BYTES, checkedJobWebhook, parseWebhookMetadata, type JobWebhooks } from './webhooks/job-webhook.js';
 import { sendJson, sendText } from './http-exchange.js';
 import type { AuthedRequestContext, RouteSpec } from './http-server.js';
 import { newEventId } from './ids.js';
@@ -22,7 +23,8 @@ import type { ArtifactStore, JobEventPublisher, JobLabels, JobReader, JobView, N
 import { traceWaterfall } from './trace-view.js';
 import { jobListingRoutes } from './job-listing.js';
 import { receiveSmallJson, receiveUpload, type FileSink, type ReceivedFile } from './upload.js';
-import { fetchUrlInto, type UrlAllowList, type UrlFetchPolicy } from './url-audio.js';
+import type { UrlAllowList } from '../core/network-policy.js';
+import { fetchUrlInto, type UrlFetchPolicy } from './url-audio.js';
 import { JobAudioSink, inSpan, newJobSlot } from './audio-intake.js';
 import { sendArtifact } from './artifact-download.js';
 
@@ -47,12 +49,12 @@ export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 
 /** The accepted form fields of a submission besides `file`. */
 /** `audio_url` names the audio instead of a `file` part (fetched by the gateway, see gateway/url-audio.ts). */
-export const SUBMIT_FIELDS = ['language', 'model', 'timestamps_granularity', 'response_format', 'vad', 'audio_url', 'retention'] as const;
+export const SUBMIT_FIELDS = ['language', 'model', 'timestamps_granularity', 'response_format', 'vad', 'audio_url', 'retention', 'webhook_url', 'webhook_metadata'] as const;
 /** Fields of OpenAI's transcription request, accepted only with an OpenAI model. */
 export const OPENAI_FIELDS = ['prompt', 'temperature', 'timestamp_granularities[]', 'stream'] as const;
 /** Longest value of a text field: none of them is free text except a prompt and a URL. */
 const DEFAULT_FIELD_MAX_CHARS = 256;
-const FIELD_MAX_CHARS: Readonly<Record<string, number>> = { prompt: 4096, audio_url: 8192 };
+const FIELD_MAX_CHARS: Readonly<Record<string, number>> = { prompt: 4096, audio_url: 8192, webhook_url: 2048, webhook_metadata: WEBHOOK_METADATA_MAX_BYTES };
 /** OpenAI sends one `timestamp_granularities[]` field per value. */
 const REPEATABLE_FIELDS: ReadonlySet<string> = new Set(['timestamp_granularities[]']);
 
@@ -133,6 +135,15 @@ export function parseSubmitFields(
   }
   const retention = seen.get('retention');
   if (retention !== undefined && retention !== '') params.retentionSeconds = parseRetention(retention);
+  const webhookUrl = seen.get('webhook_url');
+  const webhookMetadata = seen.get('webhook_metadata');
+  if (webhookMetadata !== undefined && webhookMetadata !== '' && (webhookUrl === undefined || webhookUrl === '')) {
+    // Endpoints hear of every job of the tenant; metadata travels with a job's own webhook.
+    throw badRequest('webhook_metadata needs webhook_url');
+  }
+  if (webhookUrl !== undefined && webhookUrl !== '') {
+    params.webhook = { url: webhookUrl, endpoints: 'all', ...(webhookMetadata ? { metadata: parseWebhookMetadata(webhookMetadata) } : {}) };
+  }
   const granularity = seen.get('timestamps_granularity');
   if (granularity !== undefined && granularity !== '') {
     if (!includes(TIMESTAMP_GRANULARITIES, granularity)) {
@@ -253,6 +264,8 @@ export interface TranscriptionsDeps {
   readonly admission?: JobAdmission | undefined;
   /** Per-tenant concurrency limits (gateway/limits/concurrency-admission.ts). */
   readonly concurrency?: TenantAdmission | undefined;
+  /** Webhooks (a job's `webhook_url`, ElevenLabs `webhook=true`); without it a job's own URL answers 501. */
+  readonly webhooks?: JobWebhooks | undefined;
   /** A tenant's default retention in days (0: keep), for jobs that do not ask for one. */
   readonly retentionDefaultDays?: ((tenantId: string) => number) | undefined;
 }
@@ -358,6 +371,14 @@ export async function queueJob(deps: TranscriptionsDeps, ctx: JobOrigin, sink: J
       throw badRequest(problem);
     }
   }
+  let webhook: Awaited<ReturnType<typeof checkedJobWebhook>>;
+  try {
+    webhook = await checkedJobWebhook(params.webhook, tenantId, deps.webhooks);
+  } catch (err) {
+    await sink.discard().catch(() => undefined);
+    throw err;
+  }
+  if (webhook !== undefined) params = { ...params, webhook };
   // A tenant's concurrent-job limit, decided once the request is known to be good (a refused upload is not counted).
   // Kafka requests wait in their topic instead: that queue is theirs.
   const refusal = params.api !== 'kafka' ? await deps.concurrency?.admit(tenantId, 'job', jobId) : undefined;

@@ -11,7 +11,7 @@ import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { artifactKeys } from '../storage/index.js';
 import { TEST_API_KEY, makeWav, startHarness } from './test-harness.js';
-import { UrlAllowList } from './url-audio.js';
+import { UrlAllowList } from '../core/network-policy.js';
 
 /** A loopback server: /a.wav (the WAV), /big (over the limit), /slow (never answers), /gone (404), /to?u=… (302). */
 async function audioServer(wav: Buffer): Promise<{ server: Server; port: number }> {

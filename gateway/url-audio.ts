@@ -6,10 +6,10 @@
  * DNS lookup, so a name cannot resolve to a public address for the check and a private one for the connection),
  * and again on every redirect. Size and time are bounded.
  */
-import { lookup as dnsLookup, type LookupAddress } from 'node:dns';
 import { request as httpRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { BlockList, isIP, type LookupFunction } from 'node:net';
+import { isIP } from 'node:net';
+import { guardedLookup, type UrlAllowList } from '../core/network-policy.js';
 import { posix } from 'node:path';
 import { HttpError, badRequest } from './errors.js';
 import { byteLimit, fileTooLarge, type FileSink, type ReceivedFile } from './upload.js';
@@ -23,76 +23,8 @@ export interface UrlFetchPolicy {
   readonly maxRedirects?: number;
 }
 
-/** Ranges that are not the public internet (RFC 6890 and friends). */
-const NOT_PUBLIC = new BlockList();
-for (const [net, prefix] of [
-  ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['127.0.0.0', 8], ['169.254.0.0', 16], ['172.16.0.0', 12], ['192.0.0.0', 24],
-  ['192.0.2.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15], ['198.51.100.0', 24], ['203.0.113.0', 24], ['224.0.0.0', 4], ['240.0.0.0', 4],
-] as const) NOT_PUBLIC.addSubnet(net, prefix, 'ipv4');
-for (const [net, prefix] of [['::', 128], ['::1', 128], ['fc00::', 7], ['fe80::', 10], ['ff00::', 8], ['64:ff9b::', 96], ['2001:db8::', 32]] as const) {
-  NOT_PUBLIC.addSubnet(net, prefix, 'ipv6');
-}
-
-const familyOf = (address: string): 'ipv4' | 'ipv6' => (isIP(address) === 6 ? 'ipv6' : 'ipv4');
-
-/** An IPv4 address written as IPv6 (::ffff:a.b.c.d) is judged as the IPv4 address it is. */
-function unmapped(address: string): string {
-  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-  return m?.[1] ?? address;
-}
-
-/** DALSTON_URL_ALLOW_HOSTS, parsed once: host names, and addresses or CIDR blocks, fetched although not public. */
-export class UrlAllowList {
-  readonly #names = new Set<string>();
-  readonly #blocks = new BlockList();
-
-  constructor(entries: readonly string[]) {
-    for (const raw of entries) {
-      const entry = raw.trim().toLowerCase();
-      if (entry === '') continue;
-      const [net, prefix] = entry.split('/');
-      if (net !== undefined && isIP(net)) {
-        if (prefix === undefined) this.#blocks.addAddress(net, familyOf(net));
-        else this.#blocks.addSubnet(net, Number(prefix), familyOf(net));
-      } else {
-        this.#names.add(entry);
-      }
-    }
-  }
-
-  allowsName(hostname: string): boolean {
-    return this.#names.has(hostname.toLowerCase());
-  }
-
-  /** Whether the server may connect to `address`: a public one, or one allow-listed. */
-  allowsAddress(address: string): boolean {
-    const a = unmapped(address);
-    return !NOT_PUBLIC.check(a, familyOf(a)) || this.#blocks.check(a, familyOf(a));
-  }
-}
-
 const refused = (host: string, address: string) =>
   new HttpError(400, 'url_not_allowed', `the URL's host ${host} is a private, loopback or link-local address (${address}); the server does not fetch from it unless it is allow-listed`);
-
-/** dns.lookup that refuses non-public addresses: net calls it for the connection itself. */
-function guardedLookup(allow: UrlAllowList): LookupFunction {
-  return (hostname, options, callback) => {
-    dnsLookup(hostname, { ...options, all: true }, (err, addresses: LookupAddress[]) => {
-      if (err) {
-        callback(err, '', 0);
-        return;
-      }
-      const bad = allow.allowsName(hostname) ? undefined : addresses.find((a) => !allow.allowsAddress(a.address));
-      if (bad) {
-        callback(refused(hostname, bad.address), '', 0);
-        return;
-      }
-      const first = addresses[0];
-      if (options.all) (callback as unknown as (e: null, a: LookupAddress[]) => void)(null, addresses);
-      else callback(null, first?.address ?? '', first?.family ?? 4);
-    });
-  };
-}
 
 function parseUrl(raw: string, base?: URL): URL {
   let url: URL;
@@ -110,7 +42,7 @@ function get(url: URL, allow: UrlAllowList, signal: AbortSignal): Promise<Incomi
   const host = url.hostname.replace(/^\[|\]$/g, '');
   // net skips the lookup for a literal address, so those are checked here.
   if (isIP(host) && !allow.allowsName(host) && !allow.allowsAddress(host)) throw refused(host, host);
-  const options: RequestOptions = { method: 'GET', signal, lookup: guardedLookup(allow), headers: { 'user-agent': 'dalston-url-fetch', accept: 'audio/*, video/*, */*' } };
+  const options: RequestOptions = { method: 'GET', signal, lookup: guardedLookup(allow, refused), headers: { 'user-agent': 'dalston-url-fetch', accept: 'audio/*, video/*, */*' } };
   return new Promise((resolve, reject) => {
     const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, options, resolve);
     req.on('error', reject);

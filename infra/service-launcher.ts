@@ -11,7 +11,7 @@ import { SERVICE } from '../core/observability-names.js';
 import { SetupError } from './errors.js';
 import { freePort } from './ports.js';
 
-export type ServiceKind = 'gateway' | 'actors' | 'engine' | 'realtime';
+export type ServiceKind = 'gateway' | 'actors' | 'engine' | 'realtime' | 'webhooks';
 
 export interface ServiceSpec {
   /** Unique name: log file and messages. */
@@ -24,9 +24,9 @@ export interface ServiceSpec {
   readonly env?: Readonly<Record<string, string>>;
 }
 
-const ENTRY: Record<ServiceKind, string> = { gateway: 'gateway/main.js', actors: 'actors/main.js', engine: 'engines/main.js', realtime: 'engines/realtime/main.js' };
-const PORT_VAR: Record<ServiceKind, string> = { gateway: 'DALSTON_GATEWAY_PORT', actors: 'DALSTON_ACTORS_PORT', engine: 'DALSTON_ENGINE_PORT', realtime: 'DALSTON_REALTIME_ENGINE_PORT' };
-const SERVICE_NAME: Record<ServiceKind, string> = { gateway: SERVICE.gateway, actors: SERVICE.orchestrator, engine: SERVICE.engine, realtime: SERVICE.realtime };
+const ENTRY: Record<ServiceKind, string> = { gateway: 'gateway/main.js', actors: 'actors/main.js', engine: 'engines/main.js', realtime: 'engines/realtime/main.js', webhooks: 'webhooks/main.js' };
+const PORT_VAR: Record<ServiceKind, string> = { gateway: 'DALSTON_GATEWAY_PORT', actors: 'DALSTON_ACTORS_PORT', engine: 'DALSTON_ENGINE_PORT', realtime: 'DALSTON_REALTIME_ENGINE_PORT', webhooks: 'DALSTON_WEBHOOKS_PORT' };
+const SERVICE_NAME: Record<ServiceKind, string> = { gateway: SERVICE.gateway, actors: SERVICE.orchestrator, engine: SERVICE.engine, realtime: SERVICE.realtime, webhooks: SERVICE.webhooks };
 
 export class ServiceProcess {
   readonly exited: Promise<number | null>;

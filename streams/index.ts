@@ -15,3 +15,8 @@ export { connectStreams, type ConnectStreamsOptions, type StreamRuntime } from '
 export { SCOPES, checkKeyStoreRecord, decodeKeyStoreRecord, encodeKeyStoreRecord, keyStoreRecordKey, type ApiKeyRecord, type ApiKeyUsed, type KeyStoreRecord, type Scope } from './api-key-records.js';
 export { ADMISSION_KINDS, checkUsageRecord, decodeUsageRecord, encodeUsageRecord, type AdmissionKind, type UsageRecord } from './tenant-usage-records.js';
 export { ReadPosition } from './read-position.js';
+export {
+  WEBHOOK_EVENTS, checkWebhookDeliveryRecord, checkWebhookEndpointRecord, decodeWebhookDeliveryRecord, decodeWebhookEndpointRecord, encodeJsonRecord,
+  type SealedWebhookSecret, type WebhookDeliveryFinished, type WebhookDeliveryRecord, type WebhookDeliveryScheduled, type WebhookEndpointRecord, type WebhookEventType,
+} from './webhook-records.js';
+export { CompactedTopicTail, type CompactedTopicTailOptions } from './compacted-topic-tail.js';

@@ -16,6 +16,19 @@ export type Stage = string;
 
 const failure = object({ name: str, code: str, message: str, retryable: bool });
 
+/**
+ * Who hears of a job's end by webhook: the tenant's endpoints subscribed to the event (all of them, only
+ * `endpointId`, or none: ElevenLabs jobs only with `webhook=true`), and the job's own `url` if it named one.
+ */
+const jobWebhook = object({
+  url: optional(str),
+  /** JSON object text, base64url-encoded, echoed in the payload's `data.webhook_metadata`. */
+  metadata: optional(str),
+  endpoints: oneOf(['all', 'one', 'none'] as const),
+  endpointId: optional(str),
+});
+export type JobWebhook = ReturnType<typeof jobWebhook>;
+
 // ---- Job parameters and audio reference (inside job.created) ----
 const jobParams = object({
   /** ISO 639-1 code or 'auto'. */
@@ -38,6 +51,8 @@ const jobParams = object({
    * outcome has been delivered (RETENTION_NONE_GRACE_MS after it ended). Absent: kept until deleted.
    */
   retentionSeconds: optional(int),
+  /** Webhook delivery of the job's end (see jobWebhook below). */
+  webhook: optional(jobWebhook),
 });
 export type JobParams = ReturnType<typeof jobParams>;
 
@@ -131,7 +146,7 @@ const taskFact = object({
 export const AUDIT_EVENT_TYPES = [
   'job.created', 'job.completed', 'job.failed', 'job.cancelled', 'job.deleted', 'artifact.read', 'transcript.exported',
   'pii.redaction_run', 'data.deleted', 'realtime.session.completed', 'realtime.session.deleted',
-  'api_key.created', 'api_key.revoked', 'access.denied',
+  'api_key.created', 'api_key.revoked', 'access.denied', 'webhook.changed',
 ] as const;
 const auditEvent = object({
   v, type: literal('analytics.audit_event'), time: int, eventId: str, eventType: oneOf(AUDIT_EVENT_TYPES), tenantId: str,
@@ -172,6 +187,8 @@ const jobOutcome = object({
   /** Artifact-store key of transcript.json (completed jobs). */
   transcriptKey: optional(str),
   error: optional(failure),
+  /** Absent: the tenant's subscribed endpoints hear of it, nobody else. */
+  webhook: optional(jobWebhook),
 });
 export const checkJobResult = union({ 'job.outcome': jobOutcome });
 export type JobOutcome = ReturnType<typeof jobOutcome>;

@@ -100,6 +100,24 @@ export const TENANT_USAGE: TopicDefinition = {
   config: { 'retention.ms': '600000' },
 };
 /**
+ * Compacted: every tenant webhook endpoint (URL, events, sealed signing secrets) keyed by endpoint id. One partition:
+ * gateways (the webhooks API) and webhook workers (delivery) read all of it into memory and tail it.
+ */
+export const WEBHOOK_ENDPOINTS: TopicDefinition = {
+  name: 'webhooks.endpoints', partitions: 1, cleanupPolicy: 'compact', producers: 'gateways (webhooks API)', consumers: 'every gateway and webhook worker',
+  config: { 'min.cleanable.dirty.ratio': '0.1', 'segment.ms': '600000' },
+};
+/**
+ * The durable retry schedule of webhook deliveries, keyed by delivery id (all of a delivery's records on one
+ * partition, in order). Retention outlives the longest gap between two records of a delivery (the longest back-off)
+ * many times over.
+ */
+export const WEBHOOK_DELIVERIES: TopicDefinition = {
+  name: 'webhooks.deliveries', partitions: 6, cleanupPolicy: 'delete',
+  producers: 'webhook workers (events fanned out, attempts rescheduled), gateways (manual redelivery)', consumers: 'webhook workers (group <prefix>-webhooks)',
+  config: { 'retention.ms': String(7 * 24 * 3600 * 1000) },
+};
+/**
  * One small reply topic per gateway instance (created by that gateway): results reach the process holding the socket
  * without every gateway reading every session's results.
  */
@@ -113,6 +131,7 @@ export function realtimeReplyTopic(gatewayId: string): TopicDefinition {
 /** Topics every stack has whatever engines it runs. */
 export const SHARED_TOPICS: readonly TopicDefinition[] = [
   JOB_EVENTS, JOB_STATE, TASK_CONTROL, ANALYTICS, JOB_REQUESTS, JOB_RESULTS, JOB_PROGRESS, DEAD_LETTER, REALTIME_INPUT, REALTIME_EVENTS, SESSION_STATE, REALTIME_TOKENS, API_KEYS, TENANT_USAGE,
+  WEBHOOK_ENDPOINTS, WEBHOOK_DELIVERIES,
 ];
 
 /** The stage a task's work belongs to: per-channel stages (`transcribe_ch1`) and parts of a long file (`transcribe_part2`) are their base stage. */

@@ -126,6 +126,8 @@ export class ClickHouseJobReader implements JobReader {
     await this.ch.exec(`ALTER TABLE ${qualified(this.ch.database, 'jobs')} DELETE WHERE ${where} AND tenant_id = ${str(tenantId)}`);
     await this.ch.exec(`ALTER TABLE ${qualified(this.ch.database, 'tasks')} DELETE WHERE ${where}`);
     await this.ch.exec(`ALTER TABLE ${qualified(this.ch.database, 'job_labels')} DELETE WHERE ${where} AND tenant_id = ${str(tenantId)}`);
+    // The webhook delivery log keeps each payload (with the job's webhook_metadata): it goes with the job.
+    await this.ch.exec(`ALTER TABLE ${qualified(this.ch.database, 'webhook_deliveries')} DELETE WHERE subject_id = ${str(jobId)} AND tenant_id = ${str(tenantId)}`);
     const now = Date.now();
     const tombstone: JobRow = {
       job_id: jobId, tenant_id: tenantId, status: 'deleted', created_at: formatDateTime(now), created_ms: now, started_ms: 0,

@@ -4,7 +4,8 @@
  * enough here: the secret is 256 random bits, not a password, so a stolen record cannot be brute-forced, and a
  * slow KDF would cost every request milliseconds. Pure apart from the random source.
  */
-import { createCipheriv, createDecipheriv, createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { sealSecret, unsealSecret } from '../../core/sealed-secret.js';
 import { requestSigningSecret } from '../../streams/index.js';
 
 export const KEY_PREFIX = 'dk_';
@@ -42,27 +43,12 @@ export function secretMatches(secret: string, record: { readonly salt: string; r
   return expected.length === given.length && timingSafeEqual(given, expected);
 }
 
-function sealKey(bootstrapKey: string): Buffer {
-  return createHash('sha256').update(`dalston auth.keys seal v1\0${bootstrapKey}`, 'utf8').digest();
-}
-
-/** The key's Kafka request-signing secret, sealed for its record (base64url of iv ‖ tag ‖ ciphertext). */
+/** The key's Kafka request-signing secret, sealed for its record. */
 export function sealRequestSecret(key: string, bootstrapKey: string): string {
-  const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', sealKey(bootstrapKey), iv);
-  const body = Buffer.concat([cipher.update(requestSigningSecret(key), 'utf8'), cipher.final()]);
-  return Buffer.concat([iv, cipher.getAuthTag(), body]).toString('base64url');
+  return sealSecret(requestSigningSecret(key), bootstrapKey, 'auth.keys');
 }
 
 /** The request-signing secret of a record, or undefined when it has none or it was sealed under another key. */
 export function unsealRequestSecret(sealed: string | undefined, bootstrapKey: string): string | undefined {
-  if (sealed === undefined) return undefined;
-  const raw = Buffer.from(sealed, 'base64url');
-  try {
-    const decipher = createDecipheriv('aes-256-gcm', sealKey(bootstrapKey), raw.subarray(0, 12));
-    decipher.setAuthTag(raw.subarray(12, 28));
-    return Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8');
-  } catch {
-    return undefined;
-  }
+  return unsealSecret(sealed, bootstrapKey, 'auth.keys');
 }

@@ -50,6 +50,7 @@ function cliEnv(home: string, p: number[]): NodeJS.ProcessEnv {
     DALSTON_GATEWAY_PORT: String(p[0]), DALSTON_ACTORS_PORT: String(p[1]), DALSTON_ENGINE_PORT: String(p[2]),
     DALSTON_REALTIME_ENGINE_PORT: String(p[3]), DALSTON_SUPERVISOR_PORT: String(p[4]),
     DALSTON_KAFKA_PORT: String(p[5]), DALSTON_CLICKHOUSE_PORT: String(p[6]),
+    ...(p[7] !== undefined ? { DALSTON_WEBHOOKS_PORT: String(p[7]) } : {}),
   };
 }
 
@@ -76,8 +77,8 @@ async function restarted(port: number, old: number, timeoutMs = 90_000): Promise
 
 test('./dalston up: health answers; a SIGKILLed actor host and engine are restarted mid-job, the job completes once and the gateway never stops answering; Ctrl-C stops everything', { timeout: 360_000 }, async (t) => {
   const home = await freshHome('dalston-up-');
-  const p = await ports(7);
-  const [gatewayPort = 0, actorsPort = 0, enginePort0 = 0, , supervisorPort = 0, , clickhousePort = 0] = p;
+  const p = await ports(8);
+  const [gatewayPort = 0, actorsPort = 0, enginePort0 = 0, , supervisorPort = 0, , clickhousePort = 0, webhooksPort = 0] = p;
   // Every engine task takes 5 s more, so the job is still running when its processes are killed.
   // Beats every second: the killed engine's task is presumed lost after 3 s instead of 15.
   const env = {
@@ -99,7 +100,7 @@ test('./dalston up: health answers; a SIGKILLed actor host and engine are restar
     assert.equal(health.status, 200);
     const ready = await fetch(`http://127.0.0.1:${p[0]}/ready`);
     assert.equal(ready.status, 200, await ready.text());
-    for (const port of [p[1], p[2]]) assert.equal((await fetch(`http://127.0.0.1:${port}/health`)).status, 200);
+    for (const port of [p[1], p[2], webhooksPort]) assert.equal((await fetch(`http://127.0.0.1:${port}/health`)).status, 200);
     assert.ok(processesMentioning(home).length >= 2, 'Kafka and ClickHouse run with data under DALSTON_HOME');
     t.diagnostic(out.split('\n').filter((l) => /Kafka|ClickHouse|API:/.test(l)).join(' | '));
 

@@ -35,7 +35,7 @@ let wav: string;
 /** Keys of tenant `acme` by what they hold, and others. */
 const keys: Record<string, IssuedKey> = {};
 /** acme's resources the id routes are called on. */
-const acme = { job: '', taskId: '', deleteJob: '', elevenDeleteJob: '', session: '', deleteSession: '', deleteKey: '' };
+const acme = { job: '', taskId: '', deleteJob: '', elevenDeleteJob: '', session: '', deleteSession: '', deleteKey: '', webhook: '', deleteWebhook: '' };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -111,6 +111,8 @@ before(async () => {
       // Only the tenant of the rate-limit test is limited.
       DALSTON_TENANT_LIMITS: `throttled:requests_per_minute=${RATE_LIMIT};single:concurrent_jobs=1,concurrent_sessions=1;metered:audio_hours_per_day=0.001`,
       DALSTON_PURGE_INTERVAL_SECONDS: '1',
+      // The matrix registers webhook endpoints on loopback (nothing delivers to them: no webhook worker runs here).
+      DALSTON_WEBHOOK_ALLOW_HOSTS: '127.0.0.1',
     },
   });
   gateway2 = `http://127.0.0.1:${(await h.start({ name: 'gateway-2', kind: 'gateway' })).spec.port}`;
@@ -129,6 +131,16 @@ before(async () => {
   assert.equal(revoked.status, 200);
   keys['globex'] = await issue('globex admin', { tenant: 'globex', scopes: ['admin'] });
   acme.deleteKey = (await issue('acme to delete', { tenant: 'acme', scopes: ['jobs:read'] })).id;
+  const endpoint = async (): Promise<string> => {
+    const res = await fetch(`${h.gatewayUrl}/v1/webhooks`, {
+      method: 'POST', body: JSON.stringify({ url: 'http://127.0.0.1:9/acme' }), headers: { authorization: `Bearer ${keys['webhooks']?.key ?? ''}`, 'content-type': 'application/json' },
+    });
+    const body = (await res.json()) as { id: string };
+    assert.equal(res.status, 201, JSON.stringify(body));
+    return body.id;
+  };
+  acme.webhook = await endpoint();
+  acme.deleteWebhook = await endpoint();
 
   const write = keys['jobs:write']?.key ?? '';
   const read = keys['jobs:read']?.key ?? '';
@@ -161,17 +173,21 @@ interface Call {
 
 /** The id a template's `:id` stands for: `acme`'s resource of that route family (a deletable one for DELETE). */
 function concretePath(method: string, template: string): string {
-  const family = template.startsWith('/v1/keys') ? 'key' : template.startsWith('/v1/realtime/sessions') ? 'session' : 'job';
+  const family = template.startsWith('/v1/keys') ? 'key' : template.startsWith('/v1/realtime/sessions') ? 'session' : template.startsWith('/v1/webhooks') ? 'webhook' : 'job';
   const id = family === 'key' ? (method === 'DELETE' ? acme.deleteKey : keys['jobs:read']?.id ?? '')
+    : family === 'webhook' ? (method === 'DELETE' ? acme.deleteWebhook : acme.webhook)
     : family === 'session' ? (method === 'DELETE' ? acme.deleteSession : acme.session)
       : method === 'DELETE' ? (template.includes('speech-to-text') ? acme.elevenDeleteJob : acme.deleteJob) : acme.job;
-  return template.replace(':id', id).replace(':task_id', acme.taskId).replace(':format', 'srt').replace(':token_type', 'realtime_scribe');
+  return template.replace(':id', id).replace(':task_id', acme.taskId).replace(':format', 'srt').replace(':token_type', 'realtime_scribe')
+    .replace(':delivery_id', 'msg_000000000000000000000000');
 }
 
 async function bodyFor(method: string, template: string): Promise<{ body?: Blob | FormData | string; headers?: Record<string, string> }> {
   if (method === 'PATCH') return { body: JSON.stringify({ name: 'renamed by the matrix' }), headers: { 'content-type': 'application/json' } };
   if (method !== 'POST') return {};
   const audio = new Blob([await readFile(wav)]);
+  if (template === '/v1/webhooks') return { body: JSON.stringify({ url: 'http://127.0.0.1:9/matrix' }), headers: { 'content-type': 'application/json' } };
+  if (template.endsWith('/rotate-secret') || template.endsWith('/retry')) return {};
   if (template === '/v1/keys') return { body: JSON.stringify({ name: 'made in the matrix', scopes: ['jobs:read'] }), headers: { 'content-type': 'application/json' } };
   if (template === '/v1/listen') return { body: audio, headers: { 'content-type': 'audio/wav' } };
   if (template === '/v1/realtime/transcription_sessions') return { body: JSON.stringify({ input_audio_format: 'pcm16' }), headers: { 'content-type': 'application/json' } };
@@ -241,6 +257,7 @@ ROUTES.sort((a, b) => Number(a.method === 'DELETE') - Number(b.method === 'DELET
 const EXPECTED_OTHER: Readonly<Record<string, { status: number; why: string }>> = {
   'POST /v1/audio/transcriptions/:id/cancel': { status: 409, why: 'the job already completed' },
   'POST /v1/audio/translations': { status: 400, why: 'the model named is English-only' },
+  'POST /v1/webhooks/:id/deliveries/:delivery_id/retry': { status: 404, why: 'no delivery was ever made to the endpoint: no webhook worker runs in this test' },
 };
 
 function rightKey(access: RouteAccess): IssuedKey {
@@ -278,11 +295,14 @@ void test('every route of the access table: no, unknown, expired or revoked key 
   console.log(`authorisation matrix: ${seen.length} calls over ${ROUTES.length} routes\n  ${seen.join('\n  ')}`);
 });
 
-void test("tenant isolation: globex lists none of acme's jobs, sessions or keys, and acme's data is untouched by globex's attempts", async () => {
+void test("tenant isolation: globex lists none of acme's jobs, sessions, keys or webhooks, and acme's data is untouched by globex's attempts", async () => {
   const globex = withKey(keys['globex']?.key);
   const jobs = (await (await fetch(`${h.gatewayUrl}/v1/audio/transcriptions?limit=100`, { headers: globex })).json()) as { data: { id: string }[] };
   const sessions = (await (await fetch(`${h.gatewayUrl}/v1/realtime/sessions?limit=100`, { headers: globex })).json()) as { sessions: { id: string }[] };
   const theirKeys = (await (await fetch(`${h.gatewayUrl}/v1/keys`, { headers: globex })).json()) as { data: { id: string; tenant: string }[] };
+  const theirHooks = (await (await fetch(`${h.gatewayUrl}/v1/webhooks`, { headers: globex })).json()) as { data: { id: string; tenant: string }[] };
+  assert.equal(theirHooks.data.some((w) => w.id === acme.webhook), false, "globex lists none of acme's webhooks");
+  assert.equal((await fetch(`${h.gatewayUrl}/v1/webhooks/${acme.webhook}/deliveries`, { headers: globex })).status, 404);
   assert.equal(jobs.data.some((j) => j.id === acme.job), false);
   assert.equal(sessions.sessions.some((s) => s.id === acme.session), false);
   const ours = (await (await fetch(`${h.gatewayUrl}/v1/realtime/sessions?limit=100`, { headers: withKey(keys['jobs:read']?.key) })).json()) as { sessions: { id: string }[] };

@@ -77,6 +77,7 @@ void test('promtool check config accepts prometheus.yml (and the rule file it na
   const targets = new Map(cfg.scrape_configs.map((s) => [s.job_name, s.static_configs.flatMap((c) => c.targets)] as const));
   assert.deepEqual(targets.get('dalston-gateway'), ['gateway:8000']);
   assert.deepEqual(targets.get('dalston-orchestrator'), ['orchestrator:8001']);
+  assert.deepEqual(targets.get('dalston-webhooks'), ['webhooks:8002']);
   assert.deepEqual(targets.get('dalston-engine'), ['engine-audio-prepare:8010', 'engine-transcribe:8011', 'engine-merge:8012']);
 });
 

@@ -1,0 +1,57 @@
+/**
+ * The webhook worker process: turns job outcomes and session ends into signed deliveries to tenant endpoints and
+ * jobs' own URLs, retries them on the durable schedule of `webhooks.deliveries`, and logs every attempt in
+ * ClickHouse. /health /ready /metrics on DALSTON_WEBHOOKS_PORT. Any number may run: they share the work by partition.
+ */
+import { randomUUID } from 'node:crypto';
+import { kafkaSasl } from '../core/config.js';
+import { ConfigError } from '../core/errors.js';
+import { createClickHouse } from '../clickhouse/client.js';
+import { systemClock } from '../core/clock.js';
+import { startHealthServer } from '../core/health-server.js';
+import { createRegistry, streamMetrics, webhookMetrics } from '../core/metrics.js';
+import { UrlAllowList } from '../core/network-policy.js';
+import { SERVICE } from '../core/observability-names.js';
+import { runService } from '../core/service.js';
+import { connectStreams } from '../streams/index.js';
+import { KafkaEndpointStore } from './endpoint-store.js';
+import { WebhookWorker } from './webhook-worker.js';
+
+runService(SERVICE.webhooks, async (config, log) => {
+  // The worker opens the endpoints' sealed signing secrets with it: without it nothing could be signed.
+  if (config.apiKey === undefined) throw new ConfigError('DALSTON_API_KEY must be set: the webhook worker opens the endpoints\' signing secrets with it');
+  const registry = createRegistry();
+  const streams = await connectStreams({ sasl: kafkaSasl(config), brokers: config.kafkaBrokers, clientId: SERVICE.webhooks, topicPrefix: config.topicPrefix, log, deadLetterCounter: streamMetrics(registry).deadLetters });
+  const clickhouse = createClickHouse({ username: config.clickhouseUser, password: config.clickhousePassword, url: config.clickhouseUrl, database: config.clickhouseDatabase, log });
+  const endpoints = new KafkaEndpointStore({
+    kafka: streams.kafka, admin: streams.admin, producer: streams.producer, deadLetter: streams.deadLetter, topicPrefix: config.topicPrefix, log,
+    groupId: `${config.topicPrefix.replace(/\.$/, '')}-webhooks-endpoints-${randomUUID()}`,
+  });
+  await endpoints.start();
+  const worker = new WebhookWorker({
+    kafka: streams.kafka, admin: streams.admin, producer: streams.producer, deadLetter: streams.deadLetter, topicPrefix: config.topicPrefix, log,
+    endpoints, clickhouse, bootstrapKey: config.apiKey, allow: new UrlAllowList(config.webhookAllowHosts ?? []),
+    retry: { baseMs: config.webhookRetryBaseSeconds * 1000, maxDelayMs: config.webhookRetryMaxSeconds * 1000, maxAttempts: config.webhookMaxAttempts },
+    timeoutMs: config.webhookTimeoutSeconds * 1000, maxInFlight: config.webhookMaxInFlight, clock: systemClock, metrics: webhookMetrics(registry),
+  });
+  await worker.start();
+  const server = await startHealthServer(config.webhooksPort, {
+    registry,
+    checks: {
+      kafka: streams.check,
+      clickhouse: async () => {
+        if (!(await clickhouse.ping())) throw new Error('ClickHouse did not answer /ping');
+      },
+    },
+  }, config.bindHost);
+  log.info({ port: config.webhooksPort }, 'webhook worker running');
+  return {
+    close: async () => {
+      server.close();
+      await worker.close();
+      await endpoints.close();
+      await streams.close();
+      await clickhouse.close();
+    },
+  };
+});
