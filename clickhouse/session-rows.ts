@@ -9,7 +9,7 @@ export const SESSION_COLUMNS = [
   'session_id', 'tenant_id', 'key_id', 'started_at', 'started_ms', 'ended_at', 'ended_ms', 'duration_seconds', 'audio_seconds', 'status',
   'engine_id', 'model', 'language', 'dialect', 'utterances', 'first_partial_p50_ms', 'first_partial_p95_ms', 'final_p50_ms', 'final_p95_ms',
   'close_code', 'close_reason', 'retention', 'audio_key', 'transcript_key', 'enhance_job_id', 'deleted', 'deleted_ms', 'trace_id',
-  'request_id', 'version',
+  'request_id', 'version', 'retention_seconds',
 ] as const;
 export type SessionRow = Record<(typeof SESSION_COLUMNS)[number], string | number>;
 
@@ -31,5 +31,6 @@ export function sessionRow(state: RealtimeSessionState): SessionRow {
     audio_key: state.config.retention ? state.audioKey ?? '' : '', transcript_key: state.transcriptKey ?? '', enhance_job_id: state.enhanceJobId ?? '',
     deleted: 0, deleted_ms: 0, trace_id: state.traceparent?.split('-')[1] ?? '', request_id: state.requestId,
     version: state.revision,
+    retention_seconds: state.config.retention ? state.config.retentionSeconds ?? -1 : -1,
   };
 }

@@ -29,6 +29,7 @@ import { RequestLimiter } from './limits/request-limiter.js';
 import { TenantAdmission } from './limits/tenant-admission.js';
 import { ClickHouseActiveWork } from './adapters/clickhouse-active-work.js';
 import { ClickHouseExpiredJobs } from './adapters/clickhouse-expired-jobs.js';
+import { ClickHouseExpiredSessions } from './adapters/clickhouse-expired-sessions.js';
 import { RetentionPurge } from './retention-purge.js';
 import { ClickHouseAuditReader } from './adapters/clickhouse-audit-reader.js';
 import { parseTenantLimits } from './limits/tenant-limits.js';
@@ -77,6 +78,8 @@ runService(SERVICE.gateway, async (config, log) => {
     : undefined;
   await usage?.start();
   const concurrency = usage ? new TenantAdmission(limitTable, usage, new ClickHouseActiveWork(clickhouse)) : undefined;
+  const sessionReader = new ClickHouseSessionReader(clickhouse);
+  const sessionPublisher = new KafkaSessionPublisher(streams.producer, config.topicPrefix);
   const app = createGatewayApp({
     config, log, registry, admission: backlog, keys,
     ...(usage ? { limiter: new RequestLimiter(limitTable, usage) } : {}),
@@ -93,7 +96,7 @@ runService(SERVICE.gateway, async (config, log) => {
     renderers: transcriptRenderers,
     openAi: createOpenAiResponder({ outcomes, progress, store, renderers: transcriptRenderers, timeoutMs: config.syncTimeoutSeconds * 1000 }),
     vendorBatch: { outcomes, syncTimeoutMs: config.syncTimeoutSeconds * 1000 },
-    realtimeSessions: { reader: new ClickHouseSessionReader(clickhouse), publisher: new KafkaSessionPublisher(streams.producer, config.topicPrefix) },
+    realtimeSessions: { reader: sessionReader, publisher: sessionPublisher },
     modelsHomeDir: config.homeDir,
     // The span store is written only when tracing is on; otherwise the trace route says so instead of answering empty.
     ...(config.otelEnabled && config.otelSpanStore === 'clickhouse' ? { traces: new ClickHouseTraceReader(clickhouse) } : {}),
@@ -109,7 +112,9 @@ runService(SERVICE.gateway, async (config, log) => {
   });
   // Real-time: every dialect in this list is served by the one session bridge.
   const dialects = [...REALTIME_DIALECT_ADAPTERS];
-  const realtime = await startRealtimeGateway({ config, streams, store, registry, log, port: config.gatewayPort, dialects, keys, ...(concurrency ? { concurrency } : {}) });
+  const realtime = await startRealtimeGateway({ config, streams, store, registry, log, port: config.gatewayPort, dialects, keys, ...(concurrency ? { concurrency } : {}),
+    retentionDays: (tenantId) => limitTable.limitsFor(tenantId).retentionDays,
+  });
   for (const route of realtime.routes) app.route(route);
   for (const route of realtime.wsRoutes) app.ws(route);
   // Kafka producers' job requests: every gateway joins one group, so each request becomes one job.
@@ -121,7 +126,10 @@ runService(SERVICE.gateway, async (config, log) => {
   await ingress.start();
   // Ended jobs whose retention ran out are deleted like a DELETE would, audited with reason `retention`.
   const reader = app.jobDeps.reader;
-  const purge = new RetentionPurge({ finder: new ClickHouseExpiredJobs(clickhouse, reader), deps: app.jobDeps, log, intervalMs: config.purgeIntervalSeconds * 1000 });
+  const purge = new RetentionPurge({
+    finder: new ClickHouseExpiredJobs(clickhouse, reader), deps: app.jobDeps, log, intervalMs: config.purgeIntervalSeconds * 1000,
+    sessions: { finder: new ClickHouseExpiredSessions(clickhouse, sessionReader), deps: { reader: sessionReader, publisher: sessionPublisher, store, clock: app.jobDeps.clock } },
+  });
   purge.start();
   const port = await app.listen(config.gatewayPort, config.bindHost);
   log.info({ port, host: config.bindHost, tls: config.tlsCertFile !== undefined }, 'gateway listening');

@@ -35,6 +35,8 @@ export interface SessionView {
   readonly closeCode?: number | undefined;
   readonly closeReason?: string | undefined;
   readonly retention: boolean;
+  /** Seconds its data is kept after it ends (then the purge worker deletes it); absent: until deleted. */
+  readonly retentionSeconds?: number | undefined;
   readonly audioKey?: string | undefined;
   readonly transcriptKey?: string | undefined;
   readonly enhanceJobId?: string | undefined;
@@ -224,21 +226,25 @@ async function audio(deps: RealtimeSessionsDeps, ctx: AuthedRequestContext): Pro
   }
 }
 
+/** Who deletes a session: a request, or the purge worker (gateway/retention-purge.ts). */
+export type SessionOrigin = Pick<AuthedRequestContext, 'principal' | 'requestId' | 'traceId' | 'log'>;
+
 /**
  * Deletes a finished session: audited first (an audit that cannot be recorded refuses the delete: 503), then its
- * artifacts, then its row is hidden, then its actor is told to tombstone the snapshot. A live session: 409.
+ * artifacts, then its row is hidden, then its actor is told to tombstone the snapshot; `data.deleted` records what was
+ * removed and why (`request`, or `retention` from the purge worker). A live session: 409.
  */
-async function remove(deps: RealtimeSessionsDeps, ctx: AuthedRequestContext): Promise<void> {
-  const view = await loadSession(deps, ctx);
+export async function removeSession(deps: RealtimeSessionsDeps, ctx: SessionOrigin, view: SessionView, reason = 'request'): Promise<void> {
   if (view.status === 'active') throw sessionActive(view.sessionId, 'it can be deleted once it has ended');
   const now = deps.clock.now();
+  const audit = (eventType: 'realtime.session.deleted' | 'data.deleted', details: Record<string, unknown>): AuditEvent => ({
+    v: SCHEMA_VERSION, type: 'analytics.audit_event', time: deps.clock.now(), eventId: `${view.sessionId}:${eventType}`,
+    eventType, tenantId: view.tenantId, actorKeyId: ctx.principal.keyId, jobId: view.enhanceJobId ?? '',
+    sessionId: view.sessionId, audioDurationSeconds: view.audioSeconds, requestId: ctx.requestId, traceId: ctx.traceId ?? '',
+    details: JSON.stringify(details),
+  });
   try {
-    await deps.publisher.publishAudit({
-      v: SCHEMA_VERSION, type: 'analytics.audit_event', time: now, eventId: `${view.sessionId}:realtime.session.deleted`,
-      eventType: 'realtime.session.deleted', tenantId: ctx.principal.tenantId, actorKeyId: ctx.principal.keyId, jobId: view.enhanceJobId ?? '',
-      sessionId: view.sessionId, audioDurationSeconds: view.audioSeconds, requestId: ctx.requestId, traceId: ctx.traceId ?? '',
-      details: JSON.stringify({ status: view.status }),
-    });
+    await deps.publisher.publishAudit(audit('realtime.session.deleted', { status: view.status, reason }));
   } catch (err) {
     throw new DependencyUnavailableError('could not record the audit event', { cause: err });
   }
@@ -246,11 +252,20 @@ async function remove(deps: RealtimeSessionsDeps, ctx: AuthedRequestContext): Pr
   const removed = await deps.store.deletePrefix(prefix);
   await deps.reader.markSessionDeleted(view, now);
   try {
-    await deps.publisher.publishSessionDeleted(view.sessionId, now, { requestId: ctx.requestId, tenantId: ctx.principal.tenantId });
+    await deps.publisher.publishSessionDeleted(view.sessionId, now, { requestId: ctx.requestId, tenantId: view.tenantId });
   } catch (err) {
     ctx.log.warn({ [LOG.sessionId]: view.sessionId, err: err instanceof Error ? err.message : String(err) }, 'rt.session.deleted not published; the snapshot is removed at its retention instead');
   }
-  ctx.log.info({ [LOG.sessionId]: view.sessionId, artifacts: removed }, 'real-time session deleted');
+  try {
+    await deps.publisher.publishAudit(audit('data.deleted', { artifacts: removed, reason }));
+  } catch (err) {
+    throw new DependencyUnavailableError('the session was deleted but data.deleted could not be recorded', { cause: err });
+  }
+  ctx.log.info({ [LOG.sessionId]: view.sessionId, artifacts: removed, reason }, 'real-time session deleted');
+}
+
+async function remove(deps: RealtimeSessionsDeps, ctx: AuthedRequestContext): Promise<void> {
+  await removeSession(deps, ctx, await loadSession(deps, ctx));
   ctx.res.send(204);
 }
 

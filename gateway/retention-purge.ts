@@ -4,7 +4,8 @@
  * write the Kafka tombstone of its `jobs.state` record), audited as `job.deleted` and `data.deleted` with reason
  * `retention`. Every gateway runs one; two that find the same job both try, and the second finds it gone (404, not
  * an error). ClickHouse deletes rows by mutation, a moment later: ids purged here are remembered so the next round
- * does not pick them again.
+ * does not pick them again. Ended real-time sessions whose retention ran out are deleted the same way as
+ * `DELETE /v1/realtime/sessions/{id}` (artifacts, row, snapshot tombstone), audited with reason `retention`.
  */
 import type { Logger } from '../core/logger.js';
 import { LOG } from '../core/observability-names.js';
@@ -12,6 +13,7 @@ import { HttpError } from './errors.js';
 import { newRequestId } from './ids.js';
 import type { JobView } from './ports.js';
 import { removeJob, type TranscriptionsDeps } from './transcriptions.js';
+import { removeSession, type RealtimeSessionsDeps, type SessionView } from './realtime-sessions.js';
 
 /** An ended job with `retentionSeconds: 0` is purged this long after it ended: its outcome has been delivered by then. */
 export const RETENTION_NONE_GRACE_MS = 10_000;
@@ -21,9 +23,16 @@ export interface ExpiredJobs {
   expired(now: number, limit: number): Promise<JobView[]>;
 }
 
+export interface ExpiredSessions {
+  /** Ended real-time sessions whose retention ran out by `now`, at most `limit`. */
+  expired(now: number, limit: number): Promise<SessionView[]>;
+}
+
 export interface RetentionPurgeOptions {
   readonly finder: ExpiredJobs;
   readonly deps: TranscriptionsDeps;
+  /** Real-time sessions follow the same rules (their own `retention`, else the tenant's retention_days). */
+  readonly sessions?: { readonly finder: ExpiredSessions; readonly deps: RealtimeSessionsDeps };
   readonly log: Logger;
   readonly intervalMs: number;
   /** @default 100 */
@@ -78,6 +87,26 @@ export class RetentionPurge {
         if (!(err instanceof HttpError && err.status === 404)) throw err;
       }
       this.#purged.set(view.jobId, now);
+    }
+    return purged + (await this.#purgeSessions(now));
+  }
+
+  async #purgeSessions(now: number): Promise<number> {
+    const sessions = this.#o.sessions;
+    if (!sessions) return 0;
+    const expired = (await sessions.finder.expired(now, this.#o.batch ?? 100)).filter((v) => !this.#purged.has(v.sessionId));
+    let purged = 0;
+    for (const view of expired) {
+      const requestId = newRequestId();
+      const log = this.#log.child({ [LOG.sessionId]: view.sessionId, [LOG.requestId]: requestId, [LOG.tenantId]: view.tenantId });
+      try {
+        await removeSession(sessions.deps, { principal: { tenantId: view.tenantId, keyId: 'retention', scopes: [] }, requestId, traceId: undefined, log }, view, 'retention');
+        purged++;
+        log.info({}, 'real-time session purged at the end of its retention');
+      } catch (err) {
+        if (!(err instanceof HttpError && err.status === 404)) throw err;
+      }
+      this.#purged.set(view.sessionId, now);
     }
     return purged;
   }

@@ -39,6 +39,11 @@ const sessionConfig = object({
   maxUtteranceMs: optional(int),
   /** Keep the session's audio and transcript (artifact store, realtime_sessions row). */
   retention: bool,
+  /**
+   * With retention: seconds the session's data is kept after it ends (its own `retention` duration, or its tenant's
+   * retention_days); 0 deletes it as soon as it has ended. Absent: kept until deleted.
+   */
+  retentionSeconds: optional(int),
   /** Turn the recording into a batch job when the session ends. */
   enhanceOnEnd: bool,
   /** Batch model for enhance_on_end (absent: the batch default). */

@@ -13,7 +13,7 @@ import { createRegistry, streamMetrics, webhookMetrics } from '../core/metrics.j
 import { UrlAllowList } from '../core/network-policy.js';
 import { SERVICE } from '../core/observability-names.js';
 import { runService } from '../core/service.js';
-import { connectStreams } from '../streams/index.js';
+import { ANALYTICS, JOB_RESULTS, WEBHOOK_DELIVERIES, connectStreams, ensureTopics, prefixed } from '../streams/index.js';
 import { KafkaEndpointStore } from './endpoint-store.js';
 import { WebhookWorker } from './webhook-worker.js';
 
@@ -23,6 +23,8 @@ runService(SERVICE.webhooks, async (config, log) => {
   const registry = createRegistry();
   const streams = await connectStreams({ sasl: kafkaSasl(config), brokers: config.kafkaBrokers, clientId: SERVICE.webhooks, topicPrefix: config.topicPrefix, log, deadLetterCounter: streamMetrics(registry).deadLetters });
   const clickhouse = createClickHouse({ username: config.clickhouseUser, password: config.clickhousePassword, url: config.clickhouseUrl, database: config.clickhouseDatabase, log });
+  // The worker may start before any other process has created the topics it reads.
+  await ensureTopics(streams.kafka, [JOB_RESULTS, ANALYTICS, WEBHOOK_DELIVERIES].map((t) => ({ ...t, name: prefixed(config.topicPrefix, t.name) })), log);
   const endpoints = new KafkaEndpointStore({
     kafka: streams.kafka, admin: streams.admin, producer: streams.producer, deadLetter: streams.deadLetter, topicPrefix: config.topicPrefix, log,
     groupId: `${config.topicPrefix.replace(/\.$/, '')}-webhooks-endpoints-${randomUUID()}`,

@@ -123,6 +123,9 @@ export class WebhookWorker {
       hooks: { onPartitionsAssigned: (a) => this.#assigned(a), onPartitionsRevoked: (r) => this.#revoked(r) },
       partitionsConsumedConcurrently: WEBHOOK_DELIVERIES.partitions, maxWaitTimeMs: 100,
       sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1000,
+      // Waiting deliveries never become durable before their time: a close gives in-flight attempts a moment and
+      // leaves the rest uncommitted for the next reader (nothing is lost; an interrupted attempt is made again).
+      drainTimeoutMs: 3000,
     });
   }
 

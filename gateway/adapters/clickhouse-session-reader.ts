@@ -13,7 +13,7 @@ import type { SessionHistoryReader, SessionListFilter, SessionView } from '../re
 const READ = [
   'tenant_id', 'key_id', 'status', 'model', 'language', 'dialect', 'started_ms', 'ended_ms', 'audio_seconds', 'utterances', 'close_code',
   'close_reason', 'retention', 'audio_key', 'transcript_key', 'enhance_job_id', 'first_partial_p50_ms', 'first_partial_p95_ms', 'final_p50_ms',
-  'final_p95_ms', 'request_id', 'trace_id', 'deleted',
+  'final_p95_ms', 'request_id', 'trace_id', 'deleted', 'retention_seconds',
 ] as const;
 type Selected = { session_id: string } & Record<`r_${(typeof READ)[number]}`, string | number>;
 
@@ -58,7 +58,7 @@ export class ClickHouseSessionReader implements SessionHistoryReader {
       audio_seconds: view.audioSeconds, status: view.status, engine_id: '', model: view.model, language: view.language ?? '', dialect: view.dialect,
       utterances: view.utterances, first_partial_p50_ms: 0, first_partial_p95_ms: 0, final_p50_ms: 0, final_p95_ms: 0, close_code: view.closeCode ?? 0,
       close_reason: view.closeReason ?? '', retention: view.retention ? 1 : 0, audio_key: '', transcript_key: '', enhance_job_id: view.enhanceJobId ?? '',
-      deleted: 1, deleted_ms: at, trace_id: view.traceId ?? '', request_id: view.requestId, version: DELETED_ROW_VERSION,
+      deleted: 1, deleted_ms: at, trace_id: view.traceId ?? '', request_id: view.requestId, version: DELETED_ROW_VERSION, retention_seconds: -1,
     };
     await this.ch.insert('realtime_sessions', [row], SESSION_COLUMNS);
   }
@@ -76,6 +76,7 @@ function toView(r: Selected): SessionView | undefined {
     audioSeconds: n(r.r_audio_seconds), utterances: n(r.r_utterances), closeCode: status === 'active' ? undefined : n(r.r_close_code) || undefined,
     closeReason: s(r.r_close_reason), retention: n(r.r_retention) === 1, audioKey: s(r.r_audio_key), transcriptKey: s(r.r_transcript_key),
     enhanceJobId: s(r.r_enhance_job_id), requestId: String(r.r_request_id), traceId: s(r.r_trace_id),
+    retentionSeconds: n(r.r_retention_seconds) >= 0 ? n(r.r_retention_seconds) : undefined,
     latency: measured
       ? { firstPartialP50Ms: n(r.r_first_partial_p50_ms), firstPartialP95Ms: n(r.r_first_partial_p95_ms), finalP50Ms: n(r.r_final_p50_ms), finalP95Ms: n(r.r_final_p95_ms) }
       : undefined,

@@ -34,6 +34,8 @@ export interface SessionOptions {
   readonly speechPadMs?: number;
   readonly maxUtteranceMs?: number;
   readonly retention?: boolean;
+  /** With retention: seconds to keep the data after the end, or KEEP (gateway/retention.ts); absent: the tenant's default. */
+  readonly retentionSeconds?: number;
   readonly enhanceOnEnd?: boolean;
   readonly enhanceModel?: string;
 }

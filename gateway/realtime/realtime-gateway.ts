@@ -56,6 +56,8 @@ export interface RealtimeGatewayOptions {
   readonly keys?: KeyStore;
   /** Per-tenant concurrent-session limits. */
   readonly concurrency?: TenantAdmission;
+  /** A tenant's default retention in days for sessions' data (DALSTON_TENANT_LIMITS retention_days). */
+  readonly retentionDays?: (tenantId: string) => number;
 }
 
 export interface RealtimeGateway {
@@ -105,7 +107,7 @@ export async function startRealtimeGateway(o: RealtimeGatewayOptions): Promise<R
       maxFrameBytes: c.realtimeMaxFrameBytes,
       lag: { warnSeconds: c.realtimeLagWarnSeconds, closeSeconds: c.realtimeLagCloseSeconds, ...o.lag },
     },
-    defaults: { model: c.realtimeModel, retention: c.realtimeRetention },
+    defaults: { model: c.realtimeModel, retention: c.realtimeRetention, ...(o.retentionDays ? { retentionDays: o.retentionDays } : {}) },
     authenticator: createApiKeyAuthenticator({ bootstrapKey: apiKey, ...(o.keys ? { keys: o.keys } : {}) }),
     ...(o.keys ? { keys: o.keys } : {}),
     ...(o.concurrency ? { concurrency: o.concurrency } : {}),

@@ -35,7 +35,7 @@ import { evaluateLag, initialLag, onAudio, onProgress, type LagBudgetOptions } f
 import { LiveSession, type SessionHost } from './live-session.js';
 import type { RealtimePublisher } from './realtime-publisher.js';
 import { verifyToken } from './realtime-token.js';
-import { mergeOptions, optionsOf, resolveSessionConfig } from './session-config.js';
+import { mergeOptions, optionsOf, resolveSessionConfig, type SessionDefaults } from './session-config.js';
 import { summarizeLatency } from './session-latency.js';
 import type { SessionDirectory } from './session-directory.js';
 import type { TokenLedger } from './token-ledger.js';
@@ -56,7 +56,7 @@ export interface SessionBridgeDeps {
   /** Prefixed reply topic of this gateway. */
   readonly replyTopic: string;
   readonly limits: BridgeLimits;
-  readonly defaults: { readonly model: string; readonly retention: boolean };
+  readonly defaults: SessionDefaults;
   readonly authenticator: Authenticator;
   /** Issued keys: a token whose minting key was revoked or expired since is refused. */
   readonly keys?: KeyStore;
@@ -211,7 +211,7 @@ export class SessionBridge implements SessionHost {
     } finally {
       this.#reserved--;
     }
-    const config = resumed ? resumed.config : resolveSessionConfig(open.options, open.format, adapter.dialect, this.#d.defaults);
+    const config = resumed ? resumed.config : resolveSessionConfig(open.options, open.format, adapter.dialect, this.#d.defaults, principal.tenantId);
     const span = trace.getTracer(TRACER_NAME).startSpan(SPAN.realtimeSession, {
       attributes: { [ATTR.sessionId]: sessionId, [ATTR.tenantId]: principal.tenantId, [ATTR.requestId]: ctx.requestId, [ATTR.model]: config.model },
     }, otelContext.active());
@@ -419,7 +419,7 @@ export class SessionBridge implements SessionHost {
       s.format = format;
     }
     const merged = mergeOptions(optionsOf(s.config), options);
-    s.config = resolveSessionConfig(merged, s.format, s.adapter.dialect, this.#d.defaults);
+    s.config = resolveSessionConfig(merged, s.format, s.adapter.dialect, this.#d.defaults, s.principal.tenantId);
     // The engine takes a repeated start before any audio as the session's new configuration; the session actor
     // records it for the history and for an engine that restores the session.
     if (!s.resume) {

@@ -5,18 +5,24 @@
 import type { AudioInputFormat } from '../../engines/streaming/index.js';
 import type { RealtimeDialect, RealtimeSessionConfig } from '../../streams/index.js';
 import type { SessionOptions } from './dialect.js';
+import { effectiveRetention } from '../retention.js';
 
 export interface SessionDefaults {
   readonly model: string;
   readonly retention: boolean;
+  /** A tenant's default retention in days (0: keep until deleted), as for jobs. */
+  readonly retentionDays?: (tenantId: string) => number;
 }
 
 export function formatLabel(f: AudioInputFormat): string {
   return `${f.encoding}/${f.sampleRate}/${f.channels ?? 1}`;
 }
 
-export function resolveSessionConfig(options: SessionOptions, format: AudioInputFormat, dialect: RealtimeDialect, d: SessionDefaults): RealtimeSessionConfig {
+export function resolveSessionConfig(options: SessionOptions, format: AudioInputFormat, dialect: RealtimeDialect, d: SessionDefaults, tenantId: string): RealtimeSessionConfig {
   const o = options;
+  const retention = o.retention ?? d.retention;
+  // Kept data follows the same rules as a job's: its own duration, else the tenant's retention_days, else kept.
+  const retentionSeconds = retention ? effectiveRetention(o.retentionSeconds, d.retentionDays?.(tenantId) ?? 0) : undefined;
   return {
     model: o.model ?? d.model,
     ...(o.language !== undefined && { language: o.language }),
@@ -27,7 +33,8 @@ export function resolveSessionConfig(options: SessionOptions, format: AudioInput
     ...(o.minSilenceMs !== undefined && { minSilenceMs: o.minSilenceMs }),
     ...(o.speechPadMs !== undefined && { speechPadMs: o.speechPadMs }),
     ...(o.maxUtteranceMs !== undefined && { maxUtteranceMs: o.maxUtteranceMs }),
-    retention: o.retention ?? d.retention,
+    retention,
+    ...(retentionSeconds !== undefined && { retentionSeconds }),
     enhanceOnEnd: o.enhanceOnEnd ?? false,
     ...(o.enhanceModel !== undefined && { enhanceModel: o.enhanceModel }),
     inputFormat: formatLabel(format),
@@ -48,6 +55,7 @@ export function optionsOf(c: RealtimeSessionConfig): SessionOptions {
     ...(c.speechPadMs !== undefined && { speechPadMs: c.speechPadMs }),
     ...(c.maxUtteranceMs !== undefined && { maxUtteranceMs: c.maxUtteranceMs }),
     retention: c.retention,
+    ...(c.retentionSeconds !== undefined && { retentionSeconds: c.retentionSeconds }),
     enhanceOnEnd: c.enhanceOnEnd,
     ...(c.enhanceModel !== undefined && { enhanceModel: c.enhanceModel }),
   };

@@ -12,7 +12,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import WebSocket from 'ws';
 import { ROUTE_ACCESS, type RouteAccess } from '../../gateway/route-access.js';
-import { API_KEYS, DEAD_LETTER, JOB_REQUESTS, JOB_RESULTS, JOB_STATE, SCOPES, TENANT_USAGE, checkJobResult, decodeMessage, prefixed, requestHeaders, type Scope } from '../../streams/index.js';
+import { API_KEYS, DEAD_LETTER, JOB_REQUESTS, JOB_RESULTS, JOB_STATE, SCOPES, SESSION_STATE, TENANT_USAGE, checkJobResult, decodeMessage, prefixed, requestHeaders, type Scope } from '../../streams/index.js';
 import { ESPEAK_SENTENCES, synthesizeFile } from '../../harness/speech-fixtures.js';
 import { readWav } from '../../harness/wav.js';
 import { streamNative } from '../../harness/realtime-client.js';
@@ -81,12 +81,12 @@ async function completed(jobId: string, key: string): Promise<{ stages: { task_i
 }
 
 /** A finished real-time session of `key`'s tenant, its history projected. */
-async function sessionAs(key: string, readKey: string): Promise<string> {
+async function sessionAs(key: string, readKey: string, query: Record<string, string> = {}): Promise<string> {
   const pcm = (await readWav(wav)).samples;
   const int16 = Int16Array.from(pcm, (s) => Math.max(-32768, Math.min(32767, Math.round(s * 32767))));
   let sessionId = '';
   const run = await streamNative(int16, {
-    baseUrl: h.gatewayUrl.replace(/^http/, 'ws'), apiKey: key, speed: 4,
+    baseUrl: h.gatewayUrl.replace(/^http/, 'ws'), apiKey: key, speed: 4, query,
     onMessage: (m) => {
       if (m.message.type === 'session.begin' && typeof m.message['session_id'] === 'string') sessionId = m.message['session_id'];
     },
@@ -207,6 +207,11 @@ const DIALECTS: Readonly<Record<string, { query: string; header: (key: string) =
   '/v1/speech-to-text/realtime': { query: 'model_id=scribe_v1', header: (k) => ({ 'xi-api-key': k }) },
   '/v1/listen': { query: 'model=nova-3&encoding=linear16&sample_rate=16000', header: (k) => ({ authorization: `Token ${k}` }) },
 };
+
+/** A native upgrade with a query of the test's choosing. */
+function callWebSocketWith(template: string, query: string, key: string): Promise<Call> {
+  return openSocket(`${h.gatewayUrl.replace(/^http/, 'ws')}${template}?${query}`, { authorization: `Bearer ${key}` });
+}
 
 async function callWebSocket(template: string, key: string | undefined, base = h.gatewayUrl): Promise<Call> {
   const dialect = DIALECTS[template];
@@ -608,6 +613,40 @@ void test('retention: a job kept for 3 s is purged by the worker (artifacts, row
     const still = await fetch(`${h.gatewayUrl}/v1/audio/transcriptions/${kept}`, { headers: withKey(read) });
     await still.body?.cancel();
     assert.equal(still.status, 200, 'a job without retention is kept');
+  } finally {
+    await state.close();
+  }
+});
+
+void test('retention of real-time sessions: a session kept for 3 s is purged (artifacts, row, sessions.state record) and audited; one without a duration stays', async () => {
+  const store = new FsArtifactStore(join(process.env['DALSTON_HOME'] ?? join(process.cwd(), '.dalston'), 'artifacts'));
+  const state = new TopicRecorder(h.kafka, prefixed(h.prefix, SESSION_STATE.name), () => ({}));
+  await state.start();
+  try {
+    const read = keys['jobs:read']?.key ?? '';
+    const refused = await callWebSocketWith('/v1/audio/transcriptions/stream', 'encoding=pcm_s16le&sample_rate=16000&retention=forever', keys['realtime']?.key ?? '');
+    assert.equal(refused.status, 400, 'a bad retention refuses the upgrade');
+    const brief = await sessionAs(keys['realtime']?.key ?? '', read, { retention: '3s' });
+    const endedAt = Date.now();
+    const kept = await sessionAs(keys['realtime']?.key ?? '', read);
+    await until('the brief session purged', async () => {
+      const res = await fetch(`${h.gatewayUrl}/v1/realtime/sessions/${brief}`, { headers: withKey(read) });
+      await res.body?.cancel();
+      return res.status === 404 ? true : undefined;
+    }, 60_000);
+    console.log(`session retention 3s: purged ${Date.now() - endedAt} ms after the test saw the session in the history`);
+    assert.deepEqual(await store.list(`sessions/${brief}/`), [], 'its audio and transcript are gone');
+    await until('the tombstone of its sessions.state record', () => (state.records.some((r) => r.key === brief && r.value === null) ? true : undefined), 30_000);
+    const audits = await until('the purge audited', async () => {
+      const rows = await h.clickhouse.client.query<{ event_type: string; details: string }>(
+        `SELECT event_type, details FROM ${h.database}.audit_events WHERE session_id = '${brief}' AND event_type IN ('realtime.session.deleted', 'data.deleted')`,
+      );
+      return rows.length >= 2 ? rows : undefined;
+    }, 30_000);
+    for (const a of audits) assert.match(a.details, /"reason":"retention"/);
+    const still = await fetch(`${h.gatewayUrl}/v1/realtime/sessions/${kept}/transcript`, { headers: withKey(read) });
+    await still.body?.cancel();
+    assert.equal(still.status, 200, 'a session without a retention duration is kept');
   } finally {
     await state.close();
   }

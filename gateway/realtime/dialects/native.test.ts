@@ -75,3 +75,12 @@ void test('rendering: finals with words and flushed, errors with their close cod
   assert.equal(begin['encoding'], 'mulaw');
   assert.equal(begin['sample_rate'], 8000);
 });
+
+void test('retention: true/false as before, or how long the session\'s data is kept (the job grammar); none keeps nothing', () => {
+  assert.deepEqual(parseNativeOpen(req('retention=true')).options, { retention: true });
+  assert.deepEqual(parseNativeOpen(req('retention=30d')).options, { retention: true, retentionSeconds: 30 * 86_400 });
+  assert.deepEqual(parseNativeOpen(req('retention=90m')).options, { retention: true, retentionSeconds: 5400 });
+  assert.deepEqual(parseNativeOpen(req('retention=keep')).options, { retention: true, retentionSeconds: -1 });
+  assert.deepEqual(parseNativeOpen(req('retention=none')).options, { retention: false });
+  assert.throws(() => parseNativeOpen(req('retention=forever')), /retention: retention "forever" must be keep, none, or a duration/);
+});

@@ -7,6 +7,7 @@
  */
 import { AUDIO_ENCODINGS, G711_RATE, MAX_PCM_RATE, MIN_PCM_RATE, type AudioEncoding, type AudioInputFormat } from '../../../engines/streaming/index.js';
 import { HttpError } from '../../errors.js';
+import { parseRetention } from '../../retention.js';
 import type { ClientCommand, OpenRequest, PresentedCredential, RealtimeDialectAdapter, SessionEvent, SessionOptions, UpgradeRequest } from '../dialect.js';
 
 export const NATIVE_PATH = '/v1/audio/transcriptions/stream';
@@ -19,6 +20,25 @@ function boolParam(q: URLSearchParams, name: string): boolean | undefined {
   if (raw === 'true' || raw === '1') return true;
   if (raw === 'false' || raw === '0') return false;
   throw bad(`${name} must be true or false, got "${raw}"`);
+}
+
+/**
+ * `retention`: true or false (keep the session's audio and transcript or not), or the job grammar (keep, none, or a
+ * duration such as 30d, 12h, 90m, 45s) for how long they are kept after the session ends.
+ */
+function retentionParam(q: URLSearchParams): { retention?: boolean; retentionSeconds?: number } {
+  const raw = q.get('retention');
+  if (raw === null || raw === 'true' || raw === '1' || raw === 'false' || raw === '0') {
+    const on = boolParam(q, 'retention');
+    return on === undefined ? {} : { retention: on };
+  }
+  let seconds: number;
+  try {
+    seconds = parseRetention(raw);
+  } catch (err) {
+    throw bad(err instanceof Error ? `retention: ${err.message}` : String(err));
+  }
+  return seconds === 0 ? { retention: false } : { retention: true, retentionSeconds: seconds };
 }
 
 function numParam(q: URLSearchParams, name: string, min: number, max: number, integer: boolean): number | undefined {
@@ -73,7 +93,7 @@ function optionsFrom(get: (name: string) => string | null): SessionOptions {
     minSilenceMs: numParam(q, 'min_silence_ms', 0, 10_000, true),
     speechPadMs: numParam(q, 'speech_pad_ms', 0, 2_000, true),
     maxUtteranceMs: numParam(q, 'max_utterance_ms', 1_000, 120_000, true),
-    retention: boolParam(q, 'retention'),
+    ...retentionParam(q),
     enhanceOnEnd: boolParam(q, 'enhance_on_end'),
     enhanceModel: strParam(q, 'enhance_model', MODEL),
   };
