@@ -5,7 +5,7 @@ import { ClickHouseSink } from '../clickhouse/sink.js';
 import { SessionSink } from '../clickhouse/session-sink.js';
 import { createArtifactStore } from '../storage/index.js';
 import { systemClock } from '../core/clock.js';
-import { startHealthServer } from '../core/health-server.js';
+import { kafkaAndClickHouseChecks, startHealthServer } from '../core/health-server.js';
 import { createRegistry, orchestratorMetrics, streamMetrics } from '../core/metrics.js';
 import { SERVICE } from '../core/observability-names.js';
 import { runService } from '../core/service.js';
@@ -45,12 +45,7 @@ runService(SERVICE.orchestrator, async (config, log) => {
   await sessionSink.start();
   const server = await startHealthServer(config.actorsPort, {
     registry,
-    checks: {
-      kafka: streams.check,
-      clickhouse: async () => {
-        if (!(await clickhouse.ping())) throw new Error('ClickHouse did not answer /ping');
-      },
-    },
+    checks: kafkaAndClickHouseChecks(streams, clickhouse),
   }, config.bindHost);
   log.info({ port: config.actorsPort, instance: host.instanceId, sessions_instance: sessions.instanceId }, 'actor host running');
   return {

@@ -3,7 +3,6 @@
  * operators without an admin key at hand. It writes to the running stack's `auth.keys` topic (start it with
  * `./dalston up`), exactly as `POST /v1/keys` does, and audits what it does; the new key is printed once.
  */
-import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -11,7 +10,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, DependencyUnavailableError } from '../core/errors.js';
 import { kafkaSasl, type DalstonConfig } from '../core/config.js';
 import type { Logger } from '../core/logger.js';
-import { connectStreams } from '../streams/index.js';
+import { connectStreams, tailConnection } from '../streams/index.js';
 import { KafkaJobPublisher } from '../gateway/adapters/kafka-job-publisher.js';
 import { KafkaKeyStore } from '../gateway/adapters/kafka-key-store.js';
 import { issueKey, keyView, parseExpiry, parseKeyName, parseScopes, parseTenantId } from '../gateway/keys/key-issuance.js';
@@ -53,10 +52,7 @@ export async function keys(config: DalstonConfig, log: Logger, argv: readonly st
   } catch (err) {
     throw new DependencyUnavailableError(`Kafka at ${brokers.join(',')} did not answer (${err instanceof Error ? err.message : String(err)}); start the stack with ./dalston up`);
   }
-  const store = new KafkaKeyStore({
-    kafka: streams.kafka, admin: streams.admin, producer: streams.producer, deadLetter: streams.deadLetter, topicPrefix: config.topicPrefix, log: quiet,
-    groupId: `${config.topicPrefix.replace(/\.$/, '')}-cli-keys-${randomUUID()}`,
-  });
+  const store = new KafkaKeyStore(tailConnection(streams, config.topicPrefix, quiet, 'cli-keys'));
   try {
     await store.start();
     const now = Date.now();

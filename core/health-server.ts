@@ -97,3 +97,18 @@ export function startHealthServer(port: number, options: HealthEndpointsOptions,
     });
   });
 }
+
+/**
+ * The readiness checks of a process that uses Kafka and ClickHouse: Kafka's cluster answers, ClickHouse answers /ping.
+ * Typed by shape, so core/ depends on neither client.
+ */
+export function kafkaAndClickHouseChecks(
+  kafka: { readonly check: ReadinessCheck }, clickhouse: { ping(): Promise<boolean> },
+): Record<'kafka' | 'clickhouse', ReadinessCheck> {
+  return {
+    kafka: kafka.check,
+    clickhouse: async () => {
+      if (!(await clickhouse.ping())) throw new Error('ClickHouse did not answer /ping');
+    },
+  };
+}

@@ -2,11 +2,12 @@
 import { kafkaSasl } from '../core/config.js';
 import { createClickHouse } from '../clickhouse/client.js';
 import { createRegistry } from '../core/metrics.js';
+import { kafkaAndClickHouseChecks } from '../core/health-server.js';
 import { SERVICE } from '../core/observability-names.js';
 import { runService } from '../core/service.js';
 import { createArtifactStore } from '../storage/index.js';
 import { randomUUID } from 'node:crypto';
-import { connectStreams } from '../streams/index.js';
+import { connectStreams, tailConnection } from '../streams/index.js';
 import { ClickHouseJobReader } from './adapters/clickhouse-job-reader.js';
 import { ClickHouseTraceReader } from './adapters/clickhouse-trace-reader.js';
 import { KafkaJobOutcomes } from './adapters/kafka-job-outcomes.js';
@@ -57,16 +58,10 @@ runService(SERVICE.gateway, async (config, log) => {
   const backlog = new KafkaBacklog({ admin: streams.admin, topicPrefix: config.topicPrefix, limit: config.maxQueuedTasks, log });
   await backlog.start();
   // Every issued key, read before the first request is served; revocations arrive while it runs.
-  const keys = new KafkaKeyStore({
-    kafka: streams.kafka, admin: streams.admin, producer: streams.producer, deadLetter: streams.deadLetter, topicPrefix: config.topicPrefix, log,
-    groupId: `${config.topicPrefix.replace(/\.$/, '')}-gateway-keys-${randomUUID()}`,
-  });
+  const keys = new KafkaKeyStore(tailConnection(streams, config.topicPrefix, log, 'gateway-keys'));
   await keys.start();
   // Tenant webhook endpoints, read before the first request (the webhook worker holds the same table).
-  const webhookEndpoints = new KafkaEndpointStore({
-    kafka: streams.kafka, admin: streams.admin, producer: streams.producer, deadLetter: streams.deadLetter, topicPrefix: config.topicPrefix, log,
-    groupId: `${config.topicPrefix.replace(/\.$/, '')}-gateway-webhooks-${randomUUID()}`,
-  });
+  const webhookEndpoints = new KafkaEndpointStore(tailConnection(streams, config.topicPrefix, log, 'gateway-webhooks'));
   await webhookEndpoints.start();
   // Per-tenant request limits, counted across gateways through tenants.usage (only when some limit is set).
   const limitTable = parseTenantLimits(config.tenantLimits ?? '');
@@ -100,12 +95,7 @@ runService(SERVICE.gateway, async (config, log) => {
     modelsHomeDir: config.homeDir,
     // The span store is written only when tracing is on; otherwise the trace route says so instead of answering empty.
     ...(config.otelEnabled && config.otelSpanStore === 'clickhouse' ? { traces: new ClickHouseTraceReader(clickhouse) } : {}),
-    readinessChecks: {
-      kafka: streams.check,
-      clickhouse: async () => {
-        if (!(await clickhouse.ping())) throw new Error('ClickHouse did not answer /ping');
-      },
-    },
+    readinessChecks: kafkaAndClickHouseChecks(streams, clickhouse),
     // Up to twice the limit uWS hands the message over and the bridge answers 1009 with an error message; beyond
     // that uWS cuts the connection itself (the client sees 1006) without buffering more.
     websocket: { maxPayloadBytes: config.realtimeMaxFrameBytes * 2 },

@@ -3,6 +3,7 @@
  * keeps a copy of (API keys, webhook endpoints). start() resolves once everything written before it has been
  * read; a write resolves once this process's own tail has read it back, so what the writer does next sees it.
  */
+import { randomUUID } from 'node:crypto';
 import type { Logger } from '../core/logger.js';
 import type { DeadLetterWriter } from './dead-letter.js';
 import { newMessageHeaders } from './headers.js';
@@ -12,16 +13,30 @@ import { ReadPosition } from './read-position.js';
 import { StreamConsumer } from './consumer.js';
 import { prefixed, type TopicDefinition } from './topics.js';
 
-export interface CompactedTopicTailOptions<R> {
+/** How a store built on a tail reaches Kafka: the process's streams, its prefix and a group of its own. */
+export interface TailConnection {
   readonly kafka: Kafka;
   readonly admin: Admin;
   readonly producer: StreamProducer;
   readonly deadLetter: DeadLetterWriter;
-  readonly topic: TopicDefinition;
   readonly topicPrefix: string;
   /** Unique per process: every process reads every record. */
   readonly groupId: string;
   readonly log: Logger;
+}
+
+/** A process's connection for one tailed store: `role` names its consumer group (`<prefix>-<role>-<uuid>`). */
+export function tailConnection(
+  streams: Pick<TailConnection, 'kafka' | 'admin' | 'producer' | 'deadLetter'>, topicPrefix: string, log: Logger, role: string,
+): TailConnection {
+  return {
+    kafka: streams.kafka, admin: streams.admin, producer: streams.producer, deadLetter: streams.deadLetter, topicPrefix, log,
+    groupId: `${topicPrefix.replace(/\.$/, '')}-${role}-${randomUUID()}`,
+  };
+}
+
+export interface CompactedTopicTailOptions<R> extends TailConnection {
+  readonly topic: TopicDefinition;
   readonly decode: (value: Buffer) => R;
   /** Called for every record in log order (a tombstone is skipped: the stores keep ended records instead). */
   readonly apply: (record: R) => void;

@@ -19,4 +19,4 @@ export {
   WEBHOOK_EVENTS, checkWebhookDeliveryRecord, checkWebhookEndpointRecord, decodeWebhookDeliveryRecord, decodeWebhookEndpointRecord, encodeJsonRecord,
   type SealedWebhookSecret, type WebhookDeliveryFinished, type WebhookDeliveryRecord, type WebhookDeliveryScheduled, type WebhookEndpointRecord, type WebhookEventType,
 } from './webhook-records.js';
-export { CompactedTopicTail, type CompactedTopicTailOptions } from './compacted-topic-tail.js';
+export { CompactedTopicTail, tailConnection, type CompactedTopicTailOptions, type TailConnection } from './compacted-topic-tail.js';

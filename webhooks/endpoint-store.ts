@@ -9,7 +9,7 @@ import type { Logger } from '../core/logger.js';
 import { sealSecret, unsealSecret } from '../core/sealed-secret.js';
 import {
   CompactedTopicTail, WEBHOOK_ENDPOINTS, decodeWebhookEndpointRecord, encodeJsonRecord,
-  type Admin, type DeadLetterWriter, type Kafka, type SealedWebhookSecret, type StreamProducer, type WebhookEndpointRecord,
+  type SealedWebhookSecret, type TailConnection, type WebhookEndpointRecord,
 } from '../streams/index.js';
 import { WEBHOOK_SECRET_PREFIX } from './webhook-signature.js';
 
@@ -63,22 +63,11 @@ export interface EndpointStore {
   put(record: WebhookEndpointRecord): Promise<void>;
 }
 
-export interface KafkaEndpointStoreOptions {
-  readonly kafka: Kafka;
-  readonly admin: Admin;
-  readonly producer: StreamProducer;
-  readonly deadLetter: DeadLetterWriter;
-  readonly topicPrefix: string;
-  /** Unique per process. */
-  readonly groupId: string;
-  readonly log: Logger;
-}
-
 export class KafkaEndpointStore extends EndpointTable implements EndpointStore {
   readonly #tail: CompactedTopicTail<WebhookEndpointRecord>;
   readonly #log: Logger;
 
-  constructor(o: KafkaEndpointStoreOptions) {
+  constructor(o: TailConnection) {
     super();
     this.#log = o.log;
     this.#tail = new CompactedTopicTail<WebhookEndpointRecord>({

@@ -3,17 +3,16 @@
  * jobs' own URLs, retries them on the durable schedule of `webhooks.deliveries`, and logs every attempt in
  * ClickHouse. /health /ready /metrics on DALSTON_WEBHOOKS_PORT. Any number may run: they share the work by partition.
  */
-import { randomUUID } from 'node:crypto';
 import { kafkaSasl } from '../core/config.js';
 import { ConfigError } from '../core/errors.js';
 import { createClickHouse } from '../clickhouse/client.js';
 import { systemClock } from '../core/clock.js';
-import { startHealthServer } from '../core/health-server.js';
+import { kafkaAndClickHouseChecks, startHealthServer } from '../core/health-server.js';
 import { createRegistry, streamMetrics, webhookMetrics } from '../core/metrics.js';
 import { UrlAllowList } from '../core/network-policy.js';
 import { SERVICE } from '../core/observability-names.js';
 import { runService } from '../core/service.js';
-import { ANALYTICS, JOB_RESULTS, WEBHOOK_DELIVERIES, connectStreams, ensureTopics, prefixed } from '../streams/index.js';
+import { ANALYTICS, JOB_RESULTS, WEBHOOK_DELIVERIES, connectStreams, ensureTopics, prefixed, tailConnection } from '../streams/index.js';
 import { KafkaEndpointStore } from './endpoint-store.js';
 import { WebhookWorker } from './webhook-worker.js';
 
@@ -25,10 +24,7 @@ runService(SERVICE.webhooks, async (config, log) => {
   const clickhouse = createClickHouse({ username: config.clickhouseUser, password: config.clickhousePassword, url: config.clickhouseUrl, database: config.clickhouseDatabase, log });
   // The worker may start before any other process has created the topics it reads.
   await ensureTopics(streams.kafka, [JOB_RESULTS, ANALYTICS, WEBHOOK_DELIVERIES].map((t) => ({ ...t, name: prefixed(config.topicPrefix, t.name) })), log);
-  const endpoints = new KafkaEndpointStore({
-    kafka: streams.kafka, admin: streams.admin, producer: streams.producer, deadLetter: streams.deadLetter, topicPrefix: config.topicPrefix, log,
-    groupId: `${config.topicPrefix.replace(/\.$/, '')}-webhooks-endpoints-${randomUUID()}`,
-  });
+  const endpoints = new KafkaEndpointStore(tailConnection(streams, config.topicPrefix, log, 'webhooks-endpoints'));
   await endpoints.start();
   const worker = new WebhookWorker({
     kafka: streams.kafka, admin: streams.admin, producer: streams.producer, deadLetter: streams.deadLetter, topicPrefix: config.topicPrefix, log,
@@ -39,12 +35,7 @@ runService(SERVICE.webhooks, async (config, log) => {
   await worker.start();
   const server = await startHealthServer(config.webhooksPort, {
     registry,
-    checks: {
-      kafka: streams.check,
-      clickhouse: async () => {
-        if (!(await clickhouse.ping())) throw new Error('ClickHouse did not answer /ping');
-      },
-    },
+    checks: kafkaAndClickHouseChecks(streams, clickhouse),
   }, config.bindHost);
   log.info({ port: config.webhooksPort }, 'webhook worker running');
   return {

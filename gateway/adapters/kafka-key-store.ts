@@ -8,19 +8,11 @@
 import type { Logger } from '../../core/logger.js';
 import {
   API_KEYS, CompactedTopicTail, decodeKeyStoreRecord, encodeKeyStoreRecord, keyStoreRecordKey,
-  type Admin, type ApiKeyRecord, type DeadLetterWriter, type Kafka, type KeyStoreRecord, type StreamProducer,
+  type ApiKeyRecord, type KeyStoreRecord, type TailConnection,
 } from '../../streams/index.js';
 import { KeyTable, TOUCH_INTERVAL_MS, type KeyStore } from '../keys/key-store.js';
 
-export interface KafkaKeyStoreOptions {
-  readonly kafka: Kafka;
-  readonly admin: Admin;
-  readonly producer: StreamProducer;
-  readonly deadLetter: DeadLetterWriter;
-  readonly topicPrefix: string;
-  /** Unique per process: every process reads every record. */
-  readonly groupId: string;
-  readonly log: Logger;
+export interface KafkaKeyStoreOptions extends TailConnection {
   /** @default 5000 */
   readonly writeTimeoutMs?: number;
 }

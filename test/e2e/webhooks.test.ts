@@ -17,6 +17,7 @@ import { readWav } from '../../harness/wav.js';
 import { streamNative } from '../../harness/realtime-client.js';
 import { startHarness, type Harness } from '../../harness/pipeline-harness.js';
 import type { ServiceProcess } from '../../infra/service-launcher.js';
+import { eventually } from '../support/runtime-fixture.js';
 
 interface Received {
   readonly path: string;
@@ -53,16 +54,7 @@ const received: Received[] = [];
 const script = new Map<string, number[]>();
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 120_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(150);
-  }
-}
+const until = <T>(what: string, probe: () => Promise<T | undefined> | T | undefined, timeoutMs = 120_000): Promise<T> => eventually(probe, timeoutMs, what);
 
 const auth = (key: string, extra: Record<string, string> = {}) => ({ authorization: `Bearer ${key}`, ...extra });
 
