@@ -86,6 +86,7 @@ void test('migrations apply once: the second run applies nothing', async () => {
   assert.equal(engines['task_hourly_mv'], 'MaterializedView');
   assert.equal(engines['rtf_hourly_mv'], 'MaterializedView');
   assert.equal(engines['spans'], 'MergeTree');
+  assert.equal(engines['webhook_deliveries'], 'MergeTree');
 });
 
 void test('jobs: a row reads back, and the highest version wins under FINAL', async () => {
@@ -159,13 +160,25 @@ void test('realtime_sessions: a row reads back', async () => {
     final_p50_ms: 800, final_p95_ms: 1450.25, trace_id: 'c'.repeat(32), request_id: 'req_2', version: 5,
   };
   await ch.client.insert('realtime_sessions', [row], Object.keys(row) as (keyof typeof row)[]);
-  // Columns added later (0008, session history) read back as their defaults for a row written without them.
+  // Columns added later (0008, session history; 0012, retention) read back as their defaults for a row written without them.
   const later = {
     started_ms: 0, ended_ms: 0, key_id: '', dialect: '', close_code: 0, close_reason: '', retention: 1, audio_key: '', transcript_key: '',
-    enhance_job_id: '', deleted: 0, deleted_ms: 0,
+    enhance_job_id: '', deleted: 0, deleted_ms: 0, retention_seconds: -1,
   };
   const [read] = await ch.client.query<Record<string, unknown>>(`SELECT * FROM realtime_sessions FINAL`);
   assert.deepEqual(read, { ...row, ...later });
+});
+
+void test('webhook_deliveries: an attempt row, as the worker writes it, reads back; an unknown status is refused', async () => {
+  const row = {
+    time: formatDateTime(H), time_ms: H, delivery_id: 'msg_1', tenant_id: 't1', endpoint_id: 'wh_1', url: 'https://hooks.example/x', event_type: 'transcription.completed',
+    subject_id: 'job_1', attempt: 2, status: 'failed', http_status: 503, error: 'answered 503', duration_ms: 41, next_attempt_at_ms: H + 10_000, body: '{"object":"event"}',
+  };
+  const cols = Object.keys(row) as (keyof typeof row)[];
+  await ch.client.insert('webhook_deliveries', [row], cols);
+  const [read] = await ch.client.query<Record<string, unknown>>(`SELECT * FROM webhook_deliveries WHERE delivery_id = 'msg_1'`);
+  assert.deepEqual(read, row);
+  await assert.rejects(ch.client.insert('webhook_deliveries', [{ ...row, status: 'lost' }], cols));
 });
 
 void test('spans: a row with its Nested attributes reads back and is found by job_id', async () => {
