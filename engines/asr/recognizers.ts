@@ -3,6 +3,7 @@
  * catalogue: an ASR model counts when its files verify and its implementation is present (pocketsphinx's
  * lives in engines/asr/pocketsphinx/, written separately, and is picked up when it exists).
  */
+import type { WindowOptions } from './windows.js';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../../core/logger.js';
@@ -22,6 +23,8 @@ export interface RecognizerOptions {
   readonly measureModelLoad?: <T>(model: string, load: () => Promise<T>) => Promise<T>;
   /** onnxruntime intra-op threads of neural models (DALSTON_ONNX_THREADS). @default 1 */
   readonly threads?: number;
+  /** Overrides of how neural models pack speech into decode windows (the ASR benchmark compares settings). */
+  readonly windows?: WindowOptions;
 }
 
 const POCKETSPHINX_MODULE = new URL('./pocketsphinx/pocketsphinx-recognizer.js', import.meta.url);
@@ -56,8 +59,9 @@ async function createPocketsphinx(options: RecognizerOptions): Promise<Recognize
   return instance;
 }
 
-function measure(options: RecognizerOptions): Pick<RecognizerOptions, 'measureModelLoad' | 'threads'> {
+function measure(options: RecognizerOptions): Pick<RecognizerOptions, 'measureModelLoad' | 'threads' | 'windows'> {
   return {
+    ...(options.windows !== undefined ? { windows: options.windows } : {}),
     ...(options.measureModelLoad !== undefined ? { measureModelLoad: options.measureModelLoad } : {}),
     ...(options.threads !== undefined ? { threads: options.threads } : {}),
   };

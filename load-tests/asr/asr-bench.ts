@@ -1,10 +1,13 @@
 /**
- * ASR accuracy and speed benchmark (not a test): `node dist/load-tests/asr/asr-bench.js [--engines a,b] [--quick]`.
+ * ASR accuracy and speed benchmark (not a test): `node dist/load-tests/asr/asr-bench.js [--engines a,b] [--quick]
+ * [--window-target S --window-max S --window-gap S]` (the window flags override every model's decode-window packing).
  *
  * For every installed recogniser (catalogue ∩ implemented), in a fresh child process per engine so load time
  * and peak memory are its own: WER scored by `sctk sclite` after wer.ts's normalisation on
  *   (a) pocketsphinx-testdata LibriVox (5 utterances) and cards (5 commands),
  *   (b) espeak-ng sentences in several voices and speeds, clean and with pink noise mixed by sox at 10 dB SNR;
+ *   (c) twelve espeak-ng passages: four sentences with 1.2–3.5 s pauses between them (about 25 s), clean and at 10 dB,
+ *       where the way decode windows are packed across pauses shows;
  * real-time factor (processing seconds / audio seconds, model already loaded), model load time, peak RSS.
  * Prints a table and writes JSON (with every hypothesis) under load-tests/results/.
  *
@@ -20,10 +23,11 @@ import { parseArgs, promisify } from 'node:util';
 import { loadConfig } from '../../core/config.js';
 import { findModel } from '../../engines/models/catalogue.js';
 import { availableRecognizerIds, createRecognizer } from '../../engines/asr/recognizers.js';
+import type { WindowOptions } from '../../engines/asr/windows.js';
 import { SAMPLE_RATE } from '../../engines/asr/recognizer.js';
 import { scoreWithSclite, type ScliteSummary } from '../../engines/asr/sclite.js';
 import { corpusWer, wordErrors } from '../../engines/asr/wer.js';
-import { ESPEAK_SENTENCES, TESTDATA, parseSphinxTranscription, synthesizeFile, withNoiseFile } from '../../harness/speech-fixtures.js';
+import { ESPEAK_SENTENCES, TESTDATA, parseSphinxTranscription, passageFile, synthesizeFile, withNoiseFile } from '../../harness/speech-fixtures.js';
 import { readWav } from '../../harness/wav.js';
 
 const run = promisify(execFile);
@@ -80,15 +84,26 @@ async function buildCorpus(quick: boolean): Promise<Utterance[]> {
       }
     }
   }
+  // Twelve passages of four sentences each: every voice at every speed (and three more), pauses of 1.2 to 3.5 s.
+  for (let p = 0; p < 12; p++) {
+    const sentences = [0, 1, 2, 3].map((k) => ESPEAK_SENTENCES[(p + k) % ESPEAK_SENTENCES.length] ?? '');
+    const pauses = p % 2 === 0 ? [1.5, 2.5, 3.5] : [3, 1.2, 2];
+    const voice = VOICES[p % VOICES.length] ?? 'en-us';
+    const speed = SPEEDS[Math.floor(p / VOICES.length) % SPEEDS.length] ?? 175;
+    const clean = await passageFile(sentences, pauses, { voice, speed });
+    const reference = sentences.join(' ');
+    out.push({ set: 'passage-clean', id: `passage-${p}`, path: clean, reference });
+    out.push({ set: `passage-noise-${SNR_DB}dB`, id: `passage-${p}`, path: await withNoiseFile(clean, SNR_DB), reference });
+  }
   return out;
 }
 
 /** Child-process mode: load one engine, transcribe the manifest, print JSON. */
-async function worker(engine: string, manifestPath: string): Promise<void> {
+async function worker(engine: string, manifestPath: string, windows: WindowOptions | undefined): Promise<void> {
   const corpus = JSON.parse(await readFile(manifestPath, 'utf8')) as Utterance[];
   const config = loadConfig();
   // DALSTON_ONNX_THREADS as the engines read it, so a run measures the setting a deployment would use.
-  const r = await createRecognizer(engine, { homeDir: config.homeDir, threads: config.onnxThreads });
+  const r = await createRecognizer(engine, { homeDir: config.homeDir, threads: config.onnxThreads, ...(windows ? { windows } : {}) });
   const t0 = performance.now();
   await r.load();
   const loadSeconds = (performance.now() - t0) / 1000;
@@ -106,8 +121,25 @@ async function worker(engine: string, manifestPath: string): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { worker: { type: 'string' }, manifest: { type: 'string' }, engines: { type: 'string' }, quick: { type: 'boolean' } } });
-  if (values.worker !== undefined && values.manifest !== undefined) return worker(values.worker, values.manifest);
+  const { values } = parseArgs({
+    options: {
+      worker: { type: 'string' }, manifest: { type: 'string' }, engines: { type: 'string' }, quick: { type: 'boolean' },
+      'window-target': { type: 'string' }, 'window-max': { type: 'string' }, 'window-gap': { type: 'string' },
+    },
+  });
+  const seconds = (v: string | undefined, name: string): number | undefined => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!(n > 0)) throw new Error(`--${name} must be a positive number of seconds`);
+    return n;
+  };
+  const target = seconds(values['window-target'], 'window-target');
+  const max = seconds(values['window-max'], 'window-max');
+  const gap = seconds(values['window-gap'], 'window-gap');
+  const windows: WindowOptions | undefined = target ?? max ?? gap
+    ? { ...(target !== undefined ? { targetSeconds: target } : {}), ...(max !== undefined ? { maxSeconds: max } : {}), ...(gap !== undefined ? { maxGapSeconds: gap } : {}) }
+    : undefined;
+  if (values.worker !== undefined && values.manifest !== undefined) return worker(values.worker, values.manifest, windows);
 
   const config = loadConfig();
   const installed = await availableRecognizerIds(config.homeDir);
@@ -122,7 +154,8 @@ async function main(): Promise<void> {
   const report: { engine: string; model: string; publishedWer: string | undefined; loadSeconds: number; peakRssMb: number; sets: SetReport[] }[] = [];
   for (const engine of engines) {
     process.stderr.write(`benchmarking ${engine} on ${corpus.length} utterances…\n`);
-    const { stdout } = await run(process.execPath, [fileURLToPath(import.meta.url), '--worker', engine, '--manifest', manifest], { maxBuffer: 256 * 1024 * 1024 });
+    const windowArgs = Object.entries({ 'window-target': target, 'window-max': max, 'window-gap': gap }).flatMap(([k, v]) => (v === undefined ? [] : [`--${k}`, String(v)]));
+    const { stdout } = await run(process.execPath, [fileURLToPath(import.meta.url), '--worker', engine, '--manifest', manifest, ...windowArgs], { maxBuffer: 256 * 1024 * 1024 });
     const out = JSON.parse(stdout) as WorkerOutput;
     const sets: SetReport[] = [];
     for (const set of [...new Set(corpus.map((u) => u.set))]) {
@@ -148,7 +181,7 @@ async function main(): Promise<void> {
   }
   process.stdout.write(`${lines.join('\n')}\n`);
   const file = join(resultsDir, `asr-bench-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  await writeFile(file, JSON.stringify({ date: new Date().toISOString(), cpus: (await import('node:os')).cpus().length, snrDb: SNR_DB, voices: VOICES, speeds: SPEEDS, engines: report }, null, 2));
+  await writeFile(file, JSON.stringify({ date: new Date().toISOString(), cpus: (await import('node:os')).cpus().length, windows: windows ?? 'model defaults', snrDb: SNR_DB, voices: VOICES, speeds: SPEEDS, engines: report }, null, 2));
   process.stdout.write(`results: ${file}\n`);
 }
 

@@ -136,7 +136,10 @@ export class WhisperRecognizer implements Recognizer {
     };
     check();
     const analysis = await s.vad.analyse(request.audio, { minSilenceMs: 300, speechPadMs: 200, ...this.options.vad }, signal);
-    const windows = planWindows(analysis.regions, analysis.probabilities, VAD_FRAME_SECONDS, { targetSeconds: 24, maxSeconds: 29, ...this.options.windows });
+    // Whisper decodes a fixed 30 s window whatever its content, so windows are packed across pauses of up to 4 s:
+    // on twelve ~24 s passages with 1.2–3.5 s pauses (npm run bench:asr) a 4 s gap limit instead of 1 s took WER from
+    // 9.3 to 8.0 % clean and from 25.5 to 18.3 % at 10 dB SNR, and RTF from 0.108 to 0.078 (fewer encoder passes).
+    const windows = planWindows(analysis.regions, analysis.probabilities, VAD_FRAME_SECONDS, { targetSeconds: 24, maxSeconds: 29, maxGapSeconds: 4, ...this.options.windows });
     const segments: Segment[] = [];
     // English-only models speak 'en'; a multilingual model detects the language on the first window with
     // speech unless one was requested, and keeps it for the whole recording.
