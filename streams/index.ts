@@ -20,3 +20,4 @@ export {
   type SealedWebhookSecret, type WebhookDeliveryFinished, type WebhookDeliveryRecord, type WebhookDeliveryScheduled, type WebhookEndpointRecord, type WebhookEventType,
 } from './webhook-records.js';
 export { CompactedTopicTail, tailConnection, type CompactedTopicTailOptions, type TailConnection } from './compacted-topic-tail.js';
+export { startNewGroupAtEnd } from './group-start.js';

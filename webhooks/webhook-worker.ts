@@ -21,7 +21,7 @@ import { BatchWriter } from '../clickhouse/batch-writer.js';
 import { formatDateTime } from '../clickhouse/sql.js';
 import {
   ANALYTICS, JOB_RESULTS, SCHEMA_VERSION, StreamConsumer, WEBHOOK_DELIVERIES, checkAnalyticsMessage, checkJobResult, decodeMessage, decodeWebhookDeliveryRecord,
-  encodeJsonRecord, fetchTopicOffsets, newMessageHeaders, prefixed,
+  encodeJsonRecord, fetchTopicOffsets, newMessageHeaders, prefixed, startNewGroupAtEnd,
   type Admin, type DeadLetterWriter, type DeferredDurability, type Kafka, type StreamProducer, type TopicPartitions, type WebhookDeliveryRecord,
   type WebhookDeliveryScheduled, type WebhookEndpointRecord,
 } from '../streams/index.js';
@@ -78,6 +78,8 @@ export class WebhookWorker {
   readonly #log: Logger;
   readonly #topic: string;
   readonly #events: StreamConsumer<EventSource>;
+  readonly #eventsGroup: string;
+  readonly #eventTopics: readonly string[];
   readonly #deliveries: StreamConsumer<WebhookDeliveryRecord>;
   readonly #rows: BatchWriter<DeliveryRow>;
   readonly #pending = new Map<string, Pending>();
@@ -97,9 +99,10 @@ export class WebhookWorker {
       name: 'webhook_deliveries', log: this.#log, flushIntervalMs: 100, batchRows: 500,
       write: (rows) => o.clickhouse.insert('webhook_deliveries', rows, DELIVERY_COLUMNS),
     });
+    this.#eventsGroup = `${group}-webhooks-events`;
+    this.#eventTopics = [prefixed(o.topicPrefix, JOB_RESULTS.name), prefixed(o.topicPrefix, ANALYTICS.name)];
     this.#events = new StreamConsumer<EventSource>({
-      kafka: o.kafka, groupId: `${group}-webhooks-events`, log: this.#log, deadLetter: o.deadLetter,
-      topics: [prefixed(o.topicPrefix, JOB_RESULTS.name), prefixed(o.topicPrefix, ANALYTICS.name)],
+      kafka: o.kafka, groupId: this.#eventsGroup, log: this.#log, deadLetter: o.deadLetter, topics: this.#eventTopics,
       decode: (value) => {
         // The topic decides the schema: an outcome and an analytics fact never share one.
         try {
@@ -131,6 +134,8 @@ export class WebhookWorker {
 
   async start(): Promise<void> {
     await this.#deliveries.start();
+    // The first worker of a stack announces what ends from now on, not the week of outcomes the topics still hold.
+    await startNewGroupAtEnd(this.#o.admin, this.#eventsGroup, this.#eventTopics, this.#log);
     await this.#events.start();
   }
 
