@@ -135,6 +135,3 @@ export const WEBHOOK_METRIC = {
   deliveryDuration: 'dalston_webhook_delivery_duration_seconds',
   pending: 'dalston_webhook_deliveries_pending',
 } as const;
-
-/** The span of one delivery attempt. */
-export const WEBHOOK_SPAN = 'webhook.deliver';

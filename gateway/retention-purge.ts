@@ -13,7 +13,7 @@ import { HttpError } from './errors.js';
 import { newRequestId } from './ids.js';
 import type { JobView } from './ports.js';
 import { removeJob, type TranscriptionsDeps } from './transcriptions.js';
-import { removeSession, type RealtimeSessionsDeps, type SessionView } from './realtime-sessions.js';
+import { removeSession, type RealtimeSessionsDeps, type SessionOrigin, type SessionView } from './realtime-sessions.js';
 
 /** An ended job with `retentionSeconds: 0` is purged this long after it ended: its outcome has been delivered by then. */
 export const RETENTION_NONE_GRACE_MS = 10_000;
@@ -66,47 +66,41 @@ export class RetentionPurge {
     await this.#round;
   }
 
-  /** One round; resolves with the number of jobs purged. */
+  /** One round; resolves with the number of jobs and sessions purged. */
   async runOnce(): Promise<number> {
     const now = this.#o.deps.clock.now();
     for (const [id, at] of this.#purged) if (now - at > 600_000) this.#purged.delete(id);
-    const expired = (await this.#o.finder.expired(now, this.#o.batch ?? 100)).filter((v) => !this.#purged.has(v.jobId));
+    const batch = this.#o.batch ?? 100;
+    let purged = await this.#purgeEach(now, await this.#o.finder.expired(now, batch), (v) => ({ id: v.jobId, field: LOG.jobId, what: 'job' }),
+      (v, origin) => removeJob(this.#o.deps, { ...origin, annotate: () => undefined }, v, 'retention'));
+    const sessions = this.#o.sessions;
+    if (sessions) {
+      purged += await this.#purgeEach(now, await sessions.finder.expired(now, batch), (v) => ({ id: v.sessionId, field: LOG.sessionId, what: 'real-time session' }),
+        (v, origin) => removeSession(sessions.deps, origin, v, 'retention'));
+    }
+    return purged;
+  }
+
+  /** Deletes each expired item not purged lately, as the retention worker; one already gone (404) is skipped. */
+  async #purgeEach<V extends { readonly tenantId: string }>(
+    now: number, expired: readonly V[], name: (v: V) => { id: string; field: string; what: string },
+    remove: (v: V, origin: SessionOrigin) => Promise<void>,
+  ): Promise<number> {
     let purged = 0;
     for (const view of expired) {
+      const { id, field, what } = name(view);
+      if (this.#purged.has(id)) continue;
       const requestId = newRequestId();
-      const log = this.#log.child({ [LOG.jobId]: view.jobId, [LOG.requestId]: requestId, [LOG.tenantId]: view.tenantId });
-      const origin = {
-        principal: { tenantId: view.tenantId, keyId: 'retention', scopes: [] }, requestId, traceId: undefined, log, annotate: () => undefined,
-      };
+      const log = this.#log.child({ [field]: id, [LOG.requestId]: requestId, [LOG.tenantId]: view.tenantId });
       try {
-        await removeJob(this.#o.deps, origin, view, 'retention');
+        await remove(view, { principal: { tenantId: view.tenantId, keyId: 'retention', scopes: [] }, requestId, traceId: undefined, log });
         purged++;
-        log.info({}, 'job purged at the end of its retention');
+        log.info({}, `${what} purged at the end of its retention`);
       } catch (err) {
         // Gone already (another gateway purged it, or it was deleted): nothing to do.
         if (!(err instanceof HttpError && err.status === 404)) throw err;
       }
-      this.#purged.set(view.jobId, now);
-    }
-    return purged + (await this.#purgeSessions(now));
-  }
-
-  async #purgeSessions(now: number): Promise<number> {
-    const sessions = this.#o.sessions;
-    if (!sessions) return 0;
-    const expired = (await sessions.finder.expired(now, this.#o.batch ?? 100)).filter((v) => !this.#purged.has(v.sessionId));
-    let purged = 0;
-    for (const view of expired) {
-      const requestId = newRequestId();
-      const log = this.#log.child({ [LOG.sessionId]: view.sessionId, [LOG.requestId]: requestId, [LOG.tenantId]: view.tenantId });
-      try {
-        await removeSession(sessions.deps, { principal: { tenantId: view.tenantId, keyId: 'retention', scopes: [] }, requestId, traceId: undefined, log }, view, 'retention');
-        purged++;
-        log.info({}, 'real-time session purged at the end of its retention');
-      } catch (err) {
-        if (!(err instanceof HttpError && err.status === 404)) throw err;
-      }
-      this.#purged.set(view.sessionId, now);
+      this.#purged.set(id, now);
     }
     return purged;
   }

@@ -14,6 +14,7 @@
  */
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/logger.js';
+import { LOG } from '../core/observability-names.js';
 import type { WebhookMetrics } from '../core/metrics.js';
 import type { UrlAllowList } from '../core/network-policy.js';
 import type { ClickHouse } from '../clickhouse/client.js';
@@ -23,7 +24,7 @@ import {
   ANALYTICS, JOB_RESULTS, SCHEMA_VERSION, StreamConsumer, WEBHOOK_DELIVERIES, checkAnalyticsMessage, checkJobResult, decodeMessage, decodeWebhookDeliveryRecord,
   encodeJsonRecord, fetchTopicOffsets, newMessageHeaders, prefixed, startNewGroupAtEnd,
   type Admin, type DeadLetterWriter, type DeferredDurability, type Kafka, type StreamProducer, type TopicPartitions, type WebhookDeliveryRecord,
-  type WebhookDeliveryScheduled, type WebhookEndpointRecord,
+  type WebhookDeliveryScheduled, type WebhookEndpointRecord, type WebhookEventType,
 } from '../streams/index.js';
 import { jobWebhookSecret, liveSecrets } from './endpoint-store.js';
 import { postWebhook, type AttemptResult } from './http-delivery.js';
@@ -69,6 +70,11 @@ interface Pending {
 }
 
 type EventSource = { readonly kind: 'event'; readonly event: WebhookEvent } | { readonly kind: 'other' };
+
+/** The contract's log field for what an event is about: a session's id, or a job's. */
+function subjectField(eventType: WebhookEventType): string {
+  return eventType === 'realtime.session.ended' ? LOG.sessionId : LOG.jobId;
+}
 
 /** Longest setTimeout delay Node takes (about 24.8 days); a longer wait is re-armed. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -147,11 +153,6 @@ export class WebhookWorker {
     await this.#rows.close();
   }
 
-  /** Deliveries held (waiting or in flight): tests and the pending gauge. */
-  get pending(): number {
-    return this.#pending.size;
-  }
-
   /** One scheduled record per target of the event; resolves once all are on the topic. */
   async #schedule(event: WebhookEvent): Promise<void> {
     const targets = targetsOf(event, this.#o.endpoints.list(event.tenantId));
@@ -163,7 +164,7 @@ export class WebhookWorker {
       ...(target.endpointId !== undefined ? { endpointId: target.endpointId } : {}), ...(target.url !== undefined ? { url: target.url } : {}),
       eventType: event.eventType, subjectId: event.subjectId, body, attempt: 1, dueAt: now, createdAt: now,
     })));
-    this.#log.info({ event_type: event.eventType, tenant_id: event.tenantId, subject_id: event.subjectId, targets: targets.length }, 'webhook deliveries scheduled');
+    this.#log.info({ event_type: event.eventType, [LOG.tenantId]: event.tenantId, [subjectField(event.eventType)]: event.subjectId, targets: targets.length }, 'webhook deliveries scheduled');
   }
 
   async #write(r: WebhookDeliveryRecord): Promise<void> {
@@ -207,8 +208,13 @@ export class WebhookWorker {
       const entry: Pending = { record: r, partition, timer: undefined, inFlight: false, superseded: false, done };
       this.#pending.set(r.deliveryId, entry);
       const end = this.#catchUp.get(partition);
-      if (end !== undefined && offset + 1n < end) this.#held.set(partition, [...(this.#held.get(partition) ?? []), entry]);
-      else this.#arm(entry);
+      if (end !== undefined && offset + 1n < end) {
+        const held = this.#held.get(partition);
+        if (held) held.push(entry);
+        else this.#held.set(partition, [entry]);
+      } else {
+        this.#arm(entry);
+      }
       result = { durable };
     }
     const end = this.#catchUp.get(partition);
@@ -277,7 +283,7 @@ export class WebhookWorker {
     const nextAt = delay === undefined ? 0 : now + delay;
     this.#o.metrics?.deliveries.inc({ status: result.kind });
     this.#o.metrics?.deliveryDuration.observe(result.ms / 1000);
-    const log = { delivery_id: r.deliveryId, tenant_id: r.tenantId, endpoint_id: r.endpointId ?? '', event_type: r.eventType, subject_id: r.subjectId, attempt: r.attempt };
+    const log = { delivery_id: r.deliveryId, [LOG.tenantId]: r.tenantId, endpoint_id: r.endpointId ?? '', event_type: r.eventType, [subjectField(r.eventType)]: r.subjectId, attempt: r.attempt };
     if (result.kind === 'delivered') this.#log.info({ ...log, http_status: result.httpStatus, ms: result.ms }, 'webhook delivered');
     else this.#log.warn({ ...log, status: result.kind, http_status: result.kind === 'failed' ? result.httpStatus : 0, error: result.error, next_attempt_at: nextAt || undefined }, 'webhook attempt did not deliver');
     // The log row first: once the next record is on the topic, this attempt is history and must be in the log.
